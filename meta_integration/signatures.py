@@ -48,7 +48,7 @@ def verify_signature(body: bytes, header: str | None, app_secret: str) -> bool:
     header = header.strip()
     if not header.startswith(_PREFIX):
         return False
-    received = header[len(_PREFIX):]
+    received = header[len(_PREFIX) :]
     if len(received) != _DIGEST_HEX_LEN or not _HEX_DIGITS.issuperset(received):
         return False
     expected = _digest(bytes(body), app_secret)

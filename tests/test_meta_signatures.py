@@ -31,7 +31,12 @@ BODY = json.dumps(
                                 "display_phone_number": "15550783881",
                                 "phone_number_id": "106540352242922",
                             },
-                            "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234"}],
+                            "contacts": [
+                                {
+                                    "profile": {"name": "Sheena Nelson"},
+                                    "wa_id": "16505551234",
+                                }
+                            ],
                             "messages": [
                                 {
                                     "from": "16505551234",
@@ -73,7 +78,9 @@ def test_uppercase_hex_digest_still_verifies():
 
 
 def test_wrong_secret_fails():
-    assert verify_signature(BODY, sign_body(BODY, "another-secret"), APP_SECRET) is False
+    assert (
+        verify_signature(BODY, sign_body(BODY, "another-secret"), APP_SECRET) is False
+    )
 
 
 def test_tampered_body_fails():
@@ -128,7 +135,9 @@ def test_malformed_headers_are_rejected_without_raising(header):
     assert verify_signature(BODY, header, APP_SECRET) is False
 
 
-@pytest.mark.parametrize("header", [123, b"sha256=abc", ["sha256=abc"]], ids=["int", "bytes", "list"])
+@pytest.mark.parametrize(
+    "header", [123, b"sha256=abc", ["sha256=abc"]], ids=["int", "bytes", "list"]
+)
 def test_non_string_header_is_rejected(header):
     assert verify_signature(BODY, header, APP_SECRET) is False
 
