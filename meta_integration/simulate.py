@@ -28,7 +28,7 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from meta_integration.signatures import SIGNATURE_HEADER, sign_body
@@ -96,7 +96,7 @@ class PayloadError(ValueError):
         super().__init__(f"{field}: {message}")
 
 
-class MessageStatus(str, Enum):
+class MessageStatus(StrEnum):
     """Delivery states Meta reports in ``value.statuses[].status``."""
 
     SENT = "sent"
