@@ -107,13 +107,15 @@ class MessageStatus(StrEnum):
 
 @dataclass(frozen=True)
 class MetaErrorInfo:
-    """How Meta words one error code, and the HTTP status its API answers it with."""
+    """How Meta words one error code, and the HTTP status its API answers it with.
+
+    Whether to retry is not decided here: ``outbound.classify_error`` owns that rule.
+    """
 
     code: int
     title: str
     details: str
     http_status: int
-    transient: bool = False
 
     @property
     def message(self) -> str:
@@ -125,16 +127,15 @@ def _errors(*infos: MetaErrorInfo) -> Mapping[int, MetaErrorInfo]:
     return {info.code: info for info in infos}
 
 
-# Error codes the project handles, worded as Meta's Cloud API words them. ``transient`` marks
-# the ones a sender should retry with backoff (throughput, pair rate, outages).
+# Error codes the project handles, worded as Meta's Cloud API words them.
 META_ERRORS: Mapping[int, MetaErrorInfo] = _errors(
-    MetaErrorInfo(1, "API Unknown", "Invalid request or possible server error.", 500, True),
+    MetaErrorInfo(1, "API Unknown", "Invalid request or possible server error.", 500),
     MetaErrorInfo(
-        2, "API Service", "Temporary due to downtime or due to being overloaded.", 503, True
+        2, "API Service", "Temporary due to downtime or due to being overloaded.", 503
     ),
     MetaErrorInfo(
         4, "API Too Many Calls",
-        "The app has reached its API call rate limit.", 429, True,
+        "The app has reached its API call rate limit.", 429,
     ),
     MetaErrorInfo(
         10, "Permission Denied",
@@ -152,11 +153,11 @@ META_ERRORS: Mapping[int, MetaErrorInfo] = _errors(
     ),
     MetaErrorInfo(
         80007, "Rate limit issues",
-        "The WhatsApp Business Account has reached its rate limit.", 429, True,
+        "The WhatsApp Business Account has reached its rate limit.", 429,
     ),
     MetaErrorInfo(
         130429, "Rate limit hit",
-        "Cloud API message throughput has been reached.", 429, True,
+        "Cloud API message throughput has been reached.", 429,
     ),
     MetaErrorInfo(
         130472, "User's number is part of an experiment",
@@ -165,7 +166,7 @@ META_ERRORS: Mapping[int, MetaErrorInfo] = _errors(
     ),
     MetaErrorInfo(
         131000, "Something went wrong",
-        "Message failed to send due to an unknown error.", 500, True,
+        "Message failed to send due to an unknown error.", 500,
     ),
     MetaErrorInfo(
         131005, "Access denied",
@@ -181,7 +182,7 @@ META_ERRORS: Mapping[int, MetaErrorInfo] = _errors(
     ),
     MetaErrorInfo(
         131016, "Service unavailable",
-        "A service is temporarily unavailable.", 503, True,
+        "A service is temporarily unavailable.", 503,
     ),
     MetaErrorInfo(
         131021, "Recipient cannot be sender",
@@ -207,7 +208,7 @@ META_ERRORS: Mapping[int, MetaErrorInfo] = _errors(
         131048, "Spam rate limit hit",
         "Message failed to send because there are restrictions on how many messages can be "
         "sent from this phone number. This may be because too many previous messages were "
-        "blocked or flagged as spam.", 429, True,
+        "blocked or flagged as spam.", 400,
     ),
     MetaErrorInfo(
         131049, "This message was not delivered to maintain healthy ecosystem engagement.",
@@ -227,7 +228,7 @@ META_ERRORS: Mapping[int, MetaErrorInfo] = _errors(
     MetaErrorInfo(
         131056, "(Business Account, Consumer Account) pair rate limit hit",
         "Message failed to send because there were too many messages sent from this phone "
-        "number to the same phone number in a short period of time.", 429, True,
+        "number to the same phone number in a short period of time.", 429,
     ),
     MetaErrorInfo(
         132000, "Number of parameters does not match the expected number of params",

@@ -399,8 +399,8 @@ def test_every_builder_round_trips_through_the_project_parser():
 def test_meta_error_catalogue_wording():
     info = simulate.meta_error(131056)
     assert info.message == "(#131056) (Business Account, Consumer Account) pair rate limit hit"
-    assert info.http_status == 429 and info.transient
-    assert simulate.meta_error(131026).transient is False
+    assert info.http_status == 429
+    assert simulate.meta_error(131026).http_status == 400
     unknown = simulate.meta_error(999999)
     assert unknown.code == 999999 and unknown.http_status == 400
 
