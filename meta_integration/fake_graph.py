@@ -1,0 +1,921 @@
+"""A fake Meta Graph API (WhatsApp Cloud API ``/messages``) for tests, benchmarks and the simulator.
+
+The project's only outside dependency on the send path is Meta. Tests and benchmarks need a
+stand-in that behaves like Meta where it matters to a sender:
+
+* it validates bodies with the same rules the project enforces (``outbound.validate_outbound``)
+  and answers with Meta's exact success and error JSON, so a client's parsing is exercised;
+* it can be slow (latency, jitter) without blocking: latency is ``asyncio.sleep``, so hundreds
+  of in-flight requests overlap the way they do against the real API;
+* it fails on demand: scripted Meta errors (429 pair-rate, 131026 undeliverable, 5xx ...),
+  dropped connections and hangs, optionally only for one recipient;
+* it records every request with arrival/response times, for assertions and for the
+  simulator UI (``GET /_fake/requests?since=<seq>`` is a gap-free poll);
+* it can call the project back: signed ``sent``/``delivered``/``read`` status webhooks, built
+  with ``simulate`` and signed with ``signatures.sign_body`` exactly as Meta signs them.
+
+It is a raw ASGI app (no web framework) and imports no Django: run it in-process with
+``start_fake_graph()`` or as its own process with ``python -m meta_integration.fake_graph``.
+State lives in memory behind a lock, because tests read it from another thread than the
+uvicorn loop that writes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import random
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+
+from meta_integration import simulate
+from meta_integration.outbound import OutboundValidationError, validate_outbound
+
+__all__ = [
+    "DEFAULT_STATUSES",
+    "FakeConfigError",
+    "FakeGraphAPI",
+    "Fault",
+    "FaultKind",
+    "RecordedRequest",
+    "RequestKind",
+    "WebhookDelivery",
+    "graph_error_body",
+    "main",
+    "start_fake_graph",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STATUSES: tuple[str, ...] = ("sent", "delivered", "read")
+MAX_BODY_BYTES = 1024 * 1024
+_MESSAGES_PATH = re.compile(r"^/(v\d+\.\d+)/(\d+)/messages/?$")
+_JSON = b"application/json; charset=UTF-8"
+# When a scripted error names only an HTTP status, use the code Meta pairs with it.
+_DEFAULT_CODE_FOR_STATUS = {400: 131000, 401: 190, 403: 131005, 429: 130429, 500: 131000, 503: 131016}
+
+
+class FakeConfigError(ValueError):
+    """Bad fault or webhook configuration; ``field`` names what was wrong."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class FaultKind(StrEnum):
+    ERROR = "error"  # answer with Meta's error JSON for ``code``
+    DROP_CONNECTION = "drop_connection"  # close the socket without any response
+    TIMEOUT = "timeout"  # hang ``delay_ms``, then close without response
+
+
+class RequestKind(StrEnum):
+    MESSAGE = "message"
+    READ_RECEIPT = "read_receipt"
+    OTHER = "other"  # unparseable body, unknown path...
+
+
+def _check_int(value: object, name: str, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise FakeConfigError(name, f"must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted failure, applied to the next ``times`` valid sends (to ``to`` if given).
+
+    Faults are matched only after auth and body validation pass, so a scripted failure hits
+    exactly the sends that would otherwise have succeeded. The first matching fault in the
+    queue wins.
+    """
+
+    kind: FaultKind = FaultKind.ERROR
+    code: int | None = None
+    http_status: int | None = None
+    times: int = 1
+    to: str | None = None
+    delay_ms: int = 0
+    details: str | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "kind", FaultKind(self.kind))
+        except ValueError:
+            allowed = [k.value for k in FaultKind]
+            raise FakeConfigError("kind", f"must be one of {allowed}, got {self.kind!r}") from None
+        _check_int(self.times, "times", minimum=1)
+        _check_int(self.delay_ms, "delay_ms")
+        if self.to is not None and (not isinstance(self.to, str) or not self.to):
+            raise FakeConfigError("to", f"must be a recipient number, got {self.to!r}")
+        if self.details is not None and not isinstance(self.details, str):
+            raise FakeConfigError("details", f"must be a string, got {self.details!r}")
+        if self.kind is FaultKind.TIMEOUT and self.delay_ms <= 0:
+            raise FakeConfigError("delay_ms", "a timeout fault needs delay_ms > 0 (how long to hang)")
+        if self.kind is not FaultKind.ERROR:
+            if self.code is not None or self.http_status is not None:
+                raise FakeConfigError("code", f"a {self.kind.value} fault sends no response")
+            return
+        if self.code is None and self.http_status is None:
+            raise FakeConfigError("code", "an error fault needs a code and/or an http_status")
+        if self.http_status is not None:
+            _check_int(self.http_status, "http_status", minimum=400)
+            if self.http_status > 599:
+                raise FakeConfigError("http_status", f"must be 400..599, got {self.http_status}")
+        code = self.code
+        if code is None:
+            code = _DEFAULT_CODE_FOR_STATUS.get(self.http_status or 0, 131000)
+            object.__setattr__(self, "code", code)
+        try:
+            info = simulate.meta_error(code)
+        except ValueError as exc:
+            raise FakeConfigError("code", str(exc)) from None
+        if self.http_status is None:
+            object.__setattr__(self, "http_status", info.http_status)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Fault:
+        """Build from control-endpoint JSON, refusing unknown keys (typos would be silent)."""
+        if not isinstance(data, Mapping):
+            raise FakeConfigError("fault", f"must be a JSON object, got {data!r}")
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise FakeConfigError(unknown[0], f"unknown fault field (known: {sorted(known)})")
+        return cls(**dict(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the fake received, with what it answered.
+
+    ``seq`` increases in the order records are completed (never reused, even across
+    ``reset()``), so ``requests(since=seq)`` polling never misses one. ``http_status`` is None
+    when the connection was dropped or timed out on purpose.
+    """
+
+    seq: int
+    method: str
+    path: str
+    version: str | None
+    phone_number_id: str | None
+    kind: RequestKind
+    to: str | None
+    body: Any
+    received_monotonic: float
+    received_at: float
+    responded_monotonic: float
+    responded_at: float
+    http_status: int | None
+    response: Any
+    wamid: str | None = None
+    fault: Fault | None = None
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.responded_monotonic - self.received_monotonic) * 1000
+
+    @property
+    def ok(self) -> bool:
+        return self.http_status == 200
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["kind"] = self.kind.value
+        out["fault"] = self.fault.to_dict() if self.fault else None
+        out["duration_ms"] = round(self.duration_ms, 3)
+        return out
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One status webhook the fake POSTed (or failed to POST) to the project."""
+
+    wamid: str
+    status: str
+    url: str
+    http_status: int | None
+    error: str | None
+    sent_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _WebhookConfig:
+    url: str | None = None
+    app_secret: str | None = None
+    statuses: tuple[str, ...] = DEFAULT_STATUSES
+    status_delay_ms: int = 50
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url and self.app_secret and self.statuses)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "webhook_url": self.url,
+            "app_secret_set": bool(self.app_secret),
+            "statuses": list(self.statuses),
+            "status_delay_ms": self.status_delay_ms,
+        }
+
+
+def _webhook_config(
+    url: str | None,
+    app_secret: str | None,
+    statuses: Iterable[str] | None,
+    status_delay_ms: int,
+) -> _WebhookConfig:
+    if url is not None and (not isinstance(url, str) or not re.match(r"^https?://[^/]+", url)):
+        raise FakeConfigError("webhook_url", f"must be an http(s) URL, got {url!r}")
+    if app_secret is not None and (not isinstance(app_secret, str) or not app_secret):
+        raise FakeConfigError("app_secret", "must be a non-empty string")
+    if url and not app_secret:
+        raise FakeConfigError("app_secret", "is required to sign webhooks sent to webhook_url")
+    if statuses is None:
+        statuses = DEFAULT_STATUSES
+    if isinstance(statuses, str) or not isinstance(statuses, Iterable):
+        raise FakeConfigError("statuses", f"must be a list of statuses, got {statuses!r}")
+    statuses = tuple(statuses)
+    allowed = [s.value for s in simulate.MessageStatus]
+    for item in statuses:
+        if item not in allowed:
+            raise FakeConfigError("statuses", f"{item!r} is not one of {allowed}")
+    _check_int(status_delay_ms, "status_delay_ms")
+    return _WebhookConfig(url, app_secret, statuses, status_delay_ms)
+
+
+def _fbtrace_id() -> str:
+    return secrets.token_urlsafe(17)[:23]
+
+
+def graph_error_body(code: int, details: str | None = None, *, message: str | None = None) -> dict:
+    """Meta's Graph API error JSON for ``code`` (``{"error": {...}}``).
+
+    WhatsApp errors (100 and the 5-6 digit codes) carry ``error_data.details``; Graph-level
+    ones (1, 2, 4, 190, 2500...) do not, as on the real API.
+    """
+    info = simulate.meta_error(code)
+    error: dict[str, Any] = {
+        "message": message if message is not None else info.message,
+        "type": "OAuthException",
+        "code": code,
+    }
+    if code == 100 or code >= 10000:
+        error["error_data"] = {
+            "messaging_product": "whatsapp",
+            "details": details if details is not None else info.details,
+        }
+    error["fbtrace_id"] = _fbtrace_id()
+    return {"error": error}
+
+
+class _Reply:
+    """What to answer: a JSON response, or a deliberate connection drop."""
+
+    __slots__ = ("drop", "headers", "payload", "status")
+
+    def __init__(
+        self, status: int | None, payload: Any = None, headers: Sequence = (), drop: bool = False
+    ):
+        self.status = status
+        self.payload = payload
+        self.headers = list(headers)
+        self.drop = drop
+
+
+class FakeGraphAPI:
+    """The fake Graph API as an ASGI app, plus a Python API for in-process tests.
+
+    ``access_token``: when set, only that bearer token is accepted; otherwise any non-empty
+    token is. ``reset()`` returns to the constructor's configuration.
+    """
+
+    def __init__(
+        self,
+        *,
+        latency_ms: int = 0,
+        jitter_ms: int = 0,
+        access_token: str | None = None,
+        webhook_url: str | None = None,
+        app_secret: str | None = None,
+        statuses: Iterable[str] | None = DEFAULT_STATUSES,
+        status_delay_ms: int = 50,
+        waba_id: str = simulate.DEFAULT_WABA_ID,
+        display_phone_number: str = simulate.DEFAULT_DISPLAY_PHONE_NUMBER,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ):
+        _check_int(latency_ms, "latency_ms")
+        _check_int(jitter_ms, "jitter_ms")
+        _check_int(max_body_bytes, "max_body_bytes", minimum=1)
+        if access_token is not None and (not isinstance(access_token, str) or not access_token):
+            raise FakeConfigError("access_token", "must be a non-empty string or None")
+        self.access_token = access_token
+        self.waba_id = waba_id
+        self.display_phone_number = display_phone_number
+        self.max_body_bytes = max_body_bytes
+        self._initial = (
+            latency_ms,
+            jitter_ms,
+            _webhook_config(webhook_url, app_secret, statuses, status_delay_ms),
+        )
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._seq = 0
+        self._records: list[RecordedRequest] = []
+        self._deliveries: list[WebhookDelivery] = []
+        self._faults: list[list[Any]] = []  # [Fault, remaining]
+        self._latency_ms, self._jitter_ms, self._webhook = self._initial
+        self._tasks: set[asyncio.Task] = set()
+        self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._client_users = 0
+
+    # ------------------------------------------------------------------ Python API
+
+    def requests(self, to: str | None = None, since: int = 0) -> list[RecordedRequest]:
+        """Recorded requests (all kinds, rejected ones included), oldest first."""
+        with self._lock:
+            return [r for r in self._records if r.seq > since and _same_number(to, r.to)]
+
+    def messages(self, to: str | None = None) -> list[RecordedRequest]:
+        """Only message sends Meta would have accepted (HTTP 200, not read receipts)."""
+        return [r for r in self.requests(to) if r.kind is RequestKind.MESSAGE and r.ok]
+
+    def deliveries(self) -> list[WebhookDelivery]:
+        """Status webhooks attempted so far, in the order they finished."""
+        with self._lock:
+            return list(self._deliveries)
+
+    def wait_for_messages(
+        self, count: int, *, to: str | None = None, timeout: float = 5.0
+    ) -> list[RecordedRequest]:
+        """Block until ``count`` successful sends (to ``to``) are recorded; for async callers."""
+        self._wait(lambda: self._count_ok(to) >= count, timeout, f"{count} messages")
+        return self.messages(to)
+
+    def wait_for_deliveries(self, count: int, *, timeout: float = 5.0) -> list[WebhookDelivery]:
+        """Block until ``count`` status webhooks have been attempted."""
+        self._wait(lambda: len(self._deliveries) >= count, timeout, f"{count} webhook deliveries")
+        return self.deliveries()
+
+    def reset(self) -> None:
+        """Forget requests, deliveries and faults; restore constructor latency and webhook."""
+        with self._lock:
+            self._records.clear()
+            self._deliveries.clear()
+            self._faults.clear()
+            self._latency_ms, self._jitter_ms, self._webhook = self._initial
+
+    def clear_requests(self) -> int:
+        with self._lock:
+            count = len(self._records)
+            self._records.clear()
+            self._deliveries.clear()
+            return count
+
+    def add_fault(
+        self,
+        code: int | None = None,
+        http_status: int | None = None,
+        *,
+        times: int = 1,
+        to: str | None = None,
+        kind: FaultKind | str = FaultKind.ERROR,
+        delay_ms: int = 0,
+        details: str | None = None,
+    ) -> Fault:
+        """Script a failure for the next ``times`` valid sends (only to ``to`` if given)."""
+        fault = Fault(kind, code, http_status, times, to, delay_ms, details)
+        with self._lock:
+            self._faults.append([fault, fault.times])
+        return fault
+
+    def faults(self) -> list[tuple[Fault, int]]:
+        """Pending faults with how many uses each has left."""
+        with self._lock:
+            return [(f, n) for f, n in self._faults]
+
+    def clear_faults(self) -> None:
+        """Drop scripted faults and set latency/jitter to zero."""
+        with self._lock:
+            self._faults.clear()
+            self._latency_ms = self._jitter_ms = 0
+
+    def set_latency(self, ms: int, jitter_ms: int = 0) -> None:
+        """Every Graph request takes at least ``ms`` (plus up to ``jitter_ms``) to answer."""
+        _check_int(ms, "latency_ms")
+        _check_int(jitter_ms, "jitter_ms")
+        with self._lock:
+            self._latency_ms, self._jitter_ms = ms, jitter_ms
+
+    def configure_webhook(
+        self,
+        url: str | None,
+        app_secret: str | None,
+        *,
+        statuses: Iterable[str] | None = DEFAULT_STATUSES,
+        status_delay_ms: int = 50,
+    ) -> None:
+        """POST signed status webhooks for every accepted message to ``url`` (None disables)."""
+        config = _webhook_config(url, app_secret, statuses, status_delay_ms)
+        with self._lock:
+            self._webhook = config
+
+    # ------------------------------------------------------------------ internals
+
+    def _count_ok(self, to: str | None) -> int:
+        return sum(
+            1 for r in self._records
+            if r.kind is RequestKind.MESSAGE and r.ok and _same_number(to, r.to)
+        )
+
+    def _wait(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"fake Graph API: no {what} within {timeout}s")
+                self._changed.wait(remaining)
+
+    def _record(self, **fields: Any) -> RecordedRequest:
+        with self._changed:
+            self._seq += 1
+            record = RecordedRequest(seq=self._seq, **fields)
+            self._records.append(record)
+            self._changed.notify_all()
+        return record
+
+    def _take_fault(self, to: str | None) -> Fault | None:
+        with self._lock:
+            for slot in self._faults:
+                fault, _remaining = slot
+                if _same_number(fault.to, to):
+                    slot[1] -= 1
+                    if slot[1] <= 0:
+                        self._faults.remove(slot)
+                    return fault
+        return None
+
+    def _latency_seconds(self) -> float:
+        with self._lock:
+            latency, jitter = self._latency_ms, self._jitter_ms
+        return (latency + (random.uniform(0, jitter) if jitter else 0)) / 1000
+
+    # ------------------------------------------------------------------ ASGI
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        received_monotonic, received_at = time.monotonic(), time.time()
+        path: str = scope["path"]
+        method: str = scope["method"]
+        raw, too_large = await _read_body(receive, self.max_body_bytes)
+        if raw is None:  # client went away before sending its body
+            return
+        if path.startswith("/_fake/"):
+            reply = self._control(method, path, scope.get("query_string", b""), raw)
+            await _send_reply(send, reply)
+            return
+
+        await asyncio.sleep(self._latency_seconds())
+        reply, meta = self._graph(method, path, scope, raw, too_large)
+        fault = meta.get("fault")
+        if fault is not None and fault.kind is FaultKind.TIMEOUT:
+            await asyncio.sleep(fault.delay_ms / 1000)
+        self._record(
+            method=method,
+            path=path,
+            version=meta.get("version"),
+            phone_number_id=meta.get("phone_number_id"),
+            kind=meta.get("kind", RequestKind.OTHER),
+            to=meta.get("to"),
+            body=meta.get("body"),
+            received_monotonic=received_monotonic,
+            received_at=received_at,
+            responded_monotonic=time.monotonic(),
+            responded_at=time.time(),
+            http_status=None if reply.drop else reply.status,
+            response=reply.payload,
+            wamid=meta.get("wamid"),
+            fault=fault,
+        )
+        await _send_reply(send, reply)
+        if meta.get("wamid") and meta.get("wa_id"):
+            self._schedule_statuses(meta["wamid"], meta["wa_id"], meta["phone_number_id"])
+
+    async def _lifespan(self, receive, send) -> None:
+        """Minimal lifespan support, for servers run with lifespan enabled."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _graph(
+        self, method: str, path: str, scope: dict, raw: bytes, too_large: bool
+    ) -> tuple[_Reply, dict[str, Any]]:
+        """Decide the answer to one Graph API call (pure apart from fault consumption)."""
+        meta: dict[str, Any] = {}
+        match = _MESSAGES_PATH.match(path)
+        if match is None:
+            body = graph_error_body(2500, message=f"Unknown path components: {path}")
+            return _Reply(404, body), meta
+        meta["version"], meta["phone_number_id"] = match.group(1), match.group(2)
+        if method != "POST":
+            message = f"Unsupported {method.lower()} request."
+            return _Reply(400, graph_error_body(100, "Use POST to send messages.", message=message)), meta
+
+        token = _bearer_token(scope)
+        if not token or (self.access_token is not None and token != self.access_token):
+            message = "Invalid OAuth access token - Cannot parse access token"
+            error = graph_error_body(190, message=message)
+            challenge = f'OAuth "Facebook Platform" "invalid_token" "{message}"'.encode()
+            return _Reply(401, error, [(b"www-authenticate", challenge)]), meta
+
+        if too_large:
+            details = f"Request body exceeds {self.max_body_bytes} bytes."
+            return _Reply(413, graph_error_body(100, details, message="(#100) Invalid parameter")), meta
+        try:
+            payload = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            details = f"Request body is not valid JSON: {exc}"
+            return _Reply(400, graph_error_body(100, details, message="(#100) Invalid parameter")), meta
+        meta["body"] = payload
+        if isinstance(payload, Mapping):
+            is_receipt = "status" in payload  # the same test outbound.validate_outbound uses
+            meta["kind"] = RequestKind.READ_RECEIPT if is_receipt else RequestKind.MESSAGE
+            if isinstance(payload.get("to"), str):
+                meta["to"] = payload["to"]
+        try:
+            if not isinstance(payload, Mapping):
+                raise OutboundValidationError("body", "must be a JSON object")
+            validate_outbound(payload)
+        except OutboundValidationError as exc:
+            error = graph_error_body(100, str(exc), message="(#100) Invalid parameter")
+            return _Reply(400, error), meta
+
+        fault = self._take_fault(meta.get("to"))
+        if fault is not None:
+            meta["fault"] = fault
+            if fault.kind is not FaultKind.ERROR:
+                return _Reply(None, drop=True), meta
+            assert fault.code is not None and fault.http_status is not None
+            return _Reply(fault.http_status, graph_error_body(fault.code, fault.details)), meta
+
+        if meta["kind"] is RequestKind.READ_RECEIPT:
+            return _Reply(200, {"success": True}), meta
+        to = meta.get("to", "")
+        wa_id = _digits(to)
+        try:
+            wamid = simulate.new_wamid(wa_id, outgoing=True)
+        except ValueError:
+            wa_id, wamid = "", simulate.new_wamid(outgoing=True)
+        meta["wamid"], meta["wa_id"] = wamid, wa_id
+        sent: dict[str, Any] = {"id": wamid}
+        if payload.get("type") == "template":
+            sent["message_status"] = "accepted"
+        result = {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": wa_id or to}],
+            "messages": [sent],
+        }
+        return _Reply(200, result), meta
+
+    # ------------------------------------------------------------------ status webhooks
+
+    def _schedule_statuses(self, wamid: str, wa_id: str, phone_number_id: str) -> None:
+        with self._lock:
+            config = self._webhook
+        if not config.enabled:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._deliver_statuses(config, wamid, wa_id, phone_number_id)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver_statuses(
+        self, config: _WebhookConfig, wamid: str, wa_id: str, phone_number_id: str
+    ) -> None:
+        """POST each configured status for one message, strictly in order, never raising."""
+        client, shared = self._acquire_client()
+        try:
+            for state in config.statuses:
+                await asyncio.sleep(config.status_delay_ms / 1000)
+                body = simulate.webhook_body(
+                    statuses=[simulate.status(wamid, state, wa_id)],
+                    phone_number_id=phone_number_id,
+                    display_phone_number=self.display_phone_number,
+                    waba_id=self.waba_id,
+                )
+                raw, headers = simulate.signed_request(body, config.app_secret or "")
+                http_status: int | None = None
+                error: str | None = None
+                try:
+                    response = await client.post(config.url or "", content=raw, headers=headers)
+                    http_status = response.status_code
+                    if response.status_code >= 300:
+                        error = f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                if error:
+                    logger.warning(
+                        "fake Graph: %s webhook for %s to %s failed: %s", state, wamid, config.url, error
+                    )
+                delivery = WebhookDelivery(wamid, state, config.url or "", http_status, error, time.time())
+                with self._changed:
+                    self._deliveries.append(delivery)
+                    self._changed.notify_all()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a fake must never take its server down
+            logger.exception("fake Graph: status webhooks for %s aborted", wamid)
+        finally:
+            await self._release_client(client, shared)
+
+    def _acquire_client(self) -> tuple[httpx.AsyncClient, bool]:
+        """Share one client per event loop while deliveries overlap; close it when idle.
+
+        Building an ``AsyncClient`` costs milliseconds (SSL context), too much per message at
+        benchmark rates, and a client left open when the server's loop ends leaks sockets.
+        """
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._client_loop is not loop:
+            return httpx.AsyncClient(timeout=10.0), False
+        if self._client is None:
+            self._client, self._client_loop = httpx.AsyncClient(timeout=10.0), loop
+        self._client_users += 1
+        return self._client, True
+
+    async def _release_client(self, client: httpx.AsyncClient, shared: bool) -> None:
+        if shared:
+            self._client_users -= 1
+            if self._client_users > 0:
+                return
+            self._client = self._client_loop = None
+        await client.aclose()
+
+    async def aclose(self) -> None:
+        """Cancel pending status webhooks (used at shutdown)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------------ control endpoints
+
+    def _control(self, method: str, path: str, query_string: bytes, raw: bytes) -> _Reply:
+        try:
+            return self._control_unchecked(method, path, query_string, raw)
+        except FakeConfigError as exc:
+            return _Reply(400, {"error": {"field": exc.field, "message": exc.message}})
+
+    def _control_unchecked(self, method: str, path: str, query_string: bytes, raw: bytes) -> _Reply:
+        route = (method, path.rstrip("/"))
+        if route == ("GET", "/_fake/health"):
+            with self._lock:
+                count, last = len(self._records), self._seq
+            return _Reply(200, {"status": "ok", "requests": count, "last_seq": last})
+        if route == ("GET", "/_fake/requests"):
+            query = parse_qs(query_string.decode("latin-1"))
+            to = query.get("to", [None])[0] or None
+            since_text = query.get("since", ["0"])[0]
+            if not since_text.isdigit():
+                raise FakeConfigError("since", f"must be a sequence number, got {since_text!r}")
+            records = self.requests(to=to, since=int(since_text))
+            with self._lock:
+                last = self._seq
+            return _Reply(200, {"requests": [r.to_dict() for r in records], "last_seq": last})
+        if route == ("DELETE", "/_fake/requests"):
+            return _Reply(200, {"cleared": self.clear_requests()})
+        if route == ("GET", "/_fake/webhooks"):
+            return _Reply(200, {"deliveries": [d.to_dict() for d in self.deliveries()]})
+        if route == ("GET", "/_fake/faults"):
+            return _Reply(200, self._faults_state())
+        if route == ("POST", "/_fake/faults"):
+            data = _json_object(raw)
+            unknown = sorted(set(data) - {"faults", "latency_ms", "jitter_ms"})
+            if unknown:
+                raise FakeConfigError(unknown[0], "unknown key (use faults, latency_ms, jitter_ms)")
+            faults = data.get("faults", [])
+            if not isinstance(faults, list):
+                raise FakeConfigError("faults", "must be a list of fault objects")
+            parsed = [Fault.from_dict(item) for item in faults]  # all-or-nothing
+            if "latency_ms" in data or "jitter_ms" in data:
+                with self._lock:
+                    latency, jitter = self._latency_ms, self._jitter_ms
+                self.set_latency(data.get("latency_ms", latency), data.get("jitter_ms", jitter))
+            with self._lock:
+                self._faults.extend([f, f.times] for f in parsed)
+            return _Reply(200, self._faults_state())
+        if route == ("DELETE", "/_fake/faults"):
+            self.clear_faults()
+            return _Reply(200, self._faults_state())
+        if route == ("GET", "/_fake/config"):
+            with self._lock:
+                return _Reply(200, self._webhook.to_dict())
+        if route == ("POST", "/_fake/config"):
+            data = _json_object(raw)
+            unknown = sorted(set(data) - {"webhook_url", "app_secret", "statuses", "status_delay_ms"})
+            if unknown:
+                raise FakeConfigError(unknown[0], "unknown config key")
+            with self._lock:
+                current = self._webhook
+            merged = replace(
+                current,
+                url=data.get("webhook_url", current.url),
+                app_secret=data.get("app_secret", current.app_secret),
+            )
+            self.configure_webhook(
+                merged.url,
+                merged.app_secret,
+                statuses=data.get("statuses", current.statuses),
+                status_delay_ms=data.get("status_delay_ms", current.status_delay_ms),
+            )
+            with self._lock:
+                return _Reply(200, self._webhook.to_dict())
+        known_paths = {"/_fake/health", "/_fake/requests", "/_fake/webhooks", "/_fake/faults", "/_fake/config"}
+        if route[1] in known_paths:
+            return _Reply(405, {"error": {"field": "method", "message": f"{method} not allowed on {path}"}})
+        return _Reply(404, {"error": {"field": "path", "message": f"no control endpoint {path}"}})
+
+    def _faults_state(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "faults": [dict(f.to_dict(), remaining=n) for f, n in self._faults],
+                "latency_ms": self._latency_ms,
+                "jitter_ms": self._jitter_ms,
+            }
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _digits(number: str | None) -> str:
+    return re.sub(r"\D", "", number or "")
+
+
+def _same_number(wanted: str | None, actual: str | None) -> bool:
+    """``None`` matches anything; otherwise compare digits, so "+263 77..." == "26377..."."""
+    return wanted is None or (actual is not None and _digits(wanted) == _digits(actual))
+
+
+async def _read_body(receive, limit: int) -> tuple[bytes | None, bool]:
+    """Read the whole request body; keep at most ``limit`` bytes. None if the client left."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None, False
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), size > limit
+
+
+def _bearer_token(scope: dict) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else None
+    return None
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw or b"{}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FakeConfigError("body", f"is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise FakeConfigError("body", "must be a JSON object")
+    return data
+
+
+async def _send_reply(send, reply: _Reply) -> None:
+    if reply.drop:
+        await _drop_connection(send)
+        return
+    body = json.dumps(reply.payload, separators=(",", ":")).encode()
+    headers = [
+        (b"content-type", _JSON),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-fb-trace-id", _fbtrace_id().encode()),
+        *reply.headers,
+    ]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _drop_connection(send) -> None:
+    """Close the connection with no response at all, like a network failure.
+
+    ASGI has no "abort" event. Under uvicorn, ``send`` is bound to the request cycle, whose
+    transport can be aborted; the two ``sleep(0)`` let uvicorn see the disconnect so it does
+    not try to send a 500 itself. Elsewhere, fall back to promising a body and never sending
+    it: servers must then close the connection, which clients see as a protocol error.
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is not None and hasattr(transport, "abort"):
+        transport.abort()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1")]}
+    )
+
+
+# --------------------------------------------------------------------------- running it
+
+
+def start_fake_graph(host: str = "127.0.0.1", port: int = 0, **config: Any):
+    """Start a ``FakeGraphAPI(**config)`` on a real socket in a background thread.
+
+    Returns ``(fake, server)``; ``server.url`` is the Graph base URL to configure the client
+    with (``{url}/v21.0/{phone_number_id}/messages``). Stop with ``server.stop()``.
+    """
+    from whatsappcrm_backend.asgi_server import run_in_thread
+
+    fake = FakeGraphAPI(**config)
+    return fake, run_in_thread(fake, host=host, port=port)
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m meta_integration.fake_graph",
+        description="Run a fake Meta Graph API (WhatsApp Cloud API /messages).",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--jitter-ms", type=int, default=0)
+    parser.add_argument("--access-token", default=None, help="accept only this bearer token")
+    parser.add_argument("--webhook-url", default=None, help="where to POST status webhooks")
+    parser.add_argument("--app-secret", default=None, help="signs the status webhooks")
+    parser.add_argument(
+        "--statuses", default=",".join(DEFAULT_STATUSES), help="comma list, e.g. sent,delivered"
+    )
+    parser.add_argument("--status-delay-ms", type=int, default=50)
+    parser.add_argument("--log-level", default="warning")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve the fake as its own process (the dev stack and benchmarks use this)."""
+    import uvicorn
+
+    args = _parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    statuses = [s for s in args.statuses.split(",") if s]
+    fake = FakeGraphAPI(
+        latency_ms=args.latency_ms,
+        jitter_ms=args.jitter_ms,
+        access_token=args.access_token,
+        webhook_url=args.webhook_url,
+        app_secret=args.app_secret,
+        statuses=statuses,
+        status_delay_ms=args.status_delay_ms,
+    )
+    config = uvicorn.Config(
+        fake,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        lifespan="on",
+        access_log=False,
+        backlog=4096,
+        timeout_keep_alive=30,
+    )
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()
