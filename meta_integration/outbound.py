@@ -761,12 +761,12 @@ def build_message(to: str, spec: Mapping[str, Any]) -> dict[str, Any]:
 def split_text(text: str, limit: int = TEXT_BODY_MAX) -> list[str]:
     """Split ``text`` into non-empty parts of at most ``limit`` characters, on line breaks.
 
-    Lines are packed greedily, so ``"\\n".join(parts) == text`` whenever every line fits.
-    A line longer than ``limit`` is cut after the last space that fits (the space stays at
-    the end of the earlier part), or hard at ``limit`` when there is none. Only the newline
-    at a split point is ever dropped -- plus, in the corner case of an empty line between
-    two parts that are both exactly ``limit`` long, that empty line, because an empty part
-    cannot be sent.
+    Lines are packed greedily, so ``"\\n".join(parts) == text`` when every line fits. A
+    line longer than ``limit`` is cut after the last space that fits (the space stays at
+    the end of the earlier part), or hard at ``limit`` when there is none. Only newlines at
+    split points are ever dropped: besides the separator, an empty line is lost in the one
+    case where no non-empty, in-limit parts can hold it (e.g. a blank line between two
+    lines that are each exactly ``limit`` long), because an empty part cannot be sent.
     """
     if limit < 1:
         raise ValueError(f"limit must be at least 1 (got {limit})")
@@ -776,6 +776,14 @@ def split_text(text: str, limit: int = TEXT_BODY_MAX) -> list[str]:
         if current is not None and len(current) + 1 + len(line) <= limit:
             current = f"{current}\n{line}"
             continue
+        if not line and current and "\n" in current:
+            # An empty line that does not fit would become an empty part: carry the
+            # previous line over with it instead (it fits: current was exactly `limit`).
+            head, tail = current.rsplit("\n", 1)
+            if head:
+                parts.append(head)
+                current = f"{tail}\n"
+                continue
         if current:
             parts.append(current)
         while len(line) > limit:
