@@ -104,6 +104,12 @@ def _kind(value: Any) -> str:
     return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
 
 
+def _brief(value: Any, limit: int = 60) -> str:
+    """repr() for error messages, cut so a huge value cannot flood a log line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _join(prefix: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{prefix}[{key}]"
@@ -163,7 +169,7 @@ def _count(items: Sequence[Any], field: str, what: str, low: int, high: int) -> 
 
 def _unique(value: str, seen: set[str], field: str, what: str) -> None:
     if value in seen:
-        raise OutboundValidationError(field, f"duplicate {what} {value!r}")
+        raise OutboundValidationError(field, f"duplicate {what} {_brief(value)}")
     seen.add(value)
 
 
@@ -176,7 +182,7 @@ def _validate_to(value: Any) -> None:
     if not _PHONE_RE.fullmatch(value):
         raise OutboundValidationError(
             "to",
-            f"expected a phone number of digits with an optional leading '+', got {value!r}",
+            f"expected a phone number of digits with an optional leading '+', got {_brief(value)}",
         )
 
 
@@ -185,13 +191,15 @@ def _number(value: Any, field: str, low: float, high: float) -> None:
         raise OutboundValidationError(field, f"expected a number, got {_kind(value)}")
     try:
         number = float(value)
+    except OverflowError:  # an int beyond float range is outside any range
+        number = math.inf
     except ValueError:
         raise OutboundValidationError(
-            field, f"expected a number, got {value!r}"
+            field, f"expected a number, got {_brief(value)}"
         ) from None
     if not math.isfinite(number) or not low <= number <= high:
         raise OutboundValidationError(
-            field, f"must be between {low:g} and {high:g} (got {value!r})"
+            field, f"must be between {low:g} and {high:g} (got {_brief(value)})"
         )
 
 
@@ -207,7 +215,7 @@ def validate_outbound(payload: Mapping[str, Any]) -> None:
     if payload.get("messaging_product") != "whatsapp":
         raise OutboundValidationError(
             "messaging_product",
-            f"must be 'whatsapp' (got {payload.get('messaging_product')!r})",
+            f"must be 'whatsapp' (got {_brief(payload.get('messaging_product'))})",
         )
     if "status" in payload:
         _validate_read_receipt(payload)
@@ -217,7 +225,7 @@ def validate_outbound(payload: Mapping[str, Any]) -> None:
     if msg_type not in _GRAPH_TYPES:
         raise OutboundValidationError(
             "type",
-            f"unsupported message type {msg_type!r} (expected one of {', '.join(_GRAPH_TYPES)})",
+            f"unsupported message type {_brief(msg_type)} (expected one of {', '.join(_GRAPH_TYPES)})",
         )
     _only_keys(
         payload,
@@ -235,7 +243,7 @@ def validate_outbound(payload: Mapping[str, Any]) -> None:
     if payload.get("recipient_type", "individual") != "individual":
         raise OutboundValidationError(
             "recipient_type",
-            f"must be 'individual' (got {payload['recipient_type']!r})",
+            f"must be 'individual' (got {_brief(payload['recipient_type'])})",
         )
     _validate_to(_required(payload, "to", ""))
     if "context" in payload:
@@ -268,7 +276,7 @@ def _validate_read_receipt(payload: Mapping[str, Any]) -> None:
     )
     if payload["status"] != "read":
         raise OutboundValidationError(
-            "status", f"must be 'read' (got {payload['status']!r})"
+            "status", f"must be 'read' (got {_brief(payload['status'])})"
         )
     _text(_required(payload, "message_id", ""), "message_id", 256)
     if "typing_indicator" in payload:
@@ -277,7 +285,7 @@ def _validate_read_receipt(payload: Mapping[str, Any]) -> None:
         if indicator.get("type") != "text":
             raise OutboundValidationError(
                 "typing_indicator.type",
-                f"must be 'text' (got {indicator.get('type')!r})",
+                f"must be 'text' (got {_brief(indicator.get('type'))})",
             )
 
 
@@ -295,7 +303,7 @@ def _validate_interactive(interactive: Mapping[str, Any]) -> None:
     if kind not in ("button", "list"):
         raise OutboundValidationError(
             "interactive.type",
-            f"unsupported interactive type {kind!r} (expected 'button' or 'list')",
+            f"unsupported interactive type {_brief(kind)} (expected 'button' or 'list')",
         )
     _only_keys(
         interactive, ("type", "header", "body", "footer", "action"), "interactive"
@@ -335,7 +343,7 @@ def _validate_header(value: Any, *, allow_media: bool) -> None:
     if kind not in allowed:
         raise OutboundValidationError(
             "interactive.header.type",
-            f"must be one of {', '.join(allowed)} (got {kind!r})",
+            f"must be one of {', '.join(allowed)} (got {_brief(kind)})",
         )
     _only_keys(header, ("type", kind), "interactive.header")
     if kind == "text":
@@ -364,7 +372,7 @@ def _validate_buttons(action: Mapping[str, Any]) -> None:
         _only_keys(button, ("type", "reply"), path)
         if button.get("type") != "reply":
             raise OutboundValidationError(
-                f"{path}.type", f"must be 'reply' (got {button.get('type')!r})"
+                f"{path}.type", f"must be 'reply' (got {_brief(button.get('type'))})"
             )
         reply = _obj(_required(button, "reply", path), f"{path}.reply")
         _only_keys(reply, ("id", "title"), f"{path}.reply")
@@ -458,7 +466,7 @@ def _validate_media(
         link = _text(media["link"], f"{field}.link", 2048)
         if not link.startswith(("https://", "http://")):
             raise OutboundValidationError(
-                f"{field}.link", f"must be an http(s) URL (got {link!r})"
+                f"{field}.link", f"must be an http(s) URL (got {_brief(link)})"
             )
     if "caption" in media:
         _text(media["caption"], f"{field}.caption", CAPTION_MAX, required=False)
@@ -487,7 +495,7 @@ def _validate_template(template: Mapping[str, Any]) -> None:
     if language.get("policy", "deterministic") != "deterministic":
         raise OutboundValidationError(
             "template.language.policy",
-            f"must be 'deterministic' (got {language['policy']!r})",
+            f"must be 'deterministic' (got {_brief(language['policy'])})",
         )
     if "components" in template:
         components = _seq(template["components"], "template.components")
@@ -614,7 +622,7 @@ def media_message(
     if media_type not in MEDIA_TYPES:
         raise OutboundValidationError(
             "media_type",
-            f"must be one of {', '.join(MEDIA_TYPES)} (got {media_type!r})",
+            f"must be one of {', '.join(MEDIA_TYPES)} (got {_brief(media_type)})",
         )
     fields = {"id": id, "link": link, "caption": caption, "filename": filename}
     return _envelope(
@@ -715,10 +723,10 @@ def build_message(to: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     """
     spec = _obj(spec, "spec")
     kind = _required(spec, "type", "")
-    if kind not in _SPEC_KEYS:
+    if not isinstance(kind, str) or kind not in _SPEC_KEYS:
         raise OutboundValidationError(
             "type",
-            f"unknown spec type {kind!r} (expected one of {', '.join(SPEC_TYPES)})",
+            f"unknown spec type {_brief(kind)} (expected one of {', '.join(SPEC_TYPES)})",
         )
     required, optional = _SPEC_KEYS[kind]
     _only_keys(spec, ("type", "reply_to", *required, *optional), "")

@@ -148,14 +148,16 @@ def _int_or_none(value: Any) -> int | None:
 def _float_or_none(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
+    if not isinstance(value, (int, float)) and not (
+        isinstance(value, str) and len(value) <= 40
+    ):
+        return None
+    try:
         number = float(value)
-    elif isinstance(value, str) and len(value) <= 40:
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-    else:
+    except (
+        ValueError,
+        OverflowError,
+    ):  # "abc"; an int beyond float range (JSON allows)
         return None
     return number if math.isfinite(number) else None
 

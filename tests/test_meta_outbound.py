@@ -6,6 +6,7 @@ a change to any key, nesting or default fails here rather than at Meta.
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
@@ -877,6 +878,130 @@ def test_read_receipt_rejects_an_empty_wamid():
         OutboundValidationError, match="^message_id: must not be empty$"
     ):
         read_receipt("")
+
+
+def test_huge_number_is_out_of_range_not_a_crash():
+    with pytest.raises(
+        OutboundValidationError, match="^location.latitude: must be between"
+    ):
+        build_message(TO, {"type": "location", "latitude": 10**400, "longitude": 0})
+
+
+# Fuzz: the fake Graph API runs validate_outbound on whatever a client sends, and flows
+# call build_message on operator-edited specs: neither may fail with anything else.
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.floats(),
+    st.text(max_size=10),
+    st.sampled_from(
+        ["text", "button", "list", "reply", "image", "read", "whatsapp", "+1"]
+    ),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+SPEC_KEYS = [
+    "type", "body", "buttons", "button", "sections", "header", "footer", "preview_url",
+    "media_type", "id", "link", "caption", "filename", "latitude", "longitude", "name",
+    "address", "language", "components", "reply_to",
+]  # fmt: skip
+
+
+@given(payload=json_values)
+def test_validate_outbound_only_raises_its_own_error(payload):
+    try:
+        validate_outbound(payload)
+    except OutboundValidationError:
+        pass
+
+
+@given(
+    to=st.one_of(st.just(TO), json_scalars),
+    kind=st.sampled_from(["text", "buttons", "list", "media", "location", "template"]),
+    spec=st.dictionaries(st.sampled_from(SPEC_KEYS), json_values, max_size=6),
+)
+def test_build_message_only_raises_its_own_error(to, kind, spec):
+    try:
+        build_message(to, {**spec, "type": kind})
+    except OutboundValidationError:
+        pass
+
+
+VALID_BODIES = [
+    build_message(TO, {**BUTTONS, "header": "H", "footer": "F", "reply_to": WAMID}),
+    build_message(
+        TO,
+        {
+            **LIST,
+            "sections": [
+                {"title": "A", "rows": [{"id": "a", "title": "A", "description": "d"}]}
+            ],
+        },
+    ),
+    build_message(
+        TO,
+        {
+            "type": "media",
+            "media_type": "document",
+            "link": "https://e.com/a.pdf",
+            "filename": "a.pdf",
+        },
+    ),
+    build_message(TO, {"type": "location", "latitude": 1, "longitude": 2, "name": "n"}),
+    build_message(
+        TO,
+        {
+            "type": "template",
+            "name": "t",
+            "language": "en",
+            "components": [{"type": "body"}],
+        },
+    ),
+    build_message(TO, {"type": "text", "body": "hi"}),
+    read_receipt(WAMID, typing_indicator=True),
+]
+
+
+def _paths(node, prefix=()):
+    if isinstance(node, dict):
+        for key, child in node.items():
+            yield prefix + (key,)
+            yield from _paths(child, prefix + (key,))
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            yield prefix + (index,)
+            yield from _paths(child, prefix + (index,))
+
+
+def test_every_node_of_valid_bodies_replaced_by_every_wrong_type():
+    """Each node of each valid body, replaced in turn by each JSON type, either still
+    validates or fails with OutboundValidationError naming a field."""
+    wrong_values = [None, True, 0, -1.5, 10**400, "", "x" * 5000, [], [1], {}, {"x": 1}]
+    checked = 0
+    for base in VALID_BODIES:
+        validate_outbound(base)
+        for path in _paths(base):
+            for wrong in wrong_values:
+                body = copy.deepcopy(base)
+                parent = body
+                for key in path[:-1]:
+                    parent = parent[key]
+                parent[path[-1]] = wrong
+                try:
+                    validate_outbound(body)
+                except OutboundValidationError as exc:
+                    assert exc.field
+                    assert len(str(exc)) < 300
+                checked += 1
+    assert checked > 500
 
 
 # --------------------------------------------------------------------------------------

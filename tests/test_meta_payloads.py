@@ -1489,6 +1489,7 @@ WRONG_VALUES = [
     0,
     -1.5,
     10**30,
+    10**400,  # valid JSON, beyond float range
     "",
     "abc",
     "99999999999999999999",
