@@ -31,6 +31,7 @@ import re
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
@@ -60,6 +61,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_STATUSES: tuple[str, ...] = ("sent", "delivered", "read")
 MAX_BODY_BYTES = 1024 * 1024
+MAX_RECORDS = 50_000  # a long benchmark must not grow memory without bound
 _MESSAGES_PATH = re.compile(r"^/(v\d+\.\d+)/(\d+)/messages/?$")
 _JSON = b"application/json; charset=UTF-8"
 # When a scripted error names only an HTTP status, use the code Meta pairs with it.
@@ -305,7 +307,8 @@ class FakeGraphAPI:
     """The fake Graph API as an ASGI app, plus a Python API for in-process tests.
 
     ``access_token``: when set, only that bearer token is accepted; otherwise any non-empty
-    token is. ``reset()`` returns to the constructor's configuration.
+    token is. Only the newest ``max_records`` requests (and webhook deliveries) are kept.
+    ``reset()`` returns to the constructor's configuration.
     """
 
     def __init__(
@@ -321,10 +324,12 @@ class FakeGraphAPI:
         waba_id: str = simulate.DEFAULT_WABA_ID,
         display_phone_number: str = simulate.DEFAULT_DISPLAY_PHONE_NUMBER,
         max_body_bytes: int = MAX_BODY_BYTES,
+        max_records: int = MAX_RECORDS,
     ):
         _check_int(latency_ms, "latency_ms")
         _check_int(jitter_ms, "jitter_ms")
         _check_int(max_body_bytes, "max_body_bytes", minimum=1)
+        _check_int(max_records, "max_records", minimum=1)
         if access_token is not None and (not isinstance(access_token, str) or not access_token):
             raise FakeConfigError("access_token", "must be a non-empty string or None")
         self.access_token = access_token
@@ -339,8 +344,8 @@ class FakeGraphAPI:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._seq = 0
-        self._records: list[RecordedRequest] = []
-        self._deliveries: list[WebhookDelivery] = []
+        self._records: deque[RecordedRequest] = deque(maxlen=max_records)
+        self._deliveries: deque[WebhookDelivery] = deque(maxlen=max_records)
         self._faults: list[list[Any]] = []  # [Fault, remaining]
         self._latency_ms, self._jitter_ms, self._webhook = self._initial
         self._tasks: set[asyncio.Task] = set()
@@ -350,10 +355,14 @@ class FakeGraphAPI:
 
     # ------------------------------------------------------------------ Python API
 
-    def requests(self, to: str | None = None, since: int = 0) -> list[RecordedRequest]:
-        """Recorded requests (all kinds, rejected ones included), oldest first."""
+    def requests(
+        self, to: str | None = None, since: int = 0, limit: int | None = None
+    ) -> list[RecordedRequest]:
+        """Recorded requests (all kinds, rejected ones included) with ``seq > since``, oldest
+        first; at most ``limit`` of them (poll again from the last one's ``seq``)."""
         with self._lock:
-            return [r for r in self._records if r.seq > since and _same_number(to, r.to)]
+            found = [r for r in self._records if r.seq > since and _same_number(to, r.to)]
+        return found if limit is None else found[:limit]
 
     def messages(self, to: str | None = None) -> list[RecordedRequest]:
         """Only message sends Meta would have accepted (HTTP 200, not read receipts)."""
@@ -707,7 +716,12 @@ class FakeGraphAPI:
             since_text = query.get("since", ["0"])[0]
             if not since_text.isdigit():
                 raise FakeConfigError("since", f"must be a sequence number, got {since_text!r}")
-            records = self.requests(to=to, since=int(since_text))
+            limit_text = query.get("limit", [""])[0]
+            if limit_text and (not limit_text.isdigit() or int(limit_text) < 1):
+                raise FakeConfigError("limit", f"must be a positive int, got {limit_text!r}")
+            records = self.requests(
+                to=to, since=int(since_text), limit=int(limit_text) if limit_text else None
+            )
             with self._lock:
                 last = self._seq
             return _Reply(200, {"requests": [r.to_dict() for r in records], "last_seq": last})
@@ -884,6 +898,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--statuses", default=",".join(DEFAULT_STATUSES), help="comma list, e.g. sent,delivered"
     )
     parser.add_argument("--status-delay-ms", type=int, default=50)
+    parser.add_argument("--max-records", type=int, default=MAX_RECORDS)
     parser.add_argument("--log-level", default="warning")
     return parser.parse_args(argv)
 
@@ -903,6 +918,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         app_secret=args.app_secret,
         statuses=statuses,
         status_delay_ms=args.status_delay_ms,
+        max_records=args.max_records,
     )
     config = uvicorn.Config(
         fake,
