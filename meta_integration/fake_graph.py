@@ -344,6 +344,7 @@ class FakeGraphAPI:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._seq = 0
+        self._generation = 0  # bumped by reset(): webhooks scheduled before it are abandoned
         self._records: deque[RecordedRequest] = deque(maxlen=max_records)
         self._deliveries: deque[WebhookDelivery] = deque(maxlen=max_records)
         self._faults: list[list[Any]] = []  # [Fault, remaining]
@@ -376,7 +377,10 @@ class FakeGraphAPI:
     def wait_for_messages(
         self, count: int, *, to: str | None = None, timeout: float = 5.0
     ) -> list[RecordedRequest]:
-        """Block until ``count`` successful sends (to ``to``) are recorded; for async callers."""
+        """Block until ``count`` successful sends (to ``to``) are recorded.
+
+        For sends made elsewhere (a Celery worker, another thread); raises ``TimeoutError``.
+        """
         self._wait(lambda: self._count_ok(to) >= count, timeout, f"{count} messages")
         return self.messages(to)
 
@@ -386,8 +390,13 @@ class FakeGraphAPI:
         return self.deliveries()
 
     def reset(self) -> None:
-        """Forget requests, deliveries and faults; restore constructor latency and webhook."""
+        """Forget requests, deliveries and faults; restore constructor latency and webhook.
+
+        Status webhooks still pending from before the reset are abandoned, so one test's
+        leftovers never reach the next test's receiver.
+        """
         with self._lock:
+            self._generation += 1
             self._records.clear()
             self._deliveries.clear()
             self._faults.clear()
@@ -619,23 +628,30 @@ class FakeGraphAPI:
 
     def _schedule_statuses(self, wamid: str, wa_id: str, phone_number_id: str) -> None:
         with self._lock:
-            config = self._webhook
+            config, generation = self._webhook, self._generation
         if not config.enabled:
             return
         task = asyncio.get_running_loop().create_task(
-            self._deliver_statuses(config, wamid, wa_id, phone_number_id)
+            self._deliver_statuses(config, generation, wamid, wa_id, phone_number_id)
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _deliver_statuses(
-        self, config: _WebhookConfig, wamid: str, wa_id: str, phone_number_id: str
+        self,
+        config: _WebhookConfig,
+        generation: int,
+        wamid: str,
+        wa_id: str,
+        phone_number_id: str,
     ) -> None:
         """POST each configured status for one message, strictly in order, never raising."""
         client, shared = self._acquire_client()
         try:
             for state in config.statuses:
                 await asyncio.sleep(config.status_delay_ms / 1000)
+                if generation != self._generation:
+                    return
                 body = simulate.webhook_body(
                     statuses=[simulate.status(wamid, state, wa_id)],
                     phone_number_id=phone_number_id,
@@ -658,6 +674,8 @@ class FakeGraphAPI:
                     )
                 delivery = WebhookDelivery(wamid, state, config.url or "", http_status, error, time.time())
                 with self._changed:
+                    if generation != self._generation:
+                        return
                     self._deliveries.append(delivery)
                     self._changed.notify_all()
         except asyncio.CancelledError:

@@ -406,6 +406,16 @@ def test_failing_webhook_endpoint_is_logged_not_fatal(fake, client, caplog):
     assert client.post(MESSAGES, json=text_body()).status_code == 200
 
 
+def test_reset_abandons_pending_webhooks(fake, client):
+    receiver = Receiver()
+    with run_in_thread(receiver) as hook:
+        fake.configure_webhook(hook.url + "/wh", APP_SECRET, status_delay_ms=150)
+        assert client.post(MESSAGES, json=text_body()).status_code == 200
+        fake.reset()
+        time.sleep(0.6)  # past all three scheduled statuses
+    assert receiver.calls == [] and fake.deliveries() == []
+
+
 def test_webhook_config_over_http(fake, client):
     receiver = Receiver()
     with run_in_thread(receiver) as hook:
