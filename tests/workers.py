@@ -1,0 +1,153 @@
+"""Real Celery worker processes for tests, configured exactly as in docker-compose.yml.
+
+The worker command is read from the compose service (pool, concurrency, queues,
+max-tasks-per-child, app path); only the node name is made unique and the
+environment points the worker at the test database and the test broker.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from whatsappcrm_backend.embedded_redis import _die_with_parent
+from whatsappcrm_backend.routing_check import load_compose
+
+ROOT = Path(settings.BASE_DIR)
+
+
+def compose_command(service: str, compose_path: Path = ROOT / "docker-compose.yml") -> list[str]:
+    """The argv of a compose service's command, as compose would run it."""
+    import shlex
+
+    command = load_compose(compose_path)["services"][service]["command"]
+    return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+
+
+def test_database_url() -> str:
+    """A URL for the database the test process is using (the test database, once created)."""
+    params = connection.settings_dict
+    if params["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{params['NAME']}"
+    user = params.get("USER") or ""
+    password = params.get("PASSWORD") or ""
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    port = f":{params['PORT']}" if params.get("PORT") else ""
+    return f"postgres://{auth}{params.get('HOST') or '127.0.0.1'}{port}/{params['NAME']}"
+
+
+def worker_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "whatsappcrm_backend.settings",
+        "DEBUG": "1",
+        "DATABASE_URL": test_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    service: str
+    argv: list[str]
+    nodename: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str] = field(repr=False, default_factory=dict)
+
+    @property
+    def hostname_prefix(self) -> str:
+        return self.nodename.split("@", 1)[0]
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                code = self.process.returncode
+                raise RuntimeError(f"worker {self.service} exited with {code}:\n{self.log()[-4000:]}")
+            if " ready." in self.log():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"worker {self.service} not ready after {timeout}s:\n{self.log()[-4000:]}")
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """Warm shutdown (SIGTERM to the process group), then kill whatever is left."""
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # prefork children, if any linger
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+        return self.process.returncode
+
+
+def run_django_snippet(code: str, env: Mapping[str, str]) -> None:
+    """Run Python code in a fresh process with Django set up (e.g. against another broker)."""
+    script = "import django; django.setup()\n" + code
+    subprocess.run([sys.executable, "-c", script], env=dict(env), cwd=ROOT, check=True)
+
+
+def start_worker(
+    service: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    argv: Sequence[str] | None = None,
+    ready_timeout: float = 60.0,
+) -> WorkerProcess:
+    """Start the compose service's worker command as a local process and wait until it is ready."""
+    command = list(argv) if argv is not None else compose_command(service)
+    if command[0] == "celery":
+        command = [sys.executable, "-m", "celery", *command[1:]]
+    short = service.replace("celery_", "").replace("_worker", "")
+    nodename = f"{short}-{uuid.uuid4().hex[:8]}@%h"
+    if "-n" in command:
+        command[command.index("-n") + 1] = nodename
+    else:
+        command += ["-n", nodename]
+    log_file = tempfile.NamedTemporaryFile(prefix=f"{short}-", suffix=".log", delete=False)
+    full_env = worker_env(env)
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=full_env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+    worker = WorkerProcess(service, command, nodename, process, Path(log_file.name), full_env)
+    try:
+        worker.wait_ready(ready_timeout)
+    except Exception:
+        worker.stop()
+        raise
+    return worker

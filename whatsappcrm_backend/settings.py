@@ -1,0 +1,238 @@
+"""Django settings, read only from the environment (see .env.example for every variable).
+
+Development needs nothing set: SQLite in ./var, an embedded Redis, DEBUG from the
+launcher. Production (DEBUG off) refuses to start without the secrets it needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from kombu import Exchange, Queue
+
+from whatsappcrm_backend import topology
+from whatsappcrm_backend.embedded_redis import ensure_redis_url
+from whatsappcrm_backend.env import (
+    ConfigurationError,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+
+_DEV_SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
+SECRET_KEY = env_str("SECRET_KEY") or (_DEV_SECRET_KEY if DEBUG else "")
+if not DEBUG:
+    _missing = []
+    if not SECRET_KEY or SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 50:
+        _missing.append("SECRET_KEY (at least 50 random characters)")
+    if _missing:
+        raise ConfigurationError(
+            "Refusing to start with DEBUG off: set "
+            + ", ".join(_missing)
+            + ". For local development set DEBUG=1 instead."
+        )
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_beat",
+    "whatsappcrm_backend",
+    "meta_integration",
+    "conversations",
+    "flows",
+    "football_data_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "whatsappcrm_backend.urls"
+WSGI_APPLICATION = "whatsappcrm_backend.wsgi.application"
+ASGI_APPLICATION = "whatsappcrm_backend.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["OPTIONS"] = {
+        # Web, workers and Beat are separate processes on one file: WAL lets readers run
+        # beside the writer, IMMEDIATE takes the write lock up front so two writers queue
+        # instead of failing half-way with "database is locked".
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    # Tests run real worker processes, so the test database must be a file they can open.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATABASES["default"]["NAME"]) + ".test"}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+
+# --- Security (production) ------------------------------------------------------------
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    # Meta's webhook and health checks must not be redirected to https by the app when a
+    # proxy already terminates TLS; the proxy header above covers that case.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+# --- Redis and Celery -----------------------------------------------------------------
+REDIS_URL = ensure_redis_url()
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL
+BROKER_FAMILY = topology.broker_family(CELERY_BROKER_URL)
+
+_exchange = Exchange("celery", type="direct")
+CELERY_TASK_QUEUES = tuple(
+    Queue(
+        name,
+        _exchange,
+        routing_key=name,
+        # RabbitMQ only honours priorities on queues declared with a maximum.
+        queue_arguments={"x-max-priority": topology.AMQP_MAX_PRIORITY} if BROKER_FAMILY == "amqp" else None,
+    )
+    for name in topology.QUEUES
+)
+CELERY_TASK_DEFAULT_QUEUE = topology.IO_QUEUE
+CELERY_TASK_DEFAULT_EXCHANGE = "celery"
+CELERY_TASK_DEFAULT_ROUTING_KEY = topology.IO_QUEUE
+CELERY_TASK_CREATE_MISSING_QUEUES = False  # a typo in a queue name must fail, not create a queue no one reads
+CELERY_TASK_ROUTES = ("whatsappcrm_backend.celery.route_task",)
+# Anything that reaches the broker without a priority is NORMAL, never the top tier.
+CELERY_TASK_DEFAULT_PRIORITY = topology.broker_priority(topology.Priority.NORMAL, CELERY_BROKER_URL)
+CELERY_TASK_QUEUE_MAX_PRIORITY = topology.AMQP_MAX_PRIORITY if BROKER_FAMILY == "amqp" else None
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "priority_steps": topology.REDIS_PRIORITY_STEPS,
+    "sep": ":",
+    "queue_order_strategy": "priority",
+    "visibility_timeout": int(topology.VISIBILITY_TIMEOUT.total_seconds()),
+} if BROKER_FAMILY == "redis" else {}
+# kombu's Redis transport with a prompt wake-up for green pools (see broker.py).
+CELERY_BROKER_TRANSPORT = "whatsappcrm_backend.broker:Transport" if BROKER_FAMILY == "redis" else None
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_POOL_LIMIT = env_int("CELERY_BROKER_POOL_LIMIT", 10)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SOFT_TIME_LIMIT = 60
+CELERY_TASK_TIME_LIMIT = 90
+CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_WORKER_SEND_TASK_EVENTS", False)
+CELERY_TASK_SEND_SENT_EVENT = False
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SYNC_EVERY = 1
+# Operators see times in UTC in the periodic-task admin, like the rest of the project.
+DJANGO_CELERY_BEAT_TZ_AWARE = True
+
+# --- Meta (WhatsApp Cloud API) --------------------------------------------------------
+META_GRAPH_API_URL = env_str("META_GRAPH_API_URL", "https://graph.facebook.com")
+META_API_VERSION = env_str("META_API_VERSION", "v23.0")
+META_PHONE_NUMBER_ID = env_str("META_PHONE_NUMBER_ID")
+META_ACCESS_TOKEN = env_str("META_ACCESS_TOKEN")
+META_APP_SECRET = env_str("META_APP_SECRET")
+META_VERIFY_TOKEN = env_str("META_VERIFY_TOKEN")
+META_SEND_RATE_PER_SECOND = env_float("META_SEND_RATE_PER_SECOND", 80.0)
+META_HTTP_TIMEOUT = env_float("META_HTTP_TIMEOUT", 10.0)
+META_HTTP_MAX_CONNECTIONS = env_int("META_HTTP_MAX_CONNECTIONS", 20)
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 3 * 1024 * 1024)
+WEBHOOK_EVENT_RETENTION_DAYS = env_int("WEBHOOK_EVENT_RETENTION_DAYS", 30)
+MULTIPART_GAP_SECONDS = env_float("MULTIPART_GAP_SECONDS", 2.0)
+
+# --- Flows ----------------------------------------------------------------------------
+FLOW_SESSION_TIMEOUT = env_int("FLOW_SESSION_TIMEOUT", 300)
+
+# --- API-Football ---------------------------------------------------------------------
+API_FOOTBALL_URL = env_str("API_FOOTBALL_URL", "https://v3.football.api-sports.io")
+API_FOOTBALL_KEY = env_str("API_FOOTBALL_KEY")
+API_FOOTBALL_REQUESTS_PER_MINUTE = env_int("API_FOOTBALL_REQUESTS_PER_MINUTE", 10)
+
+# --- REST framework -------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+    },
+}
