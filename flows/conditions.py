@@ -39,8 +39,20 @@ __all__ = [
 
 MESSAGE_TYPES = frozenset(
     {
-        "text", "interactive", "button", "location", "image", "document", "audio", "video",
-        "sticker", "contacts", "reaction", "order", "system", "unsupported",
+        "text",
+        "interactive",
+        "button",
+        "location",
+        "image",
+        "document",
+        "audio",
+        "video",
+        "sticker",
+        "contacts",
+        "reaction",
+        "order",
+        "system",
+        "unsupported",
     }
 )
 """Inbound WhatsApp message types (``messages[].type`` in the Cloud API webhook)."""
@@ -138,7 +150,7 @@ def keyword_position(text: str | None, keyword: str) -> int | None:
         return None
     size = len(wanted)
     for index in range(len(words) - size + 1):
-        if words[index:index + size] == wanted:
+        if words[index : index + size] == wanted:
             return index
     return None
 
@@ -164,9 +176,7 @@ def _equals(left: Any, right: Any) -> bool:
     if isinstance(left, bool) or isinstance(right, bool):
         return type(left) is type(right) and left == right
     left_number, right_number = _as_number(left), _as_number(right)
-    if left_number is not None and right_number is not None and not (
-        isinstance(left, str) and isinstance(right, str)
-    ):
+    if left_number is not None and right_number is not None and not (isinstance(left, str) and isinstance(right, str)):
         return left_number == right_number
     return left == right
 
@@ -246,7 +256,7 @@ def check_condition(condition: Any, *, message_types: Collection[str] | None = N
     The relative field is "" for the condition itself, or e.g. "pattern", "keywords[1]".
     """
     if not isinstance(condition, Mapping):
-        return [("", "must be an object like {\"type\": \"always\"}")]
+        return [("", 'must be an object like {"type": "always"}')]
     raw_type = condition.get("type")
     if raw_type is None:
         return [("type", "is required")]

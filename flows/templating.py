@@ -126,7 +126,7 @@ def _parse_expression(source: str) -> _Expression:
     head, bar, _ = source.partition("|")
     path = parse_path(head)
     filters: list[tuple[str, str | None]] = []
-    rest = source[len(head):] if bar else ""
+    rest = source[len(head) :] if bar else ""
     position = 0
     while position < len(rest):
         match = _FILTER.match(rest, position)

@@ -143,9 +143,7 @@ def _number_hint(minimum: Any, maximum: Any, integer: bool) -> str:
     return f"Please reply with {noun}, e.g. 25."
 
 
-def validate_number(
-    text: str | None, *, minimum: Any = None, maximum: Any = None, integer: bool = False
-) -> ReplyCheck:
+def validate_number(text: str | None, *, minimum: Any = None, maximum: Any = None, integer: bool = False) -> ReplyCheck:
     """A number typed as ``42``, ``-3``, ``12.50`` or ``12,50``.
 
     Whole numbers are stored as ``int``; numbers with decimals as a decimal string ("12.50"),
@@ -181,7 +179,7 @@ def validate_email(text: str | None) -> ReplyCheck:
         return ReplyCheck(False, None, EMAIL_HINT)
     value = text.strip()
     if value.lower().startswith("mailto:"):
-        value = value[len("mailto:"):]
+        value = value[len("mailto:") :]
     if len(value) > 254 or not _EMAIL.fullmatch(value):
         return ReplyCheck(False, None, EMAIL_HINT)
     local, _, _ = value.partition("@")
@@ -319,8 +317,10 @@ def parse_choices(value: Any) -> tuple[Choice, ...]:
     for item in value:
         if isinstance(item, str) and item:
             choices.append(Choice(id=item, title=item))
-        elif isinstance(item, Mapping) and isinstance(item.get("id"), (str, int)) and not isinstance(
-            item.get("id"), bool
+        elif (
+            isinstance(item, Mapping)
+            and isinstance(item.get("id"), (str, int))
+            and not isinstance(item.get("id"), bool)
         ):
             title = item.get("title")
             choices.append(Choice(id=str(item["id"]), title=str(title) if title is not None else str(item["id"])))
@@ -388,7 +388,9 @@ def check_reply(expect: Any, reply: ReplyLike, *, choices: Sequence[Choice] = ()
     if kind is ReplyType.TEXT:
         return validate_text(typed, min_length=spec.get("min_length"), max_length=spec.get("max_length"))
     if kind is ReplyType.NUMBER:
-        return validate_number(typed, minimum=spec.get("min"), maximum=spec.get("max"), integer=bool(spec.get("integer")))
+        return validate_number(
+            typed, minimum=spec.get("min"), maximum=spec.get("max"), integer=bool(spec.get("integer"))
+        )
     if kind is ReplyType.EMAIL:
         return validate_email(typed)
     if kind is ReplyType.PHONE:
@@ -489,9 +491,7 @@ def check_expectation(expect: Any) -> list[tuple[str, str]]:
                         and isinstance(item.get("title", ""), str)
                         and set(item) <= {"id", "title", "description"}
                     ):
-                        problems.append(
-                            (f"choices[{index}]", 'must be a string or {"id": ..., "title": ...}')
-                        )
+                        problems.append((f"choices[{index}]", 'must be a string or {"id": ..., "title": ...}'))
                 ids = [choice.id for choice in parse_choices(raw)]
                 if len(ids) != len(set(ids)):
                     problems.append(("choices", "option ids must be unique"))
