@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 __all__ = [
     "LIVE_BOOKMAKER_ID",
     "AccountStatus",
+    "BetFilter",
     "BookmakerOdds",
     "Envelope",
     "FeedError",
@@ -658,82 +659,163 @@ class OddsRecord:
     finished: bool = False
 
 
-def _outcome(raw: Any, path: str) -> OutcomeOdds:
-    obj = _mapping(raw, path)
-    return OutcomeOdds(
-        value=_str(_get(obj, "value", path), _at(path, "value")),
-        odd=_decimal(_get(obj, "odd", path), _at(path, "odd")),
-        handicap=_opt_str(obj.get("handicap"), _at(path, "handicap")),
-        main=_opt_bool(obj.get("main"), _at(path, "main")),
-        suspended=bool(_opt_bool(obj.get("suspended"), _at(path, "suspended"))),
+# The odds parsers below run once per priced selection (millions per ingestion run), so they
+# build no path strings on the happy path: errors carry a path relative to the current level
+# ("[3].odd: ...") and each level prepends its own position on the way up.
+
+BetFilter = Callable[[int | None, str], bool]
+"""``(bet id, bet name) -> keep?``: lets ingestion skip markets it does not offer before
+their values are parsed (real books price 100+ bet types; we use 12)."""
+
+
+def _rget(obj: Mapping[str, Any], key: str) -> Any:
+    try:
+        return obj[key]
+    except KeyError:
+        raise FeedError(f".{key}: missing") from None
+
+
+def _nested(parse: Callable[[Any], _T], raw: Any, where: str) -> _T:
+    try:
+        return parse(raw)
+    except FeedError as exc:
+        raise FeedError(f"{where}{exc}") from None
+
+
+def _each(raw: Any, where: str, parse: Callable[[Any], _T]) -> tuple[_T, ...]:
+    if not isinstance(raw, list):
+        raise FeedError(f"{where}: expected a list, got {type(raw).__name__}")
+    out = []
+    for index, item in enumerate(raw):
+        try:
+            out.append(parse(item))
+        except FeedError as exc:
+            raise FeedError(f"{where}[{index}]{exc}") from None
+    return tuple(out)
+
+
+def _outcome(raw: Any) -> OutcomeOdds:
+    if type(raw) is not dict and not isinstance(raw, Mapping):
+        raise FeedError(f": expected an object, got {type(raw).__name__}")
+    get = raw.get
+    value, odd, handicap, main, suspended = (
+        get("value"), get("odd"), get("handicap"), get("main"), get("suspended")
     )
+    if type(value) is not str:
+        value = _str(_rget(raw, "value"), ".value")
+    price = None
+    if type(odd) is str:
+        try:
+            price = Decimal(odd)
+        except InvalidOperation:
+            price = None
+        else:
+            if not price.is_finite() or price < 0:
+                price = None
+    if price is None:  # slow path: accepts numbers, or raises naming the field
+        price = _decimal(_rget(raw, "odd"), ".odd")
+    if handicap is not None and type(handicap) is not str:
+        handicap = _opt_str(handicap, ".handicap")
+    if main is not None and type(main) is not bool:
+        main = _opt_bool(main, ".main")
+    if type(suspended) is not bool:
+        suspended = bool(_opt_bool(suspended, ".suspended"))
+    return OutcomeOdds(value, price, handicap, main, suspended)
 
 
-def _market(raw: Any, path: str) -> MarketOdds:
-    obj = _mapping(raw, path)
-    return MarketOdds(
-        api_bet_id=_opt_int(obj.get("id"), _at(path, "id")),
-        name=_str(_get(obj, "name", path), _at(path, "name")),
-        outcomes=_items(_get(obj, "values", path), _at(path, "values"), _outcome),
-    )
+def _markets(raw: Any, where: str, bet_filter: BetFilter | None) -> tuple[MarketOdds, ...]:
+    if not isinstance(raw, list):
+        raise FeedError(f"{where}: expected a list, got {type(raw).__name__}")
+    out = []
+    for index, bet in enumerate(raw):
+        try:
+            if not isinstance(bet, Mapping):
+                raise FeedError(f": expected an object, got {type(bet).__name__}")
+            bet_id = _opt_int(bet.get("id"), ".id")
+            name = _str(_rget(bet, "name"), ".name")
+            if bet_filter is not None and not bet_filter(bet_id, name):
+                continue
+            outcomes = _each(_rget(bet, "values"), ".values", _outcome)
+        except FeedError as exc:
+            raise FeedError(f"{where}[{index}]{exc}") from None
+        out.append(MarketOdds(api_bet_id=bet_id, name=name, outcomes=outcomes))
+    return tuple(out)
 
 
-def _bookmaker(raw: Any, path: str) -> BookmakerOdds:
-    obj = _mapping(raw, path)
+def _bookmaker(raw: Any, bet_filter: BetFilter | None) -> BookmakerOdds:
+    if not isinstance(raw, Mapping):
+        raise FeedError(f": expected an object, got {type(raw).__name__}")
     return BookmakerOdds(
-        api_id=_int(_get(obj, "id", path), _at(path, "id")),
-        name=_str(_get(obj, "name", path), _at(path, "name")),
-        markets=_items(_get(obj, "bets", path), _at(path, "bets"), _market),
+        api_id=_int(_rget(raw, "id"), ".id"),
+        name=_str(_rget(raw, "name"), ".name"),
+        markets=_markets(_rget(raw, "bets"), ".bets", bet_filter),
     )
 
 
-def _id_of(obj: Mapping[str, Any], key: str, path: str, *, required: bool) -> int | None:
+def _id_of(obj: Mapping[str, Any], key: str, *, required: bool) -> int | None:
     raw = obj.get(key)
     if raw is None:
         if required:
-            raise FeedError(f"{_at(path, key)}: missing")
+            raise FeedError(f".{key}: missing")
         return None
-    sub = _mapping(raw, _at(path, key))
+    sub = _mapping(raw, f".{key}")
     value = sub.get("id")
     if value is None and required:
-        raise FeedError(f"{_at(path, key + '.id')}: missing")
-    return _opt_int(value, _at(path, key + ".id"))
+        raise FeedError(f".{key}.id: missing")
+    return _opt_int(value, f".{key}.id")
 
 
-def parse_odds_item(item: Any, path: str = "odds") -> OddsRecord:
-    """One element of /odds (pre-match) ``response``."""
-    obj = _mapping(item, path)
+def _odds_item(item: Any, bet_filter: BetFilter | None) -> OddsRecord:
+    obj = _mapping(item, "")
+    raw_books = _rget(obj, "bookmakers")
     return OddsRecord(
-        fixture_api_id=_id_of(obj, "fixture", path, required=True),  # type: ignore[arg-type]
-        league_api_id=_id_of(obj, "league", path, required=False),
-        update=_datetime(_get(obj, "update", path), _at(path, "update")),
-        bookmakers=_items(_get(obj, "bookmakers", path), _at(path, "bookmakers"), _bookmaker),
+        fixture_api_id=_id_of(obj, "fixture", required=True),  # type: ignore[arg-type]
+        league_api_id=_id_of(obj, "league", required=False),
+        update=_datetime(_rget(obj, "update"), ".update"),
+        bookmakers=_each(raw_books, ".bookmakers", lambda raw: _bookmaker(raw, bet_filter)),
     )
 
 
-def parse_live_odds_item(item: Any, path: str = "odds") -> OddsRecord:
-    """One element of /odds/live ``response`` (``odds[]`` instead of ``bookmakers[].bets[]``)."""
-    obj = _mapping(item, path)
-    flags = _mapping(obj.get("status") or {}, _at(path, "status"))
-    markets = _items(_get(obj, "odds", path), _at(path, "odds"), _market)
+def _live_odds_item(item: Any, bet_filter: BetFilter | None) -> OddsRecord:
+    obj = _mapping(item, "")
+    flags = _mapping(obj.get("status") or {}, ".status")
+    markets = _markets(_rget(obj, "odds"), ".odds", bet_filter)
     return OddsRecord(
-        fixture_api_id=_id_of(obj, "fixture", path, required=True),  # type: ignore[arg-type]
-        league_api_id=_id_of(obj, "league", path, required=False),
-        update=_datetime(_get(obj, "update", path), _at(path, "update")),
+        fixture_api_id=_id_of(obj, "fixture", required=True),  # type: ignore[arg-type]
+        league_api_id=_id_of(obj, "league", required=False),
+        update=_datetime(_rget(obj, "update"), ".update"),
         bookmakers=(BookmakerOdds(api_id=LIVE_BOOKMAKER_ID, name="Live", markets=markets),),
         is_live=True,
-        stopped=bool(_opt_bool(flags.get("stopped"), _at(path, "status.stopped"))),
-        blocked=bool(_opt_bool(flags.get("blocked"), _at(path, "status.blocked"))),
-        finished=bool(_opt_bool(flags.get("finished"), _at(path, "status.finished"))),
+        stopped=bool(_opt_bool(flags.get("stopped"), ".status.stopped")),
+        blocked=bool(_opt_bool(flags.get("blocked"), ".status.blocked")),
+        finished=bool(_opt_bool(flags.get("finished"), ".status.finished")),
     )
 
 
-def parse_odds(body: Envelope | Mapping[str, Any] | str | bytes) -> tuple[OddsRecord, ...]:
-    return _items(_response_list(body), "response", parse_odds_item)
+def parse_odds_item(
+    item: Any, path: str = "odds", bet_filter: BetFilter | None = None
+) -> OddsRecord:
+    """One element of /odds (pre-match) ``response``; ``bet_filter`` drops unwanted bets."""
+    return _nested(lambda raw: _odds_item(raw, bet_filter), item, path)
 
 
-def parse_live_odds(body: Envelope | Mapping[str, Any] | str | bytes) -> tuple[OddsRecord, ...]:
-    return _items(_response_list(body), "response", parse_live_odds_item)
+def parse_live_odds_item(
+    item: Any, path: str = "odds", bet_filter: BetFilter | None = None
+) -> OddsRecord:
+    """One element of /odds/live ``response`` (``odds[]`` instead of ``bookmakers[].bets[]``)."""
+    return _nested(lambda raw: _live_odds_item(raw, bet_filter), item, path)
+
+
+def parse_odds(
+    body: Envelope | Mapping[str, Any] | str | bytes, bet_filter: BetFilter | None = None
+) -> tuple[OddsRecord, ...]:
+    return _each(_response_list(body), "response", lambda raw: _odds_item(raw, bet_filter))
+
+
+def parse_live_odds(
+    body: Envelope | Mapping[str, Any] | str | bytes, bet_filter: BetFilter | None = None
+) -> tuple[OddsRecord, ...]:
+    return _each(_response_list(body), "response", lambda raw: _live_odds_item(raw, bet_filter))
 
 
 def iter_outcomes(
