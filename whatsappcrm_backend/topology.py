@@ -124,6 +124,12 @@ TASKS: dict[str, TaskRoute] = {
     # worker consumed a queue and how long a task waited.
     "diagnostics.probe_io": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=60, time_limit=90),
     "diagnostics.probe_cpu": TaskRoute(CPU_QUEUE, Priority.NORMAL, soft_time_limit=60, time_limit=90),
+    # The reply path: one inbound message through the engine, each reply to the Graph API.
+    "flows.process_message": TaskRoute(IO_QUEUE, Priority.HIGH, soft_time_limit=30, time_limit=45),
+    "meta_integration.send_message": TaskRoute(IO_QUEUE, Priority.HIGH, soft_time_limit=30, time_limit=45,
+                                               max_retries=8),
+    "meta_integration.send_read_receipt": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=20, time_limit=30,
+                                                    max_retries=3),
 }
 
 # Fallback routes by name prefix, for a task that is sent by name without its module

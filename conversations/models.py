@@ -1,0 +1,146 @@
+"""Contacts and their conversation history: every message in and out is a row.
+
+An outbound message is written before it is sent (status ``pending``), so a retry
+or a redelivered task never creates a second reply; statuses only move forward.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from meta_integration.models import MetaAppConfig
+
+
+class Contact(models.Model):
+    wa_id = models.CharField("WhatsApp id", max_length=32, unique=True)
+    profile_name = models.CharField(max_length=255, blank=True, help_text="Name from the WhatsApp profile")
+    name = models.CharField(max_length=255, blank=True, help_text="Name the user gave the bot")
+    email = models.EmailField(blank=True)
+    attributes = models.JSONField(default=dict, blank=True, help_text="Other fields set by flows")
+    app_config = models.ForeignKey(
+        MetaAppConfig, null=True, blank=True, on_delete=models.SET_NULL,
+        help_text="The business number the contact last wrote to",
+    )
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True, db_index=True,
+                                           help_text="Opens WhatsApp's 24-hour customer service window")
+    needs_human = models.BooleanField(default=False, db_index=True, help_text="In human handover: the bot is quiet")
+    handover_at = models.DateTimeField(null=True, blank=True)
+    blocked = models.BooleanField(default=False, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(wa_id=""), name="contact_wa_id_set"),
+            models.CheckConstraint(
+                condition=Q(needs_human=False) | Q(handover_at__isnull=False), name="contact_handover_has_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        label = self.name or self.profile_name
+        return f"{label} ({self.wa_id})" if label else self.wa_id
+
+
+class Direction(models.TextChoices):
+    INBOUND = "in", "Inbound"
+    OUTBOUND = "out", "Outbound"
+
+
+class MessageStatus(models.TextChoices):
+    """Delivery status of an outbound message; inbound messages are ``received``."""
+
+    RECEIVED = "received", "Received"
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
+    FAILED = "failed", "Failed"
+
+
+# The order statuses may move in; failed is terminal and reachable from any of them.
+STATUS_ORDER = [MessageStatus.PENDING, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ]
+
+
+class Message(models.Model):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
+    app_config = models.ForeignKey(MetaAppConfig, null=True, blank=True, on_delete=models.SET_NULL)
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    message_type = models.CharField(max_length=32, help_text="Meta's type: text, interactive, image, ...")
+    text = models.TextField(blank=True, help_text="The human-readable text: body, caption, reply title")
+    content = models.JSONField(default=dict, blank=True,
+                               help_text="Inbound: the parsed message; outbound: the message spec to send")
+    wamid = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    reply_to_wamid = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=16, choices=MessageStatus.choices)
+    status_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.IntegerField(null=True, blank=True, db_index=True)
+    error_title = models.CharField(max_length=255, blank=True)
+    error_details = models.TextField(blank=True)
+    timestamp = models.DateTimeField(null=True, blank=True, help_text="When Meta says the message was sent")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="Inbound: when the bot finished with it")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # Ordered multi-part replies: part N is sent only after part N-1 was accepted.
+    group_id = models.UUIDField(null=True, blank=True, db_index=True)
+    part_index = models.PositiveIntegerField(null=True, blank=True)
+    parts_total = models.PositiveIntegerField(null=True, blank=True)
+    send_after = models.DateTimeField(null=True, blank=True)
+    sent_by = models.CharField(max_length=150, blank=True, help_text="bot, or the operator who sent it")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["contact", "created_at"]),
+            models.Index(fields=["direction", "status"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(direction__in=["in", "out"]), name="message_direction_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=[choice.value for choice in MessageStatus]), name="message_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=(Q(direction="in", status="received") | Q(direction="out") & ~Q(status="received")),
+                name="message_status_fits_direction",
+            ),
+            models.CheckConstraint(
+                condition=Q(direction="out") | Q(wamid__isnull=False), name="inbound_message_has_wamid"
+            ),
+            models.UniqueConstraint(
+                fields=["group_id", "part_index"], condition=Q(group_id__isnull=False), name="message_part_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        arrow = "<-" if self.direction == Direction.INBOUND else "->"
+        return f"{arrow} {self.contact_id} {self.message_type}: {self.text[:40]}"
+
+
+class StatusEvent(models.Model):
+    """Every status webhook as received; applied to its message when the wamid is known.
+
+    A status can arrive before the send task has stored the wamid it belongs to (Meta
+    is fast, our write is after its HTTP answer), so unknown ones wait here and are
+    applied when the wamid is stored.
+    """
+
+    wamid = models.CharField(max_length=255, db_index=True)
+    status = models.CharField(max_length=16)
+    timestamp = models.DateTimeField()
+    recipient_id = models.CharField(max_length=32, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    conversation = models.JSONField(default=dict, blank=True)
+    pricing = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    applied = models.BooleanField(default=False, db_index=True)
+
+    class Meta:
+        ordering = ["timestamp", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["wamid", "status"], name="status_event_once_per_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wamid} {self.status}"
