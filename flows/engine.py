@@ -9,13 +9,14 @@ whatever an action does or raises, the engine answers the user and never crashes
 The state between messages is always either "waiting at a question step" or no session, so a
 stored session is just (flow, step, variables, retries) and survives a worker restart.
 
-Routing of one inbound message, in order:
+Routing of one inbound message, in order (reactions and system notices are ignored):
 
 1. A stored session idle longer than ``settings.session_timeout`` is dropped and the user
    told so (the expiry job normally does this first; this covers the race).
-2. Global commands ("menu", "cancel", ...) win in any state. They must be the whole
-   message (case/accent/punctuation-insensitive) or a tapped button id, so an answer such as
-   "I can't stop now" or "stop@example.com" is never hijacked.
+2. Global commands ("menu", "cancel", "help", "human", ...) win in any state. They must be
+   the whole message (case/accent/punctuation-insensitive) or a tapped button id, so an
+   answer such as "I can't stop now" or "stop@example.com" is never hijacked; and an option
+   the waiting choice question itself offers (a button with id "cancel") beats them.
 3. With a session, the reply answers the waiting question (validate, save, follow
    transitions; re-prompt or give up after ``max_retries``). A tapped id the question does
    not accept but which is another flow's trigger starts that flow (an older menu button).
@@ -56,6 +57,7 @@ from flows.definitions import (
 )
 from flows.templating import lookup, render, render_spec, render_value
 from flows.validators import (
+    Choice,
     ReplyType,
     check_reply,
     choices_from_spec,
@@ -64,6 +66,7 @@ from flows.validators import (
 )
 
 __all__ = [
+    "DEFAULT_GLOBAL_COMMANDS",
     "ActionCall",
     "ActionRegistry",
     "ActionResult",
@@ -203,6 +206,9 @@ class GlobalCommand:
 DEFAULT_GLOBAL_COMMANDS: Mapping[str, GlobalCommand] = MappingProxyType(
     {
         "menu": GlobalCommand(CommandKind.START_FLOW),
+        "help": GlobalCommand(CommandKind.START_FLOW, flow="help"),
+        "human": GlobalCommand(CommandKind.START_FLOW, flow="human"),
+        "agent": GlobalCommand(CommandKind.START_FLOW, flow="human"),
         "cancel": GlobalCommand(CommandKind.END, text="Okay, I've cancelled that. Send *menu* whenever you need me."),
         "stop": GlobalCommand(CommandKind.END, text="Okay, I've stopped. Send *menu* whenever you need me."),
     }
@@ -227,6 +233,8 @@ class EngineSettings:
     max_auto_steps: int = 25
     default_max_retries: int = 2
     session_timeout: timedelta | None = timedelta(minutes=5)
+    ignored_message_types: frozenset[str] = frozenset({"reaction", "system"})
+    """Inbound types that never get a reply (an emoji reaction is not a request for the menu)."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -590,7 +598,7 @@ class _Turn:
 
     # -- questions ----------------------------------------------------------------------
 
-    def question_choices(self, step: StepDefinition, variables: Mapping[str, Any]) -> list[Any]:
+    def question_choices(self, step: StepDefinition, variables: Mapping[str, Any]) -> list[Choice]:
         config = step.config
         expect = normalize_expectation(config.get("expect"))
         context = self.context(variables)
@@ -602,6 +610,16 @@ class _Turn:
             if found:
                 choices += parse_choices(value)
         return choices
+
+    def offered_choice(self, session: Session) -> bool:
+        """True if the waiting question is a choice that explicitly offers this reply (a
+        "Cancel bet" button with id "cancel"): the flow author's option beats a global word."""
+        step = self.flows[session.flow].steps[session.step]
+        expect = normalize_expectation(step.config.get("expect"))
+        if expect.get("type") != ReplyType.CHOICE:
+            return False
+        choices = self.question_choices(step, session.variables)
+        return check_reply(expect, self.inbound, choices=choices).ok
 
     def answer(self, session: Session) -> EngineResult:
         flow = self.flows[session.flow]
@@ -765,9 +783,12 @@ def advance(
     """
     settings = settings or EngineSettings()
     turn = _Turn(flows, inbound, contact, actions, settings, now)
+    if inbound.message_type in settings.ignored_message_types:
+        turn.events.append(f"ignored:{inbound.message_type}")
+        return turn.result(session)
     session = turn.check_session(session)
     command = turn.global_command()
-    if command is not None:
+    if command is not None and not (session is not None and turn.offered_choice(session)):
         return turn.run_command(command[0], command[1], session)
     if session is not None:
         return turn.answer(session)

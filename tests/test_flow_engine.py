@@ -232,7 +232,7 @@ def test_help_explains_commands_then_ends() -> None:
     assert "*cancel*: stop whatever we're doing" in reply["body"]
     assert [b["id"] for b in reply["buttons"]] == ["menu", "human"]
     assert chat.session is None
-    assert result.events == ("flow_started:help", "flow_ended:help")
+    assert result.events == ("global_command:help", "flow_started:help", "flow_ended:help")
 
 
 def test_help_buttons_keep_working_after_the_flow_ended() -> None:
@@ -689,11 +689,76 @@ def test_max_retries_can_hand_over_and_zero_retries_gives_up_at_once() -> None:
 
 
 def test_a_tapped_trigger_the_question_does_not_accept_switches_flow() -> None:
+    wallet = {
+        "name": "wallet",
+        "trigger_keywords": ["wallet"],
+        "steps": [step("show", "end_flow", {"message": text("Balance: R150.00")}, entry=True)],
+    }
+    chat = Chat(flows=flows_from(wallet))
+    chat.send("profile")
+    result = chat.tap("wallet", "My wallet")  # a row of an older menu
+    assert "flow_switched:profile->wallet" in result.events
+    assert bodies(result) == ["Balance: R150.00"]
+    # Typed, the same word is just a (valid) name: only taps are unambiguous.
+    chat.send("profile")
+    chat.send("wallet")
+    assert chat.where == ("profile", "ask_email")
+
+
+def test_help_and_human_work_mid_flow() -> None:
     chat = Chat()
     chat.send("profile")
-    result = chat.tap("help", "Help")  # an older menu's row
-    assert "flow_switched:profile->help" in result.events
-    assert result.replies[0]["type"] == "buttons"
+    result = chat.send("Help")
+    assert result.events[:3] == ("global_command:help", "flow_abandoned:profile", "flow_started:help")
+    chat.send("profile")
+    assert chat.send("agent").handover is True
+
+
+def test_an_option_the_question_offers_beats_a_global_word() -> None:
+    flow = {
+        "name": "ticket",
+        "trigger_keywords": ["ticket"],
+        "steps": [
+            step(
+                "ask",
+                "question",
+                {
+                    "prompt": {
+                        "type": "buttons",
+                        "body": "Your ticket is pending. What now?",
+                        "buttons": [{"id": "keep", "title": "Keep it"}, {"id": "cancel", "title": "Cancel ticket"}],
+                    },
+                    "expect": {"type": "choice"},
+                },
+                entry=True,
+            ),
+            step("cancelled", "end_flow", {"message": text("Ticket cancelled, stake refunded.")}),
+            step("kept", "end_flow", {"message": text("Ticket kept.")}),
+        ],
+        "transitions": [
+            go("ask", "cancelled", {"type": "reply_id", "ids": ["cancel"]}),
+            go("ask", "kept", order=1),
+        ],
+    }
+    chat = Chat(flows=flows_from(flow))
+    chat.send("ticket")
+    assert bodies(chat.tap("cancel", "Cancel ticket")) == ["Ticket cancelled, stake refunded."]
+    chat.send("ticket")
+    assert bodies(chat.send("cancel")) == ["Ticket cancelled, stake refunded."]
+    chat.send("ticket")
+    assert chat.send("stop").events[0] == "global_command:stop"  # not an option here
+
+
+@pytest.mark.parametrize("message_type", ["reaction", "system"])
+def test_reactions_and_system_notices_get_no_reply_and_keep_the_session(message_type: str) -> None:
+    chat = Chat()
+    chat.send("profile")
+    waiting = chat.session
+    result = chat.send(Inbound(message_type=message_type, text="👍"))
+    assert result.replies == () and result.session == waiting
+    assert result.events == (f"ignored:{message_type}",)
+    chat.session = None
+    assert chat.send(Inbound(message_type=message_type)).replies == ()
 
 
 def test_a_message_switching_flows_keeps_earlier_replies_in_order() -> None:
