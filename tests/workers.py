@@ -22,17 +22,9 @@ from django.conf import settings
 from django.db import connection
 
 from whatsappcrm_backend.embedded_redis import _die_with_parent
-from whatsappcrm_backend.routing_check import load_compose
+from whatsappcrm_backend.routing_check import compose_command
 
 ROOT = Path(settings.BASE_DIR)
-
-
-def compose_command(service: str, compose_path: Path = ROOT / "docker-compose.yml") -> list[str]:
-    """The argv of a compose service's command, as compose would run it."""
-    import shlex
-
-    command = load_compose(compose_path)["services"][service]["command"]
-    return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
 
 
 def test_database_url() -> str:

@@ -152,6 +152,13 @@ def load_compose(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def compose_command(service: str, compose_path: str | os.PathLike[str] | None = None) -> list[str]:
+    """The argv of a compose service's command, as compose would run it (the launcher and tests use it)."""
+    path = compose_path or Path(__file__).resolve().parent.parent / "docker-compose.yml"
+    command = (load_compose(path)["services"][service] or {}).get("command")
+    return _command_argv(command, dict(os.environ))
+
+
 def _matches(pattern: str, name: str) -> bool:
     return name.startswith(pattern[:-1]) if pattern.endswith("*") else name == pattern
 

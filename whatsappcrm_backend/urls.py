@@ -1,6 +1,8 @@
 """URL configuration. Apps mount their own urls here; development-only tools only with DEBUG."""
 
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
@@ -14,3 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]
+
+if settings.DEBUG:
+    # gunicorn serves the development stack too; let it serve admin's CSS and JS.
+    urlpatterns += staticfiles_urlpatterns()

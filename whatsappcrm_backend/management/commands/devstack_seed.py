@@ -1,0 +1,45 @@
+"""``manage.py devstack_seed``: idempotent development data (admin login, business number, flows, samples).
+
+Each app contributes its part through a ``seed_development_data()`` function in its
+``services`` module when it has one; running it twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from whatsappcrm_backend.devstack import DEV_ADMIN
+
+SEEDERS = (
+    "meta_integration.services",
+    "flows.services",
+    "football_data_app.services",
+)
+
+
+class Command(BaseCommand):
+    help = "Load development data idempotently (refused outside DEBUG)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError("devstack_seed only runs with DEBUG=1: it creates a known admin login")
+        user_model = get_user_model()
+        if not user_model.objects.filter(username=DEV_ADMIN[0]).exists():
+            user_model.objects.create_superuser(DEV_ADMIN[0], "admin@example.com", DEV_ADMIN[1])
+            self.stdout.write(f"created superuser {DEV_ADMIN[0]}")
+        for module_name in SEEDERS:
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name != module_name:
+                    raise
+                continue
+            seeder = getattr(module, "seed_development_data", None)
+            if seeder is not None:
+                summary = seeder()
+                self.stdout.write(f"{module_name}: {summary}")
