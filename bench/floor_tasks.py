@@ -1,0 +1,102 @@
+"""The floor of the reply path: a bare Celery chain ``process -> send`` with one HTTP call.
+
+The reply-latency benchmark compares the project with what Celery itself allows on the
+same broker and pool. This module is that comparison: its own minimal Celery app (not the
+project's, so the project's routing check and autodiscovery never see these tasks), on
+the same Redis, the project's broker transport and transport options, consumed by a
+separate gevent worker started with the I/O worker's compose arguments on a bench-only
+queue. ``process`` only hands over to ``send``; ``send`` makes one POST to the fake Graph
+API, like ``meta_integration.send_message`` minus the database.
+
+Worker: ``celery -A bench.floor_tasks worker --pool=gevent --concurrency=20 -Q bench_floor``.
+Environment: ``REDIS_URL`` (or ``CELERY_BROKER_URL``), ``BENCH_GRAPH_URL``,
+``BENCH_PHONE_NUMBER_ID``, ``BENCH_ACCESS_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import httpx
+from celery import Celery
+from kombu import Exchange, Queue
+
+from whatsappcrm_backend import topology
+
+FLOOR_QUEUE = "bench_floor"
+GRAPH_API_VERSION = "v23.0"
+HTTP_CONNECTIONS = 20  # the I/O worker's concurrency: a larger httpx pool costs throughput (DESIGN.md)
+
+
+def _broker_url() -> str:
+    return os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+
+app = Celery("bench_floor", set_as_current=False)
+app.conf.update(
+    broker_url=_broker_url(),
+    # The project's transport (prompt wake-up under gevent) and its Redis options, so the
+    # floor differs from the project only in what the tasks do.
+    broker_transport="whatsappcrm_backend.broker:Transport",
+    broker_transport_options={
+        "priority_steps": topology.REDIS_PRIORITY_STEPS,
+        "sep": ":",
+        "queue_order_strategy": "priority",
+        "visibility_timeout": int(topology.VISIBILITY_TIMEOUT.total_seconds()),
+    },
+    broker_connection_retry_on_startup=True,
+    task_queues=(Queue(FLOOR_QUEUE, Exchange(FLOOR_QUEUE, type="direct"), routing_key=FLOOR_QUEUE),),
+    task_default_queue=FLOOR_QUEUE,
+    task_default_exchange=FLOOR_QUEUE,
+    task_default_routing_key=FLOOR_QUEUE,
+    task_create_missing_queues=False,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    result_backend=None,
+    task_serializer="json",
+    accept_content=["json"],
+    worker_hijack_root_logger=False,
+)
+
+_client: httpx.Client | None = None
+_client_pid = 0
+_client_lock = threading.Lock()
+
+
+def http_client() -> httpx.Client:
+    """One client per process, pool sized to the worker's concurrency (as the project does)."""
+    global _client, _client_pid
+    with _client_lock:
+        if _client is None or _client_pid != os.getpid():
+            _client = httpx.Client(
+                timeout=10.0,
+                limits=httpx.Limits(max_connections=HTTP_CONNECTIONS, max_keepalive_connections=HTTP_CONNECTIONS),
+            )
+            _client_pid = os.getpid()
+        return _client
+
+
+def messages_url() -> str:
+    base = os.environ.get("BENCH_GRAPH_URL", "http://127.0.0.1:8001").rstrip("/")
+    return f"{base}/{GRAPH_API_VERSION}/{os.environ.get('BENCH_PHONE_NUMBER_ID', '100000000000001')}/messages"
+
+
+@app.task(name="bench.floor.process", acks_late=True, ignore_result=True)
+def process(wa_id: str, text: str) -> None:
+    """Stands for flows.process_message: decide a reply, hand it to the send task."""
+    send.apply_async(args=(wa_id, f"You said: {text}"), queue=FLOOR_QUEUE)
+
+
+@app.task(name="bench.floor.send", acks_late=True, ignore_result=True)
+def send(wa_id: str, body: str) -> None:
+    """Stands for meta_integration.send_message: one POST to the Graph API."""
+    response = http_client().post(
+        messages_url(),
+        json={"messaging_product": "whatsapp", "recipient_type": "individual", "to": wa_id,
+              "type": "text", "text": {"body": body}},
+        headers={"Authorization": f"Bearer {os.environ.get('BENCH_ACCESS_TOKEN', 'bench-token')}"},
+    )
+    response.raise_for_status()
