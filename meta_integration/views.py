@@ -1,0 +1,82 @@
+"""Meta's webhook: subscription check (GET) and notifications (POST).
+
+Meta retries any non-200 for days, so the POST answers 200 as soon as the batch is
+stored; flow work and Graph API calls happen in tasks enqueued on commit. Every
+refusal (403, 400, 413, 405) happens before anything is written.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from meta_integration import services
+from meta_integration.payloads import PayloadError, parse_webhook
+from meta_integration.signatures import SIGNATURE_HEADER
+
+logger = logging.getLogger(__name__)
+
+_SIGNATURE_META_KEY = "HTTP_" + SIGNATURE_HEADER.upper().replace("-", "_")
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def webhook(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _verify_subscription(request)
+    try:
+        return _receive(request)
+    except services.WebhookRejected as exc:
+        logger.warning("webhook refused with %s: %s (from %s)", exc.status, exc.reason, request.META.get("REMOTE_ADDR"))
+        return HttpResponse(exc.reason if exc.status != 403 else "forbidden", status=exc.status,
+                            content_type="text/plain")
+
+
+def _verify_subscription(request: HttpRequest) -> HttpResponse:
+    """Meta's subscription handshake: echo hub.challenge if hub.verify_token is ours."""
+    config = services.config_for_verify_token(request.GET.get("hub.mode"), request.GET.get("hub.verify_token"))
+    if config is None:
+        logger.warning("webhook verification refused (mode=%r)", request.GET.get("hub.mode"))
+        return HttpResponse("forbidden", status=403, content_type="text/plain")
+    challenge = request.GET.get("hub.challenge", "")
+    if not challenge:
+        return HttpResponse("hub.challenge missing", status=400, content_type="text/plain")
+    logger.info("webhook verified for app config %s (phone_number_id=%s)", config.pk, config.phone_number_id)
+    return HttpResponse(challenge, content_type="text/plain")
+
+
+def _read_body(request: HttpRequest) -> bytes:
+    """The raw body, refusing anything over WEBHOOK_MAX_BODY_BYTES without buffering it.
+
+    Content-Length is checked first; the read is bounded too, because a body without
+    one (chunked, or ASGI) would otherwise be read whole.
+    """
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise services.WebhookRejected(413, f"body of {declared} bytes exceeds {limit}")
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise services.WebhookRejected(413, f"body exceeds {limit} bytes")
+    return body
+
+
+def _receive(request: HttpRequest) -> HttpResponse:
+    body = _read_body(request)
+    verified = services.authenticate(body, request.META.get(_SIGNATURE_META_KEY))
+    if verified.decode_error is not None:
+        raise services.WebhookRejected(400, verified.decode_error)
+    try:
+        batch = parse_webhook(verified.document)
+    except PayloadError as exc:
+        raise services.WebhookRejected(400, exc.reason) from None
+    event = services.accept_webhook(verified, batch)
+    logger.info("webhook event=%s accepted: %s", event.pk, event.summary)
+    return HttpResponse("ok", content_type="text/plain")
