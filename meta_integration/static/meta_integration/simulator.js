@@ -1,0 +1,467 @@
+// The WhatsApp simulator page: what the user does goes to the `send` view (which signs it and
+// posts it to the real webhook); what the bot sends comes from the `feed` view (which reads
+// the fake Graph API). No framework and no build step: plain DOM, state in localStorage.
+(function () {
+  "use strict";
+
+  const SETTINGS = JSON.parse(document.getElementById("simulator-settings").textContent);
+  const URLS = window.SIMULATOR_URLS;
+  const CSRF = document.querySelector('meta[name="csrf-token"]').content;
+  const STORE_KEY = "whatsapp-simulator-v1";
+  const MAX_ITEMS = 300;
+  const POLL_MS = 700;
+  const TICK = { sending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "!" };
+
+  const $ = (id) => document.getElementById(id);
+  const els = {
+    messages: $("messages"), typing: $("typing"), status: $("status-line"),
+    composer: $("composer"), text: $("composer-text"), userSelect: $("user-select"),
+    userForm: $("user-form"), userNumber: $("user-number"), userName: $("user-name"),
+    subtitle: $("chat-subtitle"), avatar: $("avatar"), timer: $("session-timer"),
+    preset: $("location-preset"), lat: $("location-lat"), lon: $("location-lon"),
+    placeName: $("location-name"), address: $("location-address"),
+    sheet: $("list-sheet"), sheetTitle: $("list-sheet-title"), sheetRows: $("list-sheet-rows"),
+  };
+
+  // ------------------------------------------------------------------ state
+
+  function load() {
+    try {
+      const saved = JSON.parse(localStorage.getItem(STORE_KEY));
+      if (saved && Array.isArray(saved.users) && saved.users.length) return saved;
+    } catch (e) { /* a corrupt store is replaced */ }
+    return {
+      users: [{ wa_id: SETTINGS.defaultWaId, name: SETTINGS.defaultName }],
+      current: SETTINGS.defaultWaId,
+      chats: {},
+    };
+  }
+
+  const state = load();
+  function save() {
+    try { localStorage.setItem(STORE_KEY, JSON.stringify(state)); } catch (e) { /* quota */ }
+  }
+  function chat(waId) {
+    waId = waId || state.current;
+    if (!state.chats[waId]) state.chats[waId] = { items: [], since: 0, lastInbound: null };
+    return state.chats[waId];
+  }
+  function currentUser() {
+    return state.users.find((u) => u.wa_id === state.current) || state.users[0];
+  }
+  function addItem(item) {
+    const c = chat();
+    c.items.push(item);
+    if (c.items.length > MAX_ITEMS) c.items.splice(0, c.items.length - MAX_ITEMS);
+  }
+
+  // ------------------------------------------------------------------ rendering
+
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, (c) => (
+      { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  }
+
+  // WhatsApp's markup (*bold*, _italic_, ~strike~, ```mono```) on already-escaped text.
+  function formatText(text) {
+    return escapeHtml(text)
+      .replace(/```([\s\S]+?)```/g, "<code>$1</code>")
+      .replace(/(^|[\s(])\*([^*\n]+)\*(?=$|[\s.,!?:;)])/g, "$1<strong>$2</strong>")
+      .replace(/(^|[\s(])_([^_\n]+)_(?=$|[\s.,!?:;)])/g, "$1<em>$2</em>")
+      .replace(/(^|[\s(])~([^~\n]+)~(?=$|[\s.,!?:;)])/g, "$1<del>$2</del>")
+      .replace(/\n/g, "<br>");
+  }
+
+  function el(tag, attrs, children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined) continue;
+      if (key === "text") node.textContent = value;
+      else if (key === "html") node.innerHTML = value; // only ever formatText() output
+      else if (key === "onclick") node.addEventListener("click", value);
+      else node.setAttribute(key, value);
+    }
+    for (const child of children || []) if (child) node.appendChild(child);
+    return node;
+  }
+
+  function clock(epochSeconds) {
+    const d = epochSeconds ? new Date(epochSeconds * 1000) : new Date();
+    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function quoteFor(item) {
+    const wamid = item.reply_to || item.context;
+    if (!wamid) return null;
+    const quoted = chat().items.find((i) => i.wamid === wamid);
+    if (!quoted) return null;
+    const text = quoted.text || quoted.title || quoted.kind;
+    return el("div", { class: "quote", text: String(text).slice(0, 80) });
+  }
+
+  function ticks(status, title) {
+    if (!status) return null;
+    return el("span", { class: "ticks", "data-status": status, title: title || status, text: TICK[status] || "" });
+  }
+
+  function mediaPlaceholder(item) {
+    const icon = { image: "🖼", video: "🎬", audio: "🎵", document: "📄", sticker: "💟" }[item.media_type] || "📎";
+    const label = item.filename || item.media_type;
+    const children = [el("div", { text: `${icon} ${label}` })];
+    if (item.link && /^https?:\/\//.test(item.link)) {
+      children.push(el("a", { href: item.link, target: "_blank", rel: "noopener noreferrer", text: "open link" }));
+    } else if (item.media_id) {
+      children.push(el("small", { text: `media id ${item.media_id}` }));
+    }
+    return el("div", { class: "placeholder", "data-media-type": item.media_type }, children);
+  }
+
+  function locationBlock(item) {
+    const lines = [item.name, item.address, `${item.latitude}, ${item.longitude}`].filter(Boolean);
+    const href = `https://www.openstreetmap.org/?mlat=${encodeURIComponent(item.latitude)}&mlon=${encodeURIComponent(item.longitude)}#map=16/${encodeURIComponent(item.latitude)}/${encodeURIComponent(item.longitude)}`;
+    return el("div", {}, [
+      el("div", { class: "placeholder", text: "📍 Location" }),
+      el("div", { html: formatText(lines.join("\n")) }),
+      el("a", { href, target: "_blank", rel: "noopener noreferrer", text: "open map" }),
+    ]);
+  }
+
+  function bubbleContent(item) {
+    const parts = [];
+    if (item.header) {
+      if (item.header.type === "text") parts.push(el("div", { class: "header", text: item.header.text || "" }));
+      else parts.push(mediaPlaceholder({ media_type: item.header.type, link: item.header.link, media_id: item.header.id }));
+    }
+    switch (item.kind) {
+      case "text":
+      case "buttons":
+      case "list":
+        parts.push(el("div", { class: "text", html: formatText(item.text || "") }));
+        break;
+      case "button_reply":
+      case "list_reply":
+      case "template_button":
+        parts.push(el("div", { class: "text", text: item.title || item.text || "" }));
+        if (item.description) parts.push(el("small", { text: item.description }));
+        break;
+      case "media":
+        parts.push(mediaPlaceholder(item));
+        if (item.caption) parts.push(el("div", { class: "text", html: formatText(item.caption) }));
+        break;
+      case "location":
+        parts.push(locationBlock(item));
+        break;
+      case "template":
+        parts.push(el("div", { class: "template-tag", text: `template ${item.template_name || "?"} (${item.language || "?"})` }));
+        parts.push(el("div", { class: "text", html: formatText((item.params || []).join("\n") || "(no parameters)") }));
+        break;
+      default:
+        parts.push(el("pre", { class: "text", text: JSON.stringify(item.raw || item, null, 1).slice(0, 600) }));
+    }
+    if (item.footer) parts.push(el("div", { class: "footer", text: item.footer }));
+    return parts;
+  }
+
+  function actionsFor(item) {
+    if (!item.ok && item.who === "bot") return null;
+    if (item.kind === "buttons" || (item.kind === "template" && (item.buttons || []).length)) {
+      const tapKind = item.kind === "buttons" ? "button_reply" : "template_button";
+      return el("div", { class: "actions" }, (item.buttons || []).map((b) => el("button", {
+        type: "button", class: "reply-button", "data-id": b.id, text: b.title,
+        onclick: () => sendAction({ kind: tapKind, id: b.id, title: b.title, context: item.wamid }),
+      })));
+    }
+    if (item.kind === "list") {
+      return el("div", { class: "actions" }, [el("button", {
+        type: "button", class: "list-open", text: `☰ ${item.button || "Options"}`,
+        onclick: () => openList(item),
+      })]);
+    }
+    return null;
+  }
+
+  function renderItem(item) {
+    const bubble = el("div", { class: "bubble" }, [quoteFor(item), ...bubbleContent(item)]);
+    const meta = el("div", { class: "meta" }, [el("span", { text: clock(item.at) })]);
+    const tickTitle = item.webhookError ? `webhook refused a status: ${item.webhookError}` : null;
+    meta.appendChild(ticks(item.status, tickTitle) || document.createTextNode(""));
+    bubble.appendChild(meta);
+    const node = el("div", {
+      class: "msg", "data-who": item.who, "data-kind": item.kind,
+      "data-wamid": item.wamid || "", "data-seq": item.seq || "",
+    }, [bubble, actionsFor(item)]);
+    if (item.error) node.appendChild(el("div", { class: "error", text: item.who === "bot" ? `Not delivered: ${item.error}` : item.error }));
+    if (item.webhookError) node.appendChild(el("div", { class: "error", text: `Webhook refused a status: ${item.webhookError}` }));
+    return node;
+  }
+
+  function render() {
+    els.messages.replaceChildren(...chat().items.map(renderItem));
+    els.messages.scrollTop = els.messages.scrollHeight;
+  }
+
+  function renderUsers() {
+    els.userSelect.replaceChildren(...state.users.map((u) => el("option", {
+      value: u.wa_id, text: `${u.name} (+${u.wa_id})`,
+    })));
+    els.userSelect.value = state.current;
+    const user = currentUser();
+    els.subtitle.textContent = `you are ${user.name} · +${user.wa_id}`;
+    els.avatar.textContent = (user.name || "?").trim().charAt(0).toUpperCase() || "?";
+    els.userNumber.value = user.wa_id;
+    els.userName.value = user.name;
+  }
+
+  function showStatus(text) { els.status.textContent = text || ""; }
+
+  // ------------------------------------------------------------------ list picker
+
+  function openList(item) {
+    els.sheetTitle.textContent = item.button || "Options";
+    const rows = [];
+    for (const section of item.sections || []) {
+      if (section.title) rows.push(el("h4", { text: section.title }));
+      for (const row of section.rows || []) {
+        rows.push(el("button", {
+          type: "button", class: "list-row", "data-id": row.id,
+          onclick: () => {
+            closeList();
+            sendAction({ kind: "list_reply", id: row.id, title: row.title, description: row.description || null, context: item.wamid });
+          },
+        }, [el("span", { text: row.title }), row.description ? el("small", { text: row.description }) : null]));
+      }
+    }
+    els.sheetRows.replaceChildren(...rows);
+    els.sheet.hidden = false;
+  }
+  function closeList() { els.sheet.hidden = true; }
+  $("list-sheet-close").addEventListener("click", closeList);
+  els.sheet.addEventListener("click", (e) => { if (e.target === els.sheet) closeList(); });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeList(); });
+
+  // ------------------------------------------------------------------ sending
+
+  async function postJson(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": CSRF },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    let data = null;
+    try { data = await response.json(); } catch (e) { /* not JSON */ }
+    return { response, data };
+  }
+
+  async function sendAction(action, label) {
+    const user = currentUser();
+    const waId = user.wa_id;
+    const item = {
+      who: "me", kind: action.kind, text: label || action.text || action.title, title: action.title,
+      description: action.description, context: action.context, at: Date.now() / 1000,
+      status: "sending", latitude: action.latitude, longitude: action.longitude,
+      name: action.name, address: action.address,
+    };
+    addItem(item);
+    render();
+    showStatus("");
+    try {
+      const { response, data } = await postJson(URLS.send, { ...action, wa_id: waId, profile_name: user.name });
+      if (response.ok && data) {
+        const c = chat(waId);
+        const waiting = c.items.some((i) => i.who === "me" && i.wamid && i.status === "sent");
+        // a receipt for this message can only come after the fake's last record seen so far
+        if (!waiting) c.rsince = Math.max(c.rsince || 0, state.fakeLast || 0);
+        item.wamid = data.wamid;
+        item.status = "sent";
+        chat(waId).lastInbound = Date.now() / 1000;
+      } else {
+        const error = data && data.error ? `${data.error.field}: ${data.error.message}` : `HTTP ${response.status}`;
+        item.status = "failed";
+        item.error = error;
+        showStatus(`Not sent: ${error}`);
+      }
+    } catch (e) {
+      item.status = "failed";
+      item.error = `network error: ${e}`;
+      showStatus(item.error);
+    }
+    save();
+    if (waId === state.current) render();
+    schedulePoll(0);
+  }
+
+  els.composer.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const text = els.text.value;
+    if (!text.trim()) return;
+    els.text.value = "";
+    sendAction({ kind: "text", text });
+  });
+
+  function sendLocation() {
+    const lat = els.lat.value.trim();
+    const lon = els.lon.value.trim();
+    sendAction({
+      kind: "location", latitude: lat === "" ? null : Number(lat), longitude: lon === "" ? null : Number(lon),
+      name: els.placeName.value.trim() || null, address: els.address.value.trim() || null,
+    }, "📍 location");
+  }
+  $("location-send").addEventListener("click", sendLocation);
+  $("attach-location").addEventListener("click", sendLocation);
+
+  function applyPreset(index) {
+    const p = SETTINGS.locationPresets[index];
+    if (!p) return;
+    els.lat.value = p.latitude;
+    els.lon.value = p.longitude;
+    els.placeName.value = p.name || "";
+    els.address.value = p.address || "";
+  }
+  els.preset.replaceChildren(...SETTINGS.locationPresets.map((p, i) => el("option", { value: String(i), text: p.label })));
+  els.preset.addEventListener("change", () => applyPreset(Number(els.preset.value)));
+  applyPreset(0);
+
+  // ------------------------------------------------------------------ users
+
+  function switchUser(waId) {
+    state.current = waId;
+    save();
+    renderUsers();
+    render();
+    showStatus("");
+    schedulePoll(0);
+  }
+  els.userSelect.addEventListener("change", () => switchUser(els.userSelect.value));
+  els.userForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const waId = els.userNumber.value.trim().replace(/^\+/, "");
+    const name = els.userName.value.trim() || "Simulator User";
+    if (!/^\d{6,15}$/.test(waId)) {
+      showStatus("The number must be 6 to 15 digits with the country code, e.g. 263771234567.");
+      return;
+    }
+    const existing = state.users.find((u) => u.wa_id === waId);
+    if (existing) existing.name = name;
+    else state.users.push({ wa_id: waId, name });
+    switchUser(waId);
+  });
+  $("user-random").addEventListener("click", () => {
+    els.userNumber.value = "26377" + String(Math.floor(Math.random() * 1e7)).padStart(7, "0");
+    els.userName.value = "";
+  });
+  $("clear-chat").addEventListener("click", () => {
+    const c = chat();
+    c.items = [];
+    save();
+    render();
+  });
+
+  // ------------------------------------------------------------------ polling
+
+  let pollTimer = null;
+  let polling = false;
+
+  function schedulePoll(delay) {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(poll, delay);
+  }
+
+  function applyFeed(waId, data, askedReceipts) {
+    const c = chat(waId);
+    if (data.reset) {
+      // the fake Graph API restarted: its sequence numbers start over
+      c.items = c.items.filter((i) => i.who !== "bot");
+      c.since = 0;
+      c.rsince = 0;
+      return true;
+    }
+    const seen = new Set(c.items.filter((i) => i.seq).map((i) => i.seq));
+    for (const msg of data.messages) {
+      if (seen.has(msg.seq) || msg.kind === "receipt") continue;
+      c.items.push({ ...msg, who: "bot", status: msg.ok ? "sent" : "failed" });
+      if (waId === state.current) els.typing.textContent = "";
+    }
+    for (const [wamid, info] of Object.entries(data.receipts || {})) {
+      const mine = c.items.find((i) => i.who === "me" && i.wamid === wamid);
+      if (mine) mine.status = "read";
+      if (info.typing && waId === state.current) showTyping();
+    }
+    if (askedReceipts) c.rsince = data.next_receipts_since;
+    state.fakeLast = data.fake_last_seq;
+    if (c.items.length > MAX_ITEMS) c.items.splice(0, c.items.length - MAX_ITEMS);
+    c.since = data.next_since;
+    for (const [wamid, info] of Object.entries(data.statuses || {})) {
+      const item = c.items.find((i) => i.who === "bot" && i.wamid === wamid);
+      if (!item) continue;
+      if (info.status) item.status = info.status;
+      item.webhookError = info.webhook_error || null;
+    }
+    return data.more;
+  }
+
+  let typingTimer = null;
+  function showTyping() {
+    els.typing.textContent = "typing…";
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(() => { els.typing.textContent = ""; }, 25000);
+  }
+
+  async function poll() {
+    if (polling) return;
+    polling = true;
+    const waId = state.current;
+    const c = chat(waId);
+    const track = c.items
+      .filter((i) => i.who === "bot" && i.wamid && i.status !== "read" && i.status !== "failed")
+      .slice(-150).map((i) => i.wamid);
+    const mine = c.items
+      .filter((i) => i.who === "me" && i.wamid && i.status === "sent")
+      .slice(-50).map((i) => i.wamid);
+    const params = new URLSearchParams({ wa_id: waId, since: String(c.since || 0) });
+    if (track.length) params.set("track", track.join(","));
+    if (mine.length) {
+      params.set("mine", mine.join(","));
+      params.set("rsince", String(c.rsince || 0));
+    }
+    let again = POLL_MS;
+    try {
+      const response = await fetch(`${URLS.feed}?${params}`, { credentials: "same-origin" });
+      const data = await response.json();
+      if (!response.ok) {
+        showStatus(data.error ? `${data.error.field}: ${data.error.message}` : `feed: HTTP ${response.status}`);
+        again = 3000;
+      } else if (waId === state.current) {
+        const before = JSON.stringify(c.items);
+        if (applyFeed(waId, data, mine.length > 0)) again = 0;
+        if (JSON.stringify(c.items) !== before) { save(); render(); }
+        if (els.status.textContent.startsWith("feed") || els.status.textContent.startsWith("fake_graph")) showStatus("");
+      }
+    } catch (e) {
+      showStatus(`feed: ${e}`);
+      again = 3000;
+    } finally {
+      polling = false;
+      schedulePoll(again);
+    }
+  }
+
+  // ------------------------------------------------------------------ session timer
+
+  function updateTimer() {
+    const last = chat().lastInbound;
+    if (!last) { els.timer.textContent = ""; return; }
+    const idle = Math.max(0, Math.floor(Date.now() / 1000 - last));
+    const left = SETTINGS.sessionTimeout - idle;
+    const mmss = (s) => `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+    els.timer.textContent = left > 0
+      ? `session expires in ${mmss(left)} if you stay quiet`
+      : `idle ${mmss(idle)}: the session expires at the next sweep`;
+  }
+  setInterval(updateTimer, 1000);
+
+  renderUsers();
+  render();
+  updateTimer();
+  schedulePoll(0);
+})();

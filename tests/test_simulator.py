@@ -1,0 +1,461 @@
+"""The simulator's views over real HTTP: a live server, the real webhook, the fake Graph API.
+
+The simulator must go through the path Meta uses: its ``send`` view signs a webhook body and
+POSTs it to the project's own ``/webhooks/meta/``, and its ``feed`` view reads what the fake
+Graph API received. So these tests run a live server (the simulator calls itself over HTTP)
+and an in-process fake Graph API that posts its status webhooks back to that server. Bot
+replies are produced by POSTing real Graph API requests to the fake, as the send task does.
+
+This module is its own urlconf (``urlpatterns`` below), so it does not depend on the project
+mounting the simulator.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from django.urls import include, path
+
+from conversations.models import Message
+from meta_integration import outbound, simulate
+from meta_integration.fake_graph import start_fake_graph
+from meta_integration.models import MetaAppConfig, WebhookEvent
+from meta_integration.simulator import (
+    SimulatorInputError,
+    bot_message_view,
+    parse_feed_query,
+    parse_user_action,
+    tick_statuses,
+)
+from tests.conftest import purge_project_queues
+
+urlpatterns = [
+    path("", include("meta_integration.urls")),
+    path("simulator/", include("meta_integration.simulator_urls")),
+]
+
+pytestmark = pytest.mark.urls(__name__)
+
+PHONE_NUMBER_ID = "109876543210987"
+APP_SECRET = "simulator-test-app-secret"
+ACCESS_TOKEN = "simulator-test-access-token"
+USER = "263771112233"
+
+
+@pytest.fixture(scope="module")
+def fake_graph() -> Iterator:
+    fake, server = start_fake_graph(access_token=ACCESS_TOKEN)
+    yield fake, server
+    server.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_leftover_tasks() -> Iterator[None]:
+    """The webhook enqueues process_message for each stored message; no worker runs here,
+    so drop them rather than let a later module's worker pick up rows that no longer exist."""
+    yield
+    purge_project_queues()
+
+
+@pytest.fixture
+def business(transactional_db, live_server, settings, fake_graph) -> Iterator[MetaAppConfig]:
+    """A business number whose Graph API is the fake, which posts statuses to the live server."""
+    fake, server = fake_graph
+    settings.DEBUG = True
+    settings.META_PHONE_NUMBER_ID = PHONE_NUMBER_ID
+    fake.reset()
+    fake.configure_webhook(f"{live_server.url}/webhooks/meta/", APP_SECRET, status_delay_ms=10)
+    config = MetaAppConfig.objects.create(
+        name="Kwacha Sports",
+        phone_number_id=PHONE_NUMBER_ID,
+        display_phone_number="263242700100",
+        waba_id="104455667788990",
+        access_token=ACCESS_TOKEN,
+        app_secret=APP_SECRET,
+        verify_token="simulator-test-verify",
+        graph_api_url=server.url,
+    )
+    yield config
+    fake.reset()
+
+
+@pytest.fixture
+def browser(live_server, business) -> Iterator[httpx.Client]:
+    """An HTTP client that behaves like the page: it loaded /simulator/ and holds the CSRF cookie."""
+    with httpx.Client(base_url=live_server.url, timeout=20.0) as client:
+        page = client.get("/simulator/")
+        assert page.status_code == 200, page.text[:500]
+        client.headers["X-CSRFToken"] = client.cookies["csrftoken"]
+        yield client
+
+
+def send(client: httpx.Client, **action) -> httpx.Response:
+    return client.post("/simulator/send", json=action)
+
+
+def bot_sends(fake_server, to: str, spec: dict) -> str:
+    """Make the fake receive a reply exactly as the send task posts one; returns its wamid."""
+    response = httpx.post(
+        f"{fake_server.url}/v23.0/{PHONE_NUMBER_ID}/messages",
+        json=outbound.build_message(to, spec),
+        headers={"Authorization": f"Bearer {ACCESS_TOKEN}"},
+        timeout=10.0,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["messages"][0]["id"]
+
+
+def stored_payload() -> dict:
+    """The ``value`` of the newest stored webhook that carried a message (the fake's status
+    webhooks for bot replies are stored too)."""
+    for event in WebhookEvent.objects.order_by("-id"):
+        value = event.payload["entry"][0]["changes"][0]["value"]
+        if "messages" in value:
+            return value
+    raise AssertionError("the webhook stored no message")
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def test_page_renders_the_chat_for_the_configured_business(browser, business):
+    html = browser.get("/simulator/").text
+    assert "Kwacha Sports" in html
+    assert business.phone_number_id in html
+    assert "/webhooks/meta/" in html
+    assert 'id="composer-text"' in html
+    script = browser.get("/static/meta_integration/simulator.js")
+    assert script.status_code == 200
+    assert "sendAction" in script.text
+
+
+def test_page_names_the_problem_when_no_business_number_is_configured(browser, business):
+    business.delete()
+    page = browser.get("/simulator/")
+    assert page.status_code == 200
+    assert f"no active MetaAppConfig for META_PHONE_NUMBER_ID={PHONE_NUMBER_ID}" in page.text
+    response = send(browser, wa_id=USER, kind="text", text="hi")
+    assert response.status_code == 503
+    assert response.json()["error"]["field"] == "business"
+
+
+# --------------------------------------------------------------------------- send
+
+
+def test_sending_hi_posts_a_signed_webhook_that_the_project_stores(browser, business):
+    response = send(browser, wa_id=USER, profile_name="Rudo Chikore", kind="text", text="hi")
+
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["webhook_status"] == 200
+    assert data["wamid"].startswith("wamid.")
+    message = Message.objects.get(wamid=data["wamid"])
+    assert message.direction == "in"
+    assert message.text == "hi"
+    assert message.contact.wa_id == USER
+    assert message.contact.profile_name == "Rudo Chikore"
+    assert message.app_config_id == business.pk
+    value = stored_payload()
+    assert value["metadata"] == {"display_phone_number": "263242700100", "phone_number_id": PHONE_NUMBER_ID}
+    assert value["contacts"] == [{"profile": {"name": "Rudo Chikore"}, "wa_id": USER}]
+    assert value["messages"][0]["text"] == {"body": "hi"}
+
+
+def test_send_is_csrf_protected(live_server, business):
+    with httpx.Client(base_url=live_server.url) as client:
+        response = client.post("/simulator/send", json={"wa_id": USER, "kind": "text", "text": "hi"})
+    assert response.status_code == 403
+    assert not Message.objects.exists()
+
+
+def test_tapping_a_reply_button_quotes_the_bot_message(browser, business, fake_graph):
+    _, server = fake_graph
+    menu = bot_sends(server, USER, {
+        "type": "buttons", "body": "Pick one",
+        "buttons": [{"id": "wallet", "title": "My wallet"}, {"id": "help", "title": "Help"}],
+    })
+
+    response = send(browser, wa_id=USER, kind="button_reply", id="wallet", title="My wallet", context=menu)
+
+    assert response.status_code == 200, response.text
+    message = Message.objects.get(wamid=response.json()["wamid"])
+    assert message.direction == "in"
+    assert message.reply_to_wamid == menu
+    sent = stored_payload()["messages"][0]
+    assert sent["context"] == {"from": "263242700100", "id": menu}
+    assert sent["interactive"] == {"type": "button_reply", "button_reply": {"id": "wallet", "title": "My wallet"}}
+
+
+def test_picking_a_list_row_sends_a_list_reply(browser, business, fake_graph):
+    _, server = fake_graph
+    menu = bot_sends(server, USER, {
+        "type": "list", "body": "Main menu", "button": "Open menu",
+        "sections": [{"title": "Options", "rows": [{"id": "fixtures", "title": "Fixtures & odds",
+                                                    "description": "Upcoming matches"}]}],
+    })
+
+    response = send(browser, wa_id=USER, kind="list_reply", id="fixtures", title="Fixtures & odds",
+                    description="Upcoming matches", context=menu)
+
+    assert response.status_code == 200, response.text
+    sent = stored_payload()["messages"][0]
+    assert sent["interactive"]["list_reply"] == {
+        "id": "fixtures", "title": "Fixtures & odds", "description": "Upcoming matches",
+    }
+    assert sent["context"]["id"] == menu
+
+
+def test_sharing_a_location_sends_a_location_message(browser, business):
+    response = send(browser, wa_id=USER, kind="location", latitude=-17.8292, longitude="31.0522",
+                    name="Africa Unity Square", address="Nelson Mandela Ave, Harare")
+
+    assert response.status_code == 200, response.text
+    assert Message.objects.get(wamid=response.json()["wamid"]).message_type == "location"
+    assert stored_payload()["messages"][0]["location"] == {
+        "latitude": -17.8292, "longitude": 31.0522,
+        "name": "Africa Unity Square", "address": "Nelson Mandela Ave, Harare",
+    }
+
+
+BAD_ACTIONS = [
+    ({"kind": "text", "text": "hi"}, "wa_id", "is required"),
+    ({"wa_id": "", "kind": "text", "text": "hi"}, "wa_id", "is required"),
+    ({"wa_id": "26377abc1234", "kind": "text", "text": "hi"}, "wa_id", "6 to 15 digits"),
+    ({"wa_id": "+263 77 111 2233", "kind": "text", "text": "hi"}, "wa_id", "6 to 15 digits"),
+    ({"wa_id": "12345", "kind": "text", "text": "hi"}, "wa_id", "6 to 15 digits"),
+    ({"wa_id": 263771112233, "kind": "text", "text": "hi"}, "wa_id", "must be a string"),
+    ({"wa_id": USER, "kind": "text", "text": "x" * 4097}, "text", "at most 4096 characters (got 4097)"),
+    ({"wa_id": USER, "kind": "text", "text": "   "}, "text", "must not be blank"),
+    ({"wa_id": USER, "kind": "text"}, "text", "is required"),
+    ({"wa_id": USER, "kind": "voice_note", "text": "hi"}, "kind", "must be one of"),
+    ({"wa_id": USER, "kind": "text", "text": "hi", "colour": "red"}, "colour", "unknown field"),
+    ({"wa_id": USER, "kind": "text", "text": "hi", "profile_name": "n" * 101}, "profile_name", "at most 100"),
+    ({"wa_id": USER, "kind": "button_reply", "title": "Help"}, "id", "is required"),
+    ({"wa_id": USER, "kind": "button_reply", "id": "help", "title": "A title of 21 chars.."}, "title", "at most 20"),
+    ({"wa_id": USER, "kind": "list_reply", "id": "x", "title": "y", "context": "not-a-wamid"}, "context",
+     "wamid of a bot message"),
+    ({"wa_id": USER, "kind": "location", "latitude": 91, "longitude": 0}, "latitude", "between -90 and 90"),
+    ({"wa_id": USER, "kind": "location", "latitude": 0, "longitude": "east"}, "longitude", "must be a number"),
+    ({"wa_id": USER, "kind": "location", "latitude": 0}, "longitude", "is required"),
+]
+
+
+@pytest.mark.parametrize(("action", "field", "reason"), BAD_ACTIONS)
+def test_bad_input_is_refused_with_the_field_named_and_nothing_posted(browser, business, action, field, reason):
+    response = send(browser, **action)
+
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["field"] == field
+    assert reason in error["message"]
+    assert not WebhookEvent.objects.exists()
+    assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [(b"{not json", "is not valid JSON"), (b"[1, 2]", "must be a JSON object"), (b"x" * 70_000, "at most 65536 bytes")],
+)
+def test_a_body_that_is_not_a_json_object_is_refused(browser, business, body, reason):
+    response = browser.post("/simulator/send", content=body, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 400
+    assert reason in response.json()["error"]["message"]
+    assert not WebhookEvent.objects.exists()
+
+
+# --------------------------------------------------------------------------- feed
+
+
+def test_feed_returns_what_the_bot_sent_in_order_with_ticks(browser, business, fake_graph):
+    fake, server = fake_graph
+    first = bot_sends(server, USER, {"type": "text", "body": "Hi Rudo 👋"})
+    second = bot_sends(server, USER, {
+        "type": "buttons", "body": "What next?", "footer": "Type menu anytime",
+        "buttons": [{"id": "menu", "title": "Main menu"}, {"id": "human", "title": "Talk to a human"}],
+    })
+    third = bot_sends(server, USER, {
+        "type": "list", "body": "Main menu", "button": "Open menu", "header": "Kwacha Sports",
+        "sections": [{"title": "How can we help?", "rows": [
+            {"id": "fixtures", "title": "Fixtures & odds", "description": "Upcoming matches"},
+            {"id": "wallet", "title": "My wallet"},
+        ]}],
+    })
+    bot_sends(server, "263770000001", {"type": "text", "body": "for someone else"})
+    fake.wait_for_deliveries(12, timeout=10)  # sent, delivered, read for each of the four
+
+    feed = browser.get("/simulator/feed", params={"wa_id": USER, "track": f"{first},{second},{third}"})
+
+    assert feed.status_code == 200, feed.text
+    data = feed.json()
+    assert [m["wamid"] for m in data["messages"]] == [first, second, third]
+    text, buttons, menu = data["messages"]
+    assert (text["kind"], text["text"], text["ok"]) == ("text", "Hi Rudo 👋", True)
+    assert buttons["kind"] == "buttons"
+    assert buttons["footer"] == "Type menu anytime"
+    assert buttons["buttons"] == [{"id": "menu", "title": "Main menu"}, {"id": "human", "title": "Talk to a human"}]
+    assert menu["kind"] == "list"
+    assert menu["header"] == {"type": "text", "text": "Kwacha Sports"}
+    assert menu["button"] == "Open menu"
+    assert menu["sections"][0]["rows"][0] == {
+        "id": "fixtures", "title": "Fixtures & odds", "description": "Upcoming matches",
+    }
+    assert menu["sections"][0]["rows"][1]["description"] is None
+    # the fake posted sent/delivered/read to the project's webhook, which accepted them
+    assert data["statuses"] == {w: {"status": "read", "webhook_error": None} for w in (first, second, third)}
+    assert not data["more"] and not data["reset"]
+
+    later = browser.get("/simulator/feed", params={"wa_id": USER, "since": data["next_since"]}).json()
+    assert later["messages"] == []
+    assert later["next_since"] == data["next_since"]
+
+
+def test_feed_shows_a_reply_meta_refused_with_its_error(browser, business, fake_graph):
+    fake, server = fake_graph
+    fake.add_fault(131026, to=USER)
+    httpx.post(
+        f"{server.url}/v23.0/{PHONE_NUMBER_ID}/messages",
+        json=outbound.text_message(USER, "you will not see this"),
+        headers={"Authorization": f"Bearer {ACCESS_TOKEN}"},
+    )
+
+    data = browser.get("/simulator/feed", params={"wa_id": USER}).json()
+
+    [refused] = data["messages"]
+    assert refused["ok"] is False
+    assert refused["text"] == "you will not see this"
+    assert "(#131026) Message undeliverable" in refused["error"]
+
+
+def test_feed_reports_read_receipts_for_the_users_own_messages(browser, business, fake_graph):
+    _, server = fake_graph
+    first = send(browser, wa_id=USER, kind="text", text="hello").json()["wamid"]
+    second = send(browser, wa_id=USER, kind="text", text="anyone there?").json()["wamid"]
+    someone_else = simulate.new_wamid("263770000001")
+    for wamid, typing in ((first, True), (someone_else, False)):
+        httpx.post(
+            f"{server.url}/v23.0/{PHONE_NUMBER_ID}/messages",
+            json=outbound.read_receipt(wamid, typing_indicator=typing),
+            headers={"Authorization": f"Bearer {ACCESS_TOKEN}"},
+        ).raise_for_status()
+
+    data = browser.get("/simulator/feed", params={"wa_id": USER, "mine": f"{first},{second}"}).json()
+
+    assert data["messages"] == []  # a receipt is not a chat bubble
+    assert data["receipts"] == {first: {"typing": True}}
+    again = browser.get("/simulator/feed", params={
+        "wa_id": USER, "mine": second, "rsince": data["next_receipts_since"],
+    }).json()
+    assert again["receipts"] == {}
+    assert again["next_receipts_since"] == data["next_receipts_since"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({}, "wa_id"), ({"wa_id": "abc"}, "wa_id"), ({"wa_id": USER, "since": "-1"}, "since"),
+     ({"wa_id": USER, "track": "wamid.ok,nonsense"}, "track"), ({"wa_id": USER, "rsince": "x"}, "rsince"),
+     ({"wa_id": USER, "mine": "wamid.a,<script>"}, "mine")],
+)
+def test_feed_refuses_bad_queries(browser, business, params, field):
+    response = browser.get("/simulator/feed", params=params)
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == field
+
+
+def test_feed_refuses_a_business_number_that_sends_to_the_real_graph_api(browser, business):
+    business.graph_api_url = "https://graph.facebook.com"
+    business.save()
+    response = browser.get("/simulator/feed", params={"wa_id": USER})
+    assert response.status_code == 503
+    assert "real Graph API" in response.json()["error"]["message"]
+
+
+# --------------------------------------------------------------------------- DEBUG off
+
+
+def test_everything_is_404_when_debug_is_off(browser, settings, fake_graph):
+    settings.DEBUG = False  # the browser loaded the page (and its CSRF cookie) before
+
+    assert browser.get("/simulator/").status_code == 404
+    assert browser.get("/simulator/feed", params={"wa_id": USER}).status_code == 404
+    assert send(browser, wa_id=USER, kind="text", text="hi").status_code == 404
+    assert not WebhookEvent.objects.exists()
+    assert fake_graph[0].requests() == []
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def test_parse_user_action_defaults_and_normalises():
+    action = parse_user_action({"wa_id": "+263771112233", "text": "hi"})
+    assert (action.wa_id, action.kind.value, action.profile_name) == (USER, "text", "Simulator User")
+    with pytest.raises(SimulatorInputError) as exc:
+        parse_user_action("hi")
+    assert exc.value.field == "body"
+
+
+def test_parse_feed_query_limits_tracked_wamids():
+    many = ",".join(simulate.new_wamid(USER, outgoing=True) for _ in range(201))
+    with pytest.raises(SimulatorInputError, match="at most 200"):
+        parse_feed_query({"wa_id": USER, "track": many})
+    assert parse_feed_query({"wa_id": USER}).since == 0
+
+
+def test_bot_message_view_draws_templates_media_and_locations():
+    def record(body, seq=1):
+        return {"seq": seq, "kind": "message", "body": body, "http_status": 200, "wamid": "wamid.X",
+                "responded_at": time.time(), "response": {}}
+
+    template = bot_message_view(record(outbound.template_message(USER, "bet_settled", "en_US", [
+        {"type": "body", "parameters": [{"type": "text", "text": "Arsenal 2-1 Chelsea"},
+                                        {"type": "currency", "currency": {}}]},
+        {"type": "button", "sub_type": "quick_reply", "index": "0",
+         "parameters": [{"type": "payload", "payload": "SHOW_TICKET"}]},
+    ])))
+    assert template["kind"] == "template"
+    assert template["template_name"] == "bet_settled"
+    assert template["params"] == ["Arsenal 2-1 Chelsea", "[currency]"]
+    assert template["buttons"] == [{"id": "SHOW_TICKET", "title": "SHOW_TICKET"}]
+
+    image = bot_message_view(record(outbound.media_message(
+        USER, "document", link="https://example.com/ticket.pdf", filename="ticket.pdf", caption="Your ticket")))
+    assert (image["kind"], image["media_type"], image["filename"], image["caption"]) == (
+        "media", "document", "ticket.pdf", "Your ticket")
+
+    place = bot_message_view(record(outbound.location_message(USER, -17.83, 31.05, name="Shop")))
+    assert (place["kind"], place["latitude"], place["name"]) == ("location", -17.83, "Shop")
+
+    garbage = bot_message_view({"seq": 2, "kind": "message", "body": "not json at all", "http_status": 400,
+                                "response": {"error": {"message": "(#100) Invalid parameter"}}})
+    assert garbage["kind"] == "unknown"
+    assert garbage["error"] == "(#100) Invalid parameter"
+    assert bot_message_view({"seq": 3, "kind": "other", "body": None}) is None
+
+
+def test_tick_statuses_keeps_the_furthest_accepted_status_and_reports_refusals():
+    deliveries = [
+        {"wamid": "wamid.A", "status": "sent", "http_status": 200},
+        {"wamid": "wamid.A", "status": "read", "http_status": 200},
+        {"wamid": "wamid.A", "status": "delivered", "http_status": 200},  # out of order
+        {"wamid": "wamid.B", "status": "sent", "http_status": 200},
+        {"wamid": "wamid.B", "status": "delivered", "http_status": 403, "error": "HTTP 403"},
+        {"wamid": "wamid.C", "status": "sent", "http_status": 200},
+        {"wamid": "wamid.C", "status": "failed", "http_status": 200},
+        {"wamid": "wamid.untracked", "status": "read", "http_status": 200},
+    ]
+    result = tick_statuses(deliveries, ["wamid.A", "wamid.B", "wamid.C"])
+    assert result == {
+        "wamid.A": {"status": "read", "webhook_error": None},
+        "wamid.B": {"status": "sent", "webhook_error": "delivered: HTTP 403"},
+        "wamid.C": {"status": "failed", "webhook_error": None},
+    }
+
+
+def test_send_view_round_trips_unicode_profile_names(browser, business):
+    response = send(browser, wa_id=USER, profile_name="Tinotenda Mhlanga-Ndlovu 🇿🇼", text="Mhoro")
+    assert response.status_code == 200, response.text
+    assert json.dumps(stored_payload()["contacts"][0]["profile"]["name"]) == json.dumps("Tinotenda Mhlanga-Ndlovu 🇿🇼")
