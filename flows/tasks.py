@@ -1,14 +1,13 @@
-"""Flow tasks. Thin: look the message up and hand it to the flow services."""
+"""Flow tasks. Thin: each hands its argument to ``flows.services``, where the work and its
+transaction live (so tests and the admin call exactly what the worker runs)."""
 
 from __future__ import annotations
 
-from django.utils import timezone
-
-from conversations.models import Message
+from flows import services
 from whatsappcrm_backend.celery import project_task
 
 
 @project_task("flows.process_message")
 def process_message(message_id: int) -> None:
-    """Run one inbound message through the bot (placeholder until the flow engine lands)."""
-    Message.objects.filter(pk=message_id, processed_at__isnull=True).update(processed_at=timezone.now())
+    """Run the contact's inbound messages up to this one through the bot, in arrival order."""
+    services.process_inbound(message_id)
