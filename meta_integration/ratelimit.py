@@ -1,0 +1,104 @@
+"""Per business number send throughput, shared by every worker: a token bucket in Redis.
+
+Meta limits how many messages per second one business number may send (80 by default);
+going over earns 130429 errors. Workers are many processes on many hosts, so the bucket
+lives in Redis and is updated by one Lua script (atomic: two workers can never spend the
+same token) using Redis' own clock (no skew between hosts).
+
+``acquire`` never sleeps. It grants a token now, grants one that becomes due within
+``max_wait`` (the caller sleeps that little), or refuses and says how long to wait, so a
+send task can re-schedule itself with a countdown instead of holding a worker slot. Refused
+callers are counted in a decaying "waiting" estimate and told to come back after the ones
+ahead of them, which spreads a backlog over time instead of waking it all at once.
+
+No Django here: the caller passes the Redis client, the rate and the burst.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis as redis_lib
+
+__all__ = ["Acquired", "TokenBucket", "default_burst"]
+
+# KEYS[1] bucket hash. ARGV: rate (tokens/s), burst (capacity), max_wait (s).
+# Returns {granted (0/1), wait (s, as a string: Lua numbers are truncated to integers)}.
+_ACQUIRE = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local max_wait = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'waiting')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+local waiting = tonumber(state[3]) or 0
+if tokens == nil or ts == nil then
+  tokens = burst
+  ts = now
+end
+local elapsed = math.max(0, now - ts)
+tokens = math.min(burst, tokens + elapsed * rate)
+waiting = math.max(0, waiting - elapsed * rate)
+local granted = 0
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  granted = 1
+else
+  wait = (1 - tokens) / rate
+  if wait <= max_wait then
+    tokens = tokens - 1
+    granted = 1
+  else
+    wait = (1 - tokens + waiting) / rate
+    waiting = waiting + 1
+  end
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now), 'waiting', tostring(waiting))
+-- Keep the state until the bucket is full again and the waiters are gone, plus a second.
+local ttl_ms = math.ceil(((burst - tokens) + waiting) / rate * 1000) + 1000
+redis.call('PEXPIRE', KEYS[1], ttl_ms)
+return {granted, tostring(wait)}
+"""
+
+
+def default_burst(rate: float) -> float:
+    """A quarter second of tokens (at least one): smooth enough for Meta's per-second
+    accounting, large enough that a worker's concurrent sends do not queue needlessly."""
+    return max(1.0, rate / 4)
+
+
+@dataclass(frozen=True)
+class Acquired:
+    """``granted``: send after sleeping ``wait`` seconds (at most max_wait). Otherwise do not
+    send; try again in ``wait`` seconds."""
+
+    granted: bool
+    wait: float
+
+
+class TokenBucket:
+    """One bucket per key (a phone_number_id), in a Redis hash ``{prefix}{key}``."""
+
+    def __init__(self, client: redis_lib.Redis, prefix: str = "wa:sendrate:") -> None:
+        self._client = client
+        self._prefix = prefix
+        self._script = client.register_script(_ACQUIRE)
+
+    def acquire(
+        self, key: str, rate: float, *, burst: float | None = None, max_wait: float = 0.05
+    ) -> Acquired:
+        if not rate > 0:
+            raise ValueError(f"rate: must be > 0 tokens per second, got {rate!r}")
+        burst = default_burst(rate) if burst is None else burst
+        if burst < 1:
+            raise ValueError(f"burst: must be at least 1 token, got {burst!r}")
+        if max_wait < 0:
+            raise ValueError(f"max_wait: must be >= 0 seconds, got {max_wait!r}")
+        granted, wait = self._script(keys=[self._prefix + key], args=[rate, burst, max_wait])
+        return Acquired(bool(int(granted)), max(0.0, float(wait)))
+
+    def reset(self, key: str) -> None:
+        self._client.delete(self._prefix + key)

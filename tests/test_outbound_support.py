@@ -1,0 +1,129 @@
+"""Shared pieces of the outbound tests: the fake Graph API, business numbers, contacts, workers.
+
+Workers started here are the compose I/O worker command plus ``-I`` of this module, which
+installs the conversations Outbox in the worker if ``ConversationsConfig.ready`` does not
+(yet) do it. Once it does, ``ensure_outbox`` is a no-op everywhere.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from conversations.models import Contact
+from conversations.services import outbound
+from meta_integration import ports
+from meta_integration.fake_graph import FakeGraphAPI, start_fake_graph
+from meta_integration.models import MetaAppConfig
+
+TOKEN = "EAAG-outbound-test-token"
+API_VERSION = "v23.0"
+# Short backoff in the workers (read by services_outbound from settings, once settings
+# define META_RETRY_BASE_SECONDS from the environment; until then the default 1 s applies).
+WORKER_ENV = {"META_RETRY_BASE_SECONDS": "0.2", "LOG_LEVEL": "INFO"}
+
+
+def ensure_outbox() -> None:
+    try:
+        ports.outbox()
+    except RuntimeError:
+        outbound.register()
+
+
+ensure_outbox()
+
+
+def random_phone_number_id() -> str:
+    return str(random.randint(10**14, 10**15 - 1))
+
+
+def random_wa_id() -> str:
+    return "2637" + str(random.randint(10**7, 10**8 - 1))
+
+
+def make_config(graph_url: str, *, rate: float = 1000.0, name: str = "Betting bot") -> MetaAppConfig:
+    return MetaAppConfig.objects.create(
+        name=name,
+        phone_number_id=random_phone_number_id(),
+        display_phone_number="+263 71 555 0100",
+        access_token=TOKEN,
+        app_secret="outbound-test-secret",
+        verify_token="outbound-verify",
+        api_version=API_VERSION,
+        graph_api_url=graph_url,
+        send_rate_per_second=rate,
+    )
+
+
+def make_contact(
+    config: MetaAppConfig, *, wa_id: str | None = None, last_inbound_ago: timedelta | None = timedelta(minutes=3)
+) -> Contact:
+    return Contact.objects.create(
+        wa_id=wa_id or random_wa_id(),
+        profile_name="Tendai Moyo",
+        app_config=config,
+        last_inbound_at=None if last_inbound_ago is None else timezone.now() - last_inbound_ago,
+    )
+
+
+def io_worker_argv(*, pool: str = "gevent", concurrency: int = 20) -> list[str]:
+    """The compose I/O worker command, with another pool if asked, importing this module."""
+    from tests.workers import compose_command
+
+    argv = compose_command("celery_io_worker")
+    argv = [
+        f"--pool={pool}" if arg.startswith("--pool=") else
+        f"--concurrency={concurrency}" if arg.startswith("--concurrency=") else arg
+        for arg in argv
+    ]
+    return [*argv, "-I", "tests.test_outbound_support"]
+
+
+def start_io_worker(*, pool: str = "gevent", concurrency: int = 20, env: dict[str, str] | None = None):
+    from tests.conftest import purge_project_queues
+    from tests.workers import start_worker
+
+    purge_project_queues()
+    return start_worker(
+        "celery_io_worker", argv=io_worker_argv(pool=pool, concurrency=concurrency), env={**WORKER_ENV, **(env or {})}
+    )
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[tuple[FakeGraphAPI, str]]:
+    fake, server = start_fake_graph(access_token=TOKEN)
+    yield fake, server.url
+    server.stop()
+
+
+@pytest.fixture
+def fake(fake_server) -> FakeGraphAPI:
+    fake_api, _url = fake_server
+    fake_api.reset()
+    return fake_api
+
+
+@pytest.fixture
+def graph_url(fake_server) -> str:
+    return fake_server[1]
+
+
+@pytest.fixture(scope="module")
+def gevent_worker(django_db_setup, django_db_blocker):
+    worker = start_io_worker()
+    yield worker
+    worker.stop()
