@@ -1,0 +1,137 @@
+"""What scenarios share: the run context, driving webhook load, and matching replies to requests."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.load import LoadResult, LoadSpec, run_load
+from bench.scenarios.base import Row, Series, Summary
+from bench.stack import APP_SECRET, DISPLAY_PHONE_NUMBER, PHONE_NUMBER_ID, WEBHOOK_PATH, Stack
+
+# Each load run gets its own block of WhatsApp ids, so every request is a new contact and
+# the reply to it is identified by the recipient alone.
+_WA_BLOCK = 1_000_000
+_WA_START = 26_377_000_000_000
+
+
+class NotAvailable(Exception):
+    """A part of the project the scenario needs has not landed; the message says which."""
+
+
+@dataclass
+class Context:
+    stack: Stack
+    quick: bool
+    workdir: Path
+    progress: Callable[[str], None]
+    cache: dict[str, Any] = field(default_factory=dict)  # results shared between scenarios of one run
+    _blocks: itertools.count = field(default_factory=itertools.count)
+
+    def wa_base(self) -> int:
+        return _WA_START + next(self._blocks) * _WA_BLOCK
+
+    def scale(self, full: Any, quick: Any) -> Any:
+        return quick if self.quick else full
+
+
+def load(ctx: Context, label: str, path: str, rate: float, duration: float, *, text: str = "hi",
+         timeout: float = 10.0) -> LoadResult:
+    """Send ``rate``/s signed text webhooks to ``path`` for ``duration`` s, open loop."""
+    spec = LoadSpec(
+        url=f"{ctx.stack.web_url}{path}", rate=rate, duration=duration, max_requests=int(rate * duration) + 1,
+        app_secret=APP_SECRET, phone_number_id=PHONE_NUMBER_ID, display_phone_number=DISPLAY_PHONE_NUMBER,
+        wa_id_base=ctx.wa_base(), text=text, timeout=timeout, drain_timeout=timeout,
+    )
+    total = spec.count
+
+    def progress(sent: int, done: int) -> None:
+        ctx.progress(f"{label}: {sent}/{total} sent, {done} answered")
+
+    return run_load(spec, ctx.workdir, progress)
+
+
+def ack_row(variant: str, result: LoadResult, *, floor: bool = False, note: str = "") -> Row:
+    """A row for the HTTP answers themselves (webhook ingest)."""
+    ok = [r for r in result.records if r.ok]
+    latencies = [r.latency for r in ok if r.latency is not None]
+    window = (max(r.done_at for r in ok) - result.started_at) if ok else 0.0
+    spec = result.spec
+    return Row(variant, f"{spec.rate:g}/s for {spec.duration:g} s", Summary.of(latencies, attempted=len(result.records),
+               window=window), floor=floor, note=note)
+
+
+def ack_series(label: str, result: LoadResult) -> Series:
+    ok = [r for r in result.records if r.ok and r.done_at is not None]
+    return Series(label, tuple(r.latency for r in ok), tuple(r.done_at for r in ok), result.started_at)
+
+
+def wait_for_replies(ctx: Context, wa_ids: set[str], since: int, timeout: float, label: str) -> dict[str, float]:
+    """First accepted message the fake Graph API received for each of ``wa_ids`` (epoch)."""
+    found: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        for record in ctx.stack.fake_messages(since):
+            since = max(since, record["seq"])
+            to = record.get("to")
+            if to in wa_ids and to not in found:
+                found[to] = record["received_at"]
+        ctx.progress(f"{label}: {len(found)}/{len(wa_ids)} replies received")
+        if len(found) >= len(wa_ids) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def reply_run(ctx: Context, label: str, path: str, rate: float, duration: float,
+              drain: float) -> tuple[Row, Series, LoadResult]:
+    """Open-loop webhooks to ``path``; latency = due time of the POST -> reply at the fake Graph API."""
+    since = ctx.stack.fake_last_seq()
+    result = load(ctx, label, path, rate, duration)
+    accepted = {r.wa_id: r for r in result.records if r.ok}
+    replies = wait_for_replies(ctx, set(accepted), since, drain, label)
+    latencies = [replies[w] - accepted[w].due_at for w in accepted if w in replies]
+    window = (max(replies.values()) - result.started_at) if replies else 0.0
+    acks = [r.latency for r in accepted.values() if r.latency is not None]
+    note = f"{len(result.records) - len(accepted)} POSTs not answered 200; " if len(accepted) < len(result.records) \
+        else ""
+    if acks:
+        acks.sort()
+        note += f"webhook answered in {acks[len(acks) // 2] * 1000:.0f} ms p50"
+    row = Row(label, f"{rate:g}/s for {duration:g} s",
+              Summary.of(latencies, attempted=len(result.records), window=window), note=note)
+    series = Series(label, tuple(latencies), tuple(replies.values()), result.started_at)
+    return row, series, result
+
+
+def check_webhook(ctx: Context) -> None:
+    """Raise NotAvailable unless the project's webhook accepts a signed text message."""
+    from meta_integration import simulate
+
+    body = simulate.webhook_body([simulate.text("hi", wa_id=str(ctx.wa_base()))], phone_number_id=PHONE_NUMBER_ID,
+                                 display_phone_number=DISPLAY_PHONE_NUMBER)
+    status = ctx.stack.post_webhook(body)
+    if status != 200:
+        raise NotAvailable(f"POST {WEBHOOK_PATH} answered {status} to a signed text message (issue 3's webhook)")
+
+
+def check_reply(ctx: Context, timeout: float = 30.0) -> float:
+    """Raise NotAvailable unless a 'hi' gets a reply at the fake Graph API; returns the latency."""
+    from meta_integration import simulate
+
+    wa_id = str(ctx.wa_base())
+    since = ctx.stack.fake_last_seq()
+    body = simulate.webhook_body([simulate.text("hi", wa_id=wa_id)], phone_number_id=PHONE_NUMBER_ID,
+                                 display_phone_number=DISPLAY_PHONE_NUMBER)
+    started = time.time()
+    status = ctx.stack.post_webhook(body)
+    if status != 200:
+        raise NotAvailable(f"POST {WEBHOOK_PATH} answered {status} to a signed text message (issue 3's webhook)")
+    replies = wait_for_replies(ctx, {wa_id}, since, timeout, "first reply")
+    if wa_id not in replies:
+        raise NotAvailable(f"a 'hi' got no reply at the fake Graph API within {timeout:g} s "
+                           "(flows.process_message / send_message not doing it yet: issues 4 and 5)")
+    return replies[wa_id] - started
