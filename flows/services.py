@@ -38,6 +38,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message
+from conversations.services import outbound
 from flows.actions import action_names, check_action_inputs, registry
 from flows.conditions import normalize_text
 from flows.definitions import (
@@ -243,8 +244,6 @@ def _session_from(state: ContactFlowState | None, flow_names: Mapping[int, str])
 
 def _send(contact: Contact, replies: Sequence[Mapping[str, Any]], *, sent_by: str = "bot") -> None:
     """Store the replies as outbound messages; several become ordered parts of one group."""
-    from conversations.services import outbound
-
     specs = [thaw(reply) for reply in replies]
     if not specs:
         return
