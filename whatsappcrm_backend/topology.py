@@ -130,6 +130,14 @@ TASKS: dict[str, TaskRoute] = {
                                                max_retries=8),
     "meta_integration.send_read_receipt": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=20, time_limit=30,
                                                     max_retries=3),
+    # Football: ingestion (bulk upserts) and settlement, on the prefork CPU worker.
+    "football_data.sync_leagues": TaskRoute(CPU_QUEUE, Priority.LOW, soft_time_limit=120, time_limit=180),
+    "football_data.sync_fixtures": TaskRoute(CPU_QUEUE, Priority.LOW, soft_time_limit=300, time_limit=360),
+    "football_data.sync_odds": TaskRoute(CPU_QUEUE, Priority.LOW, soft_time_limit=540, time_limit=600),
+    "football_data.sync_live_odds": TaskRoute(CPU_QUEUE, Priority.NORMAL, soft_time_limit=50, time_limit=60),
+    "football_data.sync_results": TaskRoute(CPU_QUEUE, Priority.NORMAL, soft_time_limit=120, time_limit=180),
+    "football_data.settle_fixture": TaskRoute(CPU_QUEUE, Priority.HIGH, soft_time_limit=120, time_limit=180),
+    "football_data.settle_due": TaskRoute(CPU_QUEUE, Priority.NORMAL, soft_time_limit=300, time_limit=360),
 }
 
 # Fallback routes by name prefix, for a task that is sent by name without its module
@@ -137,6 +145,7 @@ TASKS: dict[str, TaskRoute] = {
 # check fails when one of them matches no registered task.
 FALLBACK_ROUTES: dict[str, str] = {
     "diagnostics.*": IO_QUEUE,
+    "football_data.*": CPU_QUEUE,
 }
 
 # Beat: the schedule is defined here and synced into django-celery-beat's tables, where
