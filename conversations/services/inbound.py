@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import DateTimeField, F, Value
+from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -435,7 +435,9 @@ def _apply_status(event: StatusEvent) -> bool:
             )
         )
     earlier = STATUS_ORDER[: _RANK[event.status]]
-    return bool(outbound.filter(status__in=earlier).update(status=event.status, status_at=event.timestamp))
+    # Also fill in Meta's time when our own write already set the status (the send task marks "sent").
+    moves = Q(status__in=earlier) | Q(status=event.status, status_at__isnull=True)
+    return bool(outbound.filter(moves).update(status=event.status, status_at=event.timestamp))
 
 
 def reconcile_status_events(limit: int = 1000) -> int:
