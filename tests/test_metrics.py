@@ -234,7 +234,8 @@ def test_queue_wait_uses_the_eta_and_survives_clock_skew():
 @pytest.mark.django_db
 @urls
 def test_webhook_latency_and_status_only_for_webhook_paths(client, settings, private_redis):
-    settings.MIDDLEWARE = ["whatsappcrm_backend.metrics.WebhookMetricsMiddleware", *settings.MIDDLEWARE]
+    middleware = "whatsappcrm_backend.metrics.WebhookMetricsMiddleware"
+    settings.MIDDLEWARE = [middleware, *(m for m in settings.MIDDLEWARE if m != middleware)]
     body = json.dumps({"object": "whatsapp_business_account", "entry": []})
     for _ in range(2):
         assert client.post("/webhooks/test/", body, content_type="application/json").status_code == 200
@@ -497,3 +498,22 @@ def test_a_running_task_logs_with_its_task_id(log_lines, private_redis):
         "INFO tests.trace inside the task task_id=t-123 task=diagnostics.probe_cpu",
         "INFO tests.trace after the task",
     ]
+
+
+def test_the_logging_dict_for_settings_renders_ids(tmp_path):
+    # dictConfig replaces every handler of the process, so run it where that harms nothing.
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, logging.config\n"
+        "from whatsappcrm_backend.logging import logging_config, log_context, event_logger\n"
+        "logging.config.dictConfig(logging_config('INFO'))\n"
+        "with log_context(message_id=9, contact='254700000009'):\n"
+        "    event_logger('conversations').info('inbound stored', wamid='wamid.X1')\n"
+        "logging.getLogger('django.db.backends').info('hidden')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].endswith(" INFO conversations inbound stored message_id=9 contact=254700000009 wamid=wamid.X1")

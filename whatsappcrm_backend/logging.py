@@ -37,6 +37,7 @@ __all__ = [
     "event_logger",
     "format_context",
     "log_context",
+    "logging_config",
     "reset_log_context",
 ]
 
@@ -109,8 +110,9 @@ class KeyValueFormatter(logging.Formatter):
     """
 
     def __init__(self, fmt: str | None = None, datefmt: str | None = None, style: str = "%",
-                 *, inner: logging.Formatter | None = None, **kwargs: Any) -> None:
-        super().__init__(fmt, datefmt, style, **kwargs)  # type: ignore[arg-type]
+                 validate: bool = True, *, defaults: Mapping[str, Any] | None = None,
+                 inner: logging.Formatter | None = None) -> None:
+        super().__init__(fmt, datefmt, style, validate, defaults=defaults)  # type: ignore[arg-type]
         self.inner = inner
 
     def format(self, record: logging.LogRecord) -> str:
@@ -142,6 +144,32 @@ class EventLogger(logging.LoggerAdapter):
 def event_logger(name: str, **static_fields: Any) -> EventLogger:
     """A logger whose calls accept ids as keyword arguments (``static_fields`` go on every line)."""
     return EventLogger(logging.getLogger(name), static_fields)
+
+
+LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def logging_config(level: str = "INFO") -> dict[str, Any]:
+    """Django's ``LOGGING``: one console handler whose lines end with the bound ids.
+
+    ``settings.LOGGING = logging_config(env_str("LOG_LEVEL", "INFO"))``. Celery workers
+    keep their own handlers; ``connect_task_logging`` adds the ids to those.
+    """
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"context": {"()": f"{__name__}.ContextFilter"}},
+        "formatters": {"line": {"()": f"{__name__}.KeyValueFormatter", "fmt": LINE_FORMAT}},
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["context"]},
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            "django.db.backends": {"level": "WARNING"},
+            "httpx": {"level": "WARNING"},
+            "httpcore": {"level": "WARNING"},
+        },
+    }
 
 
 # --- Celery ----------------------------------------------------------------------------
