@@ -257,6 +257,12 @@ class Stack:
             },
         )
 
+        import bench.urls
+
+        if bench.urls.MOUNTED_WEBHOOK:
+            self._notes.append("the project's urls.py does not mount meta_integration.urls yet; bench/urls.py "
+                               "mounted it for this run")
+
     def stop(self) -> None:
         for service in reversed(list(self.services.values())):
             if service.process.poll() is None:

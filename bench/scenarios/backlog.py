@@ -36,7 +36,7 @@ def run(ctx: Context) -> ScenarioResult:
         result.series.append(replace(quiet_series, label="project, no backlog"))
     try:
         ctx.stack.wait_idle(ctx.scale(60, 20))
-        check_reply(ctx)
+        check_reply(ctx, timeout=ctx.scale(30.0, 15.0))
     except NotAvailable as exc:
         result.status, result.reason = Status.NOT_AVAILABLE, f"project variant: {exc}"
         return result

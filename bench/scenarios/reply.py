@@ -44,7 +44,7 @@ def run(ctx: Context) -> ScenarioResult:
     result.series.append(floor_series)
     try:
         ctx.stack.wait_idle(ctx.scale(60, 20))
-        first = check_reply(ctx)
+        first = check_reply(ctx, timeout=ctx.scale(30.0, 15.0))
     except NotAvailable as exc:
         result.status, result.reason = Status.NOT_AVAILABLE, f"project variant: {exc}"
         return result
