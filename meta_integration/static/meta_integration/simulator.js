@@ -17,7 +17,7 @@
     messages: $("messages"), typing: $("typing"), status: $("status-line"),
     composer: $("composer"), text: $("composer-text"), userSelect: $("user-select"),
     userForm: $("user-form"), userNumber: $("user-number"), userName: $("user-name"),
-    subtitle: $("chat-subtitle"), avatar: $("avatar"), timer: $("session-timer"),
+    subtitle: $("chat-subtitle"), timer: $("session-timer"),
     preset: $("location-preset"), lat: $("location-lat"), lon: $("location-lon"),
     placeName: $("location-name"), address: $("location-address"),
     sheet: $("list-sheet"), sheetTitle: $("list-sheet-title"), sheetRows: $("list-sheet-rows"),
@@ -207,7 +207,6 @@
     els.userSelect.value = state.current;
     const user = currentUser();
     els.subtitle.textContent = `you are ${user.name} · +${user.wa_id}`;
-    els.avatar.textContent = (user.name || "?").trim().charAt(0).toUpperCase() || "?";
     els.userNumber.value = user.wa_id;
     els.userName.value = user.name;
   }
