@@ -7,13 +7,14 @@ client, and checked in the database (Contact, Message) and in Redis (exactly one
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 
 from conversations.models import Contact, Direction, Message, MessageStatus, StatusEvent
@@ -179,6 +180,7 @@ def test_each_kind_is_stored_and_enqueued_once(client, app_config, broker, kind)
         assert dig(row.content, path) == expected, path
     assert row.content["wamid"] == message["id"]
     assert row.content["timestamp"] == at(TS).isoformat()
+    assert ("raw" in row.content) is (message_type == "unknown")  # Meta's dict kept only when untyped
 
     contact = row.contact
     assert contact.wa_id == USER
@@ -307,6 +309,43 @@ def test_two_concurrent_deliveries_of_one_message_store_and_enqueue_it_once(app_
     assert statuses == [200, 200]
     assert Message.objects.count() == 1
     assert len(broker.named(inbound.PROCESS_MESSAGE_TASK)) == 1
+
+
+def test_a_wamid_inserted_by_a_transaction_still_open_is_not_stored_or_enqueued_twice(client, app_config, broker,
+                                                                                       caplog):
+    """The UNIQUE constraint is the last word: a concurrent writer the pre-check cannot see yet.
+
+    Another transaction holds an uncommitted row with the same wamid (for another contact,
+    so the contact upsert does not serialize the two). On PostgreSQL the webhook's insert
+    waits for it and then conflicts; on SQLite the webhook's transaction waits to begin.
+    Either way the webhook stores nothing, enqueues nothing and answers 200.
+    """
+    message = simulate.text("raced", timestamp=TS)
+    other = Contact.objects.create(wa_id="263770000009")
+    inserted, release = threading.Event(), threading.Event()
+
+    def concurrent_writer() -> None:
+        try:
+            with transaction.atomic():
+                Message.objects.create(contact=other, direction=Direction.INBOUND, message_type="text", text="first",
+                                       wamid=message["id"], status=MessageStatus.RECEIVED)
+                inserted.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=concurrent_writer)
+    writer.start()
+    assert inserted.wait(10)
+    threading.Timer(1.0, release.set).start()  # commit while the webhook waits on the row
+    with caplog.at_level(logging.INFO, logger=inbound.__name__):
+        response = post_webhook(client, simulate.webhook_body([message]))
+    writer.join(10)
+    assert response.status_code == 200
+    assert list(Message.objects.values_list("text", flat=True)) == ["first"]
+    assert broker.named(inbound.PROCESS_MESSAGE_TASK) == []
+    if connection.vendor == "postgresql":  # the insert itself conflicted: the savepoint path ran
+        assert any("stored by a concurrent delivery" in r.getMessage() for r in caplog.records)
 
 
 # --------------------------------------------------------------------------------------

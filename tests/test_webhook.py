@@ -354,6 +354,16 @@ def test_body_over_the_limit_is_refused_by_content_length(client, app_config, se
     assert WebhookEvent.objects.count() == 1
 
 
+def test_a_large_body_within_the_webhook_limit_is_accepted(client, app_config, settings):
+    """Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) must not cap the webhook's own limit."""
+    settings.WEBHOOK_MAX_BODY_BYTES = 3 * 1024 * 1024
+    body = simulate.webhook_body([simulate.text("x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1000))])
+    raw, headers = simulate.signed_request(body, APP_SECRET)
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE < len(raw) < settings.WEBHOOK_MAX_BODY_BYTES
+    assert post_signed(client, raw, headers).status_code == 200
+    assert len(Message.objects.get().text) == settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1000
+
+
 def test_body_over_the_limit_is_refused_without_content_length(app_config, settings):
     """ASGI (and chunked uploads) give no Content-Length: the read itself is bounded."""
     raw, headers = simulate.signed_request(a_text_body(), APP_SECRET)

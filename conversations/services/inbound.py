@@ -107,10 +107,14 @@ def message_content(message: InboundMessage) -> dict[str, Any]:
     """What Message.content stores for an inbound message: the whole parsed record.
 
     ``reply_id`` (the button/row id a flow branches on) is added because it is a property,
-    not a field; ``raw`` keeps Meta's dict so unknown types lose nothing.
+    not a field. Meta's own dict (``raw``) is kept only when the parser could not type the
+    message, so unknown types lose nothing and known ones are not stored twice (the
+    webhook event log has the raw body for audit).
     """
     content = as_plain(message)
     content["reply_id"] = message.reply_id
+    if message.type is not MessageType.UNKNOWN and not message.parse_error:
+        content.pop("raw", None)
     return content
 
 
