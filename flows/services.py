@@ -4,7 +4,7 @@ human handover, session expiry, flow import/export and the development seed.
 The engine (:mod:`flows.engine`) decides; this module loads what it needs from the database,
 calls it, and stores what it returned, each in one transaction:
 
-* **Per-contact order.** ``process_inbound`` locks the contact's row, then runs every
+* **Per-contact order.** ``process_inbound`` takes the contact's lock, then runs every
   unprocessed inbound message of that contact up to the one it was called for, oldest first.
   A later message never overtakes an earlier one, two first messages cannot both create a
   session (the second waits for the lock, then finds the first's), and a redelivered task
@@ -33,7 +33,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
@@ -67,6 +67,7 @@ __all__ = [
     "import_flow_files",
     "inbound_from_message",
     "load_flows",
+    "lock_contact",
     "process_inbound",
     "release_contact",
     "seed_development_data",
@@ -258,6 +259,34 @@ def _text(body: str) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------
+# Per-contact serialization
+# ---------------------------------------------------------------------------------------
+
+_LOCK_NAMESPACE = 0x464C4F57  # "FLOW": advisory keys of this app never meet another app's
+
+
+def lock_contact(contact_id: int) -> None:
+    """Hold the contact's flow lock until the current transaction ends (call inside one).
+
+    Everything that reads or changes a contact's conversation (processing, expiry, handover,
+    release, an import resetting sessions) takes it, so they run one at a time per contact.
+    On PostgreSQL it is a transaction-scoped advisory lock keyed by the contact, not a row
+    lock: the webhook updates the Contact row (``last_inbound_at``) while storing the next
+    message, and a row lock would make that webhook - and every other contact in its batch -
+    wait for the bot. SQLite needs nothing: its IMMEDIATE transactions admit one writer at a
+    time. Other databases fall back to locking the row.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("lock_contact() must be called inside transaction.atomic()")
+    vendor = connection.vendor
+    if vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, contact_id % 2**31])
+    elif vendor != "sqlite":
+        list(Contact.objects.select_for_update().filter(pk=contact_id).values_list("pk"))
+
+
+# ---------------------------------------------------------------------------------------
 # Processing inbound messages
 # ---------------------------------------------------------------------------------------
 
@@ -361,7 +390,8 @@ def process_inbound(message_id: int) -> ProcessResult:
     all_events: list[str] = []
 
     with transaction.atomic():
-        contact = Contact.objects.select_for_update().get(pk=head["contact_id"])
+        lock_contact(head["contact_id"])
+        contact = Contact.objects.get(pk=head["contact_id"])
         pending = list(
             Message.objects.filter(
                 contact=contact, direction=Direction.INBOUND, processed_at__isnull=True, pk__lte=message_id
@@ -440,7 +470,8 @@ def start_handover(contact_id: int, *, now: datetime | None = None) -> bool:
     Returns False if the contact was already waiting for (or talking to) a human.
     """
     with transaction.atomic():
-        contact = Contact.objects.select_for_update().get(pk=contact_id)
+        lock_contact(contact_id)
+        contact = Contact.objects.get(pk=contact_id)
         if contact.needs_human:
             return False
         contact.needs_human = True
@@ -458,7 +489,8 @@ def release_contact(contact_id: int, *, message: str = "", released_by: str = ""
     not in handover (a second click, or another operator was quicker), and sends nothing then.
     """
     with transaction.atomic():
-        contact = Contact.objects.select_for_update().get(pk=contact_id)
+        lock_contact(contact_id)
+        contact = Contact.objects.get(pk=contact_id)
         if not contact.needs_human:
             return False
         contact.needs_human = False
@@ -494,7 +526,8 @@ def expire_state(
         contact_id = ContactFlowState.objects.filter(pk=state_id).values_list("contact_id", flat=True).first()
         if contact_id is None:
             return False
-        contact = Contact.objects.select_for_update().get(pk=contact_id)
+        lock_contact(contact_id)
+        contact = Contact.objects.get(pk=contact_id)
         rows = ContactFlowState.objects.filter(pk=state_id, version=version)
         if idle_before is not None:
             waiting = Message.objects.filter(

@@ -1,0 +1,355 @@
+"""The bot end to end: signed webhook POSTs in, a real gevent I/O worker on the real broker
+running ``flows.process_message`` and the send task, replies checked at the fake Graph API.
+
+Each default flow is scripted as a conversation, then the edges: validation and re-prompts,
+max retries, handover and release, global words, a 30-message burst from one contact, two
+contacts interleaved, Meta redelivering a message, two first messages in one POST, and an
+old button after the session expired.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.db import connection, transaction
+from django.test import Client
+from django.urls import include, path
+
+from conversations.models import Contact, Direction, Message, MessageStatus
+from flows import services
+from flows.models import ContactFlowState
+from meta_integration import simulate
+from meta_integration.fake_graph import FakeGraphAPI, start_fake_graph
+from tests.test_flow_models import APP_SECRET, ECHO_FLOW, FEEDBACK_FLOW, business, flow_doc, import_defaults
+
+pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
+
+# The webhook mounted exactly as the project mounts it (independent of the project urlconf).
+urlpatterns = [path("", include("meta_integration.urls")), path("admin/", admin.site.urls)]
+WEBHOOK_URL = "/webhooks/meta/"
+ENGINE = services.engine_settings()
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[tuple[FakeGraphAPI, str]]:
+    fake, server = start_fake_graph()
+    yield fake, server.url
+    server.stop()
+
+
+WORKER: list[Any] = []  # the io_worker, for failure messages
+
+
+@pytest.fixture(scope="module")
+def io_worker(django_db_setup, django_db_blocker):  # TEMPORARY until conversations registers the Outbox
+    from tests.test_outbound_support import start_io_worker
+
+    worker = start_io_worker()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def fake(fake_server, io_worker, settings) -> FakeGraphAPI:
+    """Flows loaded, the business number pointing at the fake, a clean request log."""
+    WORKER[:] = [io_worker]
+    settings.ROOT_URLCONF = __name__
+    fake_api, url = fake_server
+    fake_api.reset()
+    business(graph_url=url)
+    import_defaults()
+    services.import_flow_document(flow_doc(FEEDBACK_FLOW, ECHO_FLOW))
+    return fake_api
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def graph_text(body: dict[str, Any]) -> str:
+    """What the user reads first in a Graph API message body."""
+    if body["type"] == "text":
+        return body["text"]["body"]
+    if body["type"] == "interactive":
+        return body["interactive"]["body"]["text"]
+    return body["type"]
+
+
+class Phone:
+    """A WhatsApp user: posts what Meta would post, reads what Meta was asked to deliver."""
+
+    def __init__(self, client: Client, fake: FakeGraphAPI, name: str = "Amina Otieno") -> None:
+        self.client = client
+        self.fake = fake
+        self.name = name
+        self.wa_id = "2547" + str(random.randint(10**7, 10**8 - 1))
+        self.read = 0
+
+    def post(self, *messages: dict[str, Any]) -> None:
+        body = simulate.webhook_body(list(messages), profile_name=self.name)
+        raw, headers = simulate.signed_request(body, APP_SECRET)
+        headers = {key: value for key, value in headers.items() if key.lower() != "content-type"}
+        response = self.client.post(WEBHOOK_URL, data=raw, content_type="application/json", headers=headers)
+        assert response.status_code == 200, response.content
+
+    def text(self, body: str) -> dict[str, Any]:
+        return simulate.text(body, wa_id=self.wa_id)
+
+    def settled(self) -> bool:
+        """Every message in was processed and every reply out was accepted (or failed)."""
+        messages = Message.objects.filter(contact__wa_id=self.wa_id)
+        return messages.exists() and not (
+            messages.filter(direction=Direction.INBOUND, processed_at__isnull=True).exists()
+            or messages.filter(direction=Direction.OUTBOUND, status=MessageStatus.PENDING).exists()
+        )
+
+    def replies(self, timeout: float = 30.0) -> list[str]:
+        """The replies delivered since the last call, in the order the fake received them."""
+        try:
+            wait_until(self.settled, timeout, f"{self.wa_id} to settle")
+        except AssertionError as exc:
+            rows = Message.objects.filter(contact__wa_id=self.wa_id).values(
+                "pk", "direction", "status", "processed_at", "error_title", "text")
+            raise AssertionError(f"{exc}\nmessages: {list(rows)}\nworker log:\n{WORKER[0].log()[-4000:]}") from None
+        failed = Message.objects.filter(contact__wa_id=self.wa_id, status=MessageStatus.FAILED)
+        assert not failed.exists(), list(failed.values("error_code", "error_title", "error_details"))
+        new = self.fake.messages(to=self.wa_id)[self.read:]
+        self.read += len(new)
+        return [graph_text(record.body) for record in new]
+
+    def say(self, body: str) -> list[str]:
+        self.post(self.text(body))
+        return self.replies()
+
+    def tap(self, button_id: str, title: str) -> list[str]:
+        self.post(simulate.button_reply(button_id, title, wa_id=self.wa_id))
+        return self.replies()
+
+    def pick(self, row_id: str, title: str) -> list[str]:
+        self.post(simulate.list_reply(row_id, title, wa_id=self.wa_id))
+        return self.replies()
+
+    @property
+    def contact(self) -> Contact:
+        return Contact.objects.get(wa_id=self.wa_id)
+
+    @property
+    def where(self) -> tuple[str, str] | None:
+        state = ContactFlowState.objects.filter(contact__wa_id=self.wa_id).select_related("flow").first()
+        return (state.flow.name, state.step) if state else None
+
+
+MENU_GREETING = "Hi Amina Otieno 👋 Welcome! What can I help you with today?"
+HELP_START = "Here's how this chat works 🤖"
+
+
+# ---------------------------------------------------------------------------------------
+# The default flows as conversations
+# ---------------------------------------------------------------------------------------
+
+
+def test_main_menu_and_help(client, fake):
+    phone = Phone(client, fake)
+    assert phone.say("Hello there") == [MENU_GREETING]
+    last = fake.messages(to=phone.wa_id)[-1].body
+    rows = [row["id"] for row in last["interactive"]["action"]["sections"][0]["rows"]]
+    assert rows == ["fixtures", "wallet", "profile", "help", "human"]
+    assert phone.where == ("main_menu", "menu")
+
+    [help_text] = phone.pick("help", "Help")
+    assert help_text.startswith(HELP_START)
+    assert phone.where is None  # help ends after explaining
+    assert phone.tap("menu", "Main menu") == [MENU_GREETING]
+
+
+def test_something_the_bot_does_not_understand_gets_the_fallback_then_the_menu(client, fake):
+    phone = Phone(client, fake)
+    assert phone.say("asdfgh") == [ENGINE.fallback_text, MENU_GREETING]
+
+
+def test_profile_with_validation_and_reprompt(client, fake):
+    phone = Phone(client, fake)
+    [ask_name] = phone.say("profile")
+    assert ask_name.startswith("Let's set up your profile")
+    assert phone.say("A") == ["Please send a name between 2 and 60 characters.", ask_name]
+    [ask_email] = phone.say("Amina")
+    assert ask_email.startswith("Nice to meet you, Amina!")
+    hint = "Hmm, that doesn't look like an email address. Please send one like *name@example.com*."
+    assert phone.say("amina at example") == [hint, ask_email]
+    assert phone.say("amina@example.co.ke") == [
+        "Thanks Amina, saved amina@example.co.ke ✅\n\nSend *menu* whenever you need anything else."
+    ]
+    contact = phone.contact
+    assert (contact.name, contact.email, phone.where) == ("Amina", "amina@example.co.ke", None)
+
+
+def test_profile_gives_up_on_the_email_after_max_retries_but_keeps_the_name(client, fake):
+    phone = Phone(client, fake)
+    phone.say("profile")
+    phone.say("Otieno")
+    for _ in range(3):  # max_retries 3: three re-prompts...
+        assert len(phone.say("nope")) == 2
+    [gave_up] = phone.say("still nope")  # ...then on_max_retries: save_name_only
+    assert gave_up.startswith("No problem, Otieno. I've saved your name")
+    assert (phone.contact.name, phone.contact.email, phone.where) == ("Otieno", "", None)
+
+
+def test_human_handover_the_bot_goes_quiet_and_release_brings_it_back(client, fake):
+    phone = Phone(client, fake)
+    phone.say("hi")
+    [handover] = phone.pick("human", "Talk to a human")
+    assert handover.startswith("Sure, I'm connecting you with a member of our team")
+    assert phone.contact.needs_human
+
+    assert phone.say("My withdrawal has not arrived") == []
+    assert phone.say("menu") == []  # not even global words: an operator is on it
+    stored = Message.objects.filter(contact__wa_id=phone.wa_id, direction=Direction.INBOUND)
+    assert stored.count() == 4 and not stored.filter(processed_at__isnull=True).exists()
+
+    assert services.release_contact(phone.contact.pk, message="Your withdrawal is on its way. Back to the bot!")
+    assert phone.replies() == ["Your withdrawal is on its way. Back to the bot!"]
+    assert phone.say("hi") == [MENU_GREETING]
+
+
+def test_global_cancel_and_menu_work_inside_a_flow(client, fake):
+    phone = Phone(client, fake)
+    phone.say("profile")
+    assert phone.say("cancel") == ["Okay, I've cancelled that. Send *menu* whenever you need me."]
+    assert phone.where is None
+    phone.say("profile")
+    phone.say("Wanjiru")
+    assert phone.say("MENU") == [MENU_GREETING]
+    assert phone.where == ("main_menu", "menu")
+
+
+def test_a_question_with_buttons_and_max_retries_hands_over(client, fake):
+    phone = Phone(client, fake)
+    assert phone.say("feedback") == ["How did we do?"]
+    assert phone.say("meh") == ["Please tap one of the options, or type one of: Good, Bad.", "How did we do?"]
+    assert phone.say("whatever") == [ENGINE.handover_text]
+    assert phone.contact.needs_human and phone.where is None
+
+
+# ---------------------------------------------------------------------------------------
+# Ordering, concurrency, idempotency
+# ---------------------------------------------------------------------------------------
+
+
+def echo_replies(count: int) -> list[str]:
+    """What the echo flow answers to "echo", "1", "2", ... (each reply shows all seen so far)."""
+    replies = ["echo start | seen:"]
+    for n in range(1, count):
+        replies.append(f"echo {n} | seen:" + "".join(f"{i}," for i in range(1, n + 1)))
+    return replies
+
+
+def stored_replies(phone: Phone) -> list[str]:
+    """Replies in the order the bot wrote them (processing order)."""
+    rows = Message.objects.filter(contact__wa_id=phone.wa_id, direction=Direction.OUTBOUND).order_by("pk")
+    return [row.content["body"] for row in rows]
+
+
+def test_a_burst_of_30_messages_is_processed_in_arrival_order_with_one_reply_each(client, fake, io_worker):
+    phone = Phone(client, fake)
+    for body in ["echo", *map(str, range(1, 30))]:
+        phone.post(phone.text(body))
+    delivered = phone.replies(timeout=60)
+    expected = echo_replies(30)
+    assert stored_replies(phone) == expected  # processed strictly in arrival order, no state lost
+    assert sorted(delivered) == sorted(expected)  # one reply each reached Meta
+    state = ContactFlowState.objects.get(contact__wa_id=phone.wa_id)
+    assert state.variables["seen"] == "".join(f"{i}," for i in range(1, 30)) and state.version == 30
+    assert " ERROR " not in io_worker.log()
+
+
+def test_two_contacts_interleaved_each_keep_their_own_order(client, fake):
+    first, second = Phone(client, fake, "Amina Otieno"), Phone(client, fake, "Brian Kiptoo")
+    for n in range(15):
+        for phone in (first, second):
+            phone.post(phone.text("echo" if n == 0 else str(n)))
+    for phone in (first, second):
+        assert sorted(phone.replies(timeout=60)) == sorted(echo_replies(15))
+        assert stored_replies(phone) == echo_replies(15)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="per-contact locks (SQLite serializes every writer)")
+def test_a_contact_whose_processing_is_blocked_does_not_delay_another_contact(client, fake):
+    slow, fast = Phone(client, fake, "Amina Otieno"), Phone(client, fake, "Brian Kiptoo")
+    slow.say("echo")
+    fast.say("echo")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_slow_contacts_lock() -> None:
+        try:
+            with transaction.atomic():
+                services.lock_contact(slow.contact.pk)
+                locked.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_slow_contacts_lock)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        for n in range(1, 4):
+            slow.post(slow.text(str(n)))
+            fast.post(fast.text(str(n)))
+        assert fast.replies() == echo_replies(4)[1:]  # while the slow contact's tasks wait on its lock
+        assert fast.fake.messages(to=slow.wa_id)[slow.read:] == []
+        # The webhook stored the slow contact's messages meanwhile: the lock never blocks Meta.
+        waiting = Message.objects.filter(contact__wa_id=slow.wa_id, direction=Direction.INBOUND, processed_at=None)
+        assert waiting.count() == 3
+    finally:
+        release.set()
+        holder.join()
+    assert sorted(slow.replies()) == sorted(echo_replies(4)[1:])
+    assert stored_replies(slow) == echo_replies(4)
+
+
+def test_meta_redelivering_a_message_gets_one_reply(client, fake):
+    phone = Phone(client, fake)
+    message = phone.text("help")
+    phone.post(message)
+    phone.post(message)
+    phone.post(message)
+    assert len(phone.replies()) == 1
+
+
+def test_two_first_messages_in_one_post_share_one_session(client, fake):
+    phone = Phone(client, fake)
+    phone.post(phone.text("profile"), phone.text("Zawadi"))
+    replies = phone.replies()
+    assert replies[0].startswith("Let's set up your profile") and replies[1].startswith("Nice to meet you, Zawadi!")
+    assert ContactFlowState.objects.filter(contact__wa_id=phone.wa_id).count() == 1
+    assert phone.where == ("profile", "ask_email")
+
+
+# ---------------------------------------------------------------------------------------
+# Expiry, end to end
+# ---------------------------------------------------------------------------------------
+
+
+def test_expiry_notice_reaches_the_user_once_and_an_old_button_gets_the_expired_answer(client, fake):
+    phone = Phone(client, fake)
+    assert phone.say("feedback") == ["How did we do?"]
+    state = ContactFlowState.objects.get(contact__wa_id=phone.wa_id)
+    later = state.last_activity_at + services.session_timeout()
+    assert services.expire_sessions(now=later) == 0
+    assert services.expire_sessions(now=later + services.session_timeout() / 300) == 1
+    assert services.expire_sessions(now=later + services.session_timeout()) == 0
+    assert phone.replies() == [services.DEFAULT_SESSION_EXPIRED_TEXT]
+
+    assert phone.tap("rate_good", "Good") == [ENGINE.session_expired_text, MENU_GREETING]
+    assert fake.messages(to=phone.wa_id)[-1].body["interactive"]["type"] == "list"
