@@ -22,6 +22,8 @@ import pytest
 import redis as redis_lib
 from celery import signals
 from celery.exceptions import Retry
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import path
 
 from whatsappcrm_backend import health, metrics, topology
 from whatsappcrm_backend.celery import app, enqueue
@@ -43,9 +45,7 @@ connect_task_logging()
 __all__ = ["app"]
 
 
-def _webhook_view(request):
-    from django.http import HttpResponse, JsonResponse
-
+def _webhook_view(request: HttpRequest) -> HttpResponse:
     time.sleep(0.06)  # a webhook that does real work: well above the 0.05 s bucket
     try:
         json.loads(request.body)
@@ -54,28 +54,15 @@ def _webhook_view(request):
     return HttpResponse("ok")
 
 
-def _other_view(request):
-    from django.http import HttpResponse
-
+def _other_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse("not a webhook")
 
 
-def _urlpatterns():
-    from django.urls import path
-
-    return [
-        path("metrics", health.metrics_view),
-        path("webhooks/test/", _webhook_view),
-        path("api/other/", _other_view),
-    ]
-
-
-def __getattr__(name: str):
-    # Built on first use: the worker imports this module (``-A``) before Django is set up.
-    if name == "urlpatterns":
-        return _urlpatterns()
-    raise AttributeError(name)
-
+urlpatterns = [
+    path("metrics", health.metrics_view),
+    path("webhooks/test/", _webhook_view),
+    path("api/other/", _other_view),
+]
 
 urls = pytest.mark.urls("tests.test_metrics")
 
@@ -112,6 +99,11 @@ def value(samples, name: str, **labels) -> float | None:
     return samples.get((name, frozenset(labels.items())))
 
 
+def family(samples, name: str) -> dict[frozenset, float]:
+    """Every series of one sample name, keyed by its labels (compared whole, for a readable diff)."""
+    return {labels: v for (n, labels), v in samples.items() if n == name}
+
+
 def series_names(samples) -> set[str]:
     return {name for name, _labels in samples}
 
@@ -144,7 +136,6 @@ def test_task_latency_failures_and_queue_wait_from_real_workers(client, private_
     probe_io.apply_async(args=[key, "slow-2", 0.3], connection=broker_conn)
     probe_io.apply_async(args=[key, "broken", "soon"], connection=broker_conn)  # sleep("soon"): TypeError
     probe_cpu.apply_async(args=[key, "cpu"], connection=broker_conn)
-    published = time.time()
     time.sleep(1.0)  # every task waits at least this long in the queue
 
     env = {"REDIS_URL": private_redis, "CELERY_BROKER_URL": private_redis}
@@ -161,17 +152,19 @@ def test_task_latency_failures_and_queue_wait_from_real_workers(client, private_
             if runs >= 4:
                 break
             time.sleep(0.2)
-        waited_at_least = min(record["started_at"] for record in records) - published
     finally:
         io_worker.stop()
         cpu_worker.stop()
 
     io_task, cpu_task = "diagnostics.probe_io", "diagnostics.probe_cpu"
-    assert value(samples, "whatsappcrm_task_runs_total", task=io_task, queue="celery", state="SUCCESS") == 2
-    assert value(samples, "whatsappcrm_task_runs_total", task=io_task, queue="celery", state="FAILURE") == 1
-    assert value(samples, "whatsappcrm_task_runs_total", task=cpu_task, queue="football_data", state="SUCCESS") == 1
-    assert value(samples, "whatsappcrm_task_failures_total", task=io_task, exception="TypeError") == 1
-    assert value(samples, "whatsappcrm_task_failures_total", task=cpu_task, exception="TypeError") is None
+    assert family(samples, "whatsappcrm_task_runs_total") == {
+        frozenset({("task", io_task), ("queue", "celery"), ("state", "SUCCESS")}): 2,
+        frozenset({("task", io_task), ("queue", "celery"), ("state", "FAILURE")}): 1,
+        frozenset({("task", cpu_task), ("queue", "football_data"), ("state", "SUCCESS")}): 1,
+    }
+    assert family(samples, "whatsappcrm_task_failures_total") == {
+        frozenset({("task", io_task), ("exception", "TypeError")}): 1,
+    }
 
     duration = "whatsappcrm_task_duration_seconds"
     assert value(samples, duration + "_count", task=io_task, queue="celery") == 3
@@ -185,7 +178,7 @@ def test_task_latency_failures_and_queue_wait_from_real_workers(client, private_
     assert value(samples, wait + "_count", task=io_task, queue="celery") == 3
     assert value(samples, wait + "_count", task=cpu_task, queue="football_data") == 1
     assert value(samples, wait + "_bucket", task=io_task, queue="celery", le="1.0") == 0  # all waited > 1 s
-    assert value(samples, wait + "_sum", task=io_task, queue="celery") >= 3 * max(1.0, waited_at_least) - 0.1
+    assert value(samples, wait + "_sum", task=io_task, queue="celery") >= 3.0
 
     # Trace logging: the worker's own lines for a task carry its id.
     for record in records:
@@ -213,7 +206,7 @@ def test_retries_are_counted_by_cause(client, private_redis):
 def test_publishing_stamps_sent_at_for_the_worker(private_redis, broker_conn):
     before = time.time()
     probe_io.apply_async(args=["unused"], connection=broker_conn)
-    raw = redis_lib.Redis.from_url(private_redis).lrange(f"celery{':'}6", 0, -1)  # NORMAL on Redis
+    raw = redis_lib.Redis.from_url(private_redis).lrange("celery:6", 0, -1)  # NORMAL's list on Redis
     assert len(raw) == 1
     headers = json.loads(raw[0])["headers"]
     assert before <= headers["sent_at"] <= time.time()
