@@ -140,7 +140,7 @@ def check_broker_and_consumers(broker_url: str, queues: Iterable[str], *,
     queues = list(queues)
     options: dict = {"connect_timeout": timeout}
     if topology.broker_family(broker_url) == "redis":
-        # inspect() blocks on the reply list for inspect_timeout: the socket must outlast it.
+        # The broadcast waits on the reply list for inspect_timeout: the socket must outlast it.
         options["transport_options"] = {"socket_connect_timeout": timeout,
                                         "socket_timeout": timeout + inspect_timeout}
     try:
