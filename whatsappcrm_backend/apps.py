@@ -14,3 +14,9 @@ class ProjectConfig(AppConfig):
         from whatsappcrm_backend.beat import sync_after_migrate
 
         post_migrate.connect(sync_after_migrate, sender=self)
+
+        from whatsappcrm_backend.logging import connect_task_logging
+        from whatsappcrm_backend.metrics import connect_task_metrics
+
+        connect_task_metrics()
+        connect_task_logging()

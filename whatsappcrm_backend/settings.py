@@ -13,6 +13,7 @@ from kombu import Exchange, Queue
 
 from whatsappcrm_backend import topology
 from whatsappcrm_backend.embedded_redis import ensure_redis_url
+from whatsappcrm_backend.logging import logging_config
 from whatsappcrm_backend.env import (
     ConfigurationError,
     env_bool,
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "whatsappcrm_backend.metrics.WebhookMetricsMiddleware",  # first, to time the whole stack
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -138,7 +140,7 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
     # Meta's webhook and health checks must not be redirected to https by the app when a
     # proxy already terminates TLS; the proxy header above covers that case.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes and scrapes use plain http
 
 # --- Redis and Celery -----------------------------------------------------------------
 REDIS_URL = ensure_redis_url()
@@ -223,16 +225,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        "httpx": {"level": "WARNING"},
-    },
-}
+# When set, /metrics needs "Authorization: Bearer <token>".
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+
+# One line per event with its ids (message_id, wamid, contact, task_id) appended as key=value.
+LOGGING = logging_config(env_str("LOG_LEVEL", "INFO"))

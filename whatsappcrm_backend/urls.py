@@ -3,18 +3,15 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
-from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    """The process is up and serving requests (liveness)."""
-    return JsonResponse({"status": "ok"})
-
+from whatsappcrm_backend import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("healthz", healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics_view, name="metrics"),
 ]
 
 if settings.DEBUG:
