@@ -9,11 +9,17 @@ because waiting for a token is not an attempt and redeliveries must count too.
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import redis as redis_lib
+from celery.signals import worker_process_init, worker_ready
 from django.db import InterfaceError, OperationalError
 
 from meta_integration import services_outbound
 from whatsappcrm_backend.celery import project_task
+
+logger = logging.getLogger(__name__)
 
 # Infrastructure blips (database, Redis) before or after the HTTP call: retry the task. The
 # attempt record in Redis keeps such a retry from sending twice.
@@ -46,3 +52,12 @@ def send_read_receipt(self, app_config_id: int, wamid: str, typing_indicator: bo
     if outcome.reschedule:
         raise self.retry(countdown=outcome.delay)
     return outcome.result.value
+
+
+@worker_ready.connect  # gevent/solo: the process that runs the tasks
+@worker_process_init.connect  # prefork: each child (a forked client is rebuilt anyway)
+def _warm_up(**kwargs: Any) -> None:
+    try:
+        services_outbound.warm_up()
+    except Exception:  # never stop a worker from starting; the first send retries it
+        logger.exception("could not warm up the Graph API client")
