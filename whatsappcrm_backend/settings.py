@@ -171,6 +171,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "sep": ":",
     "queue_order_strategy": "priority",
     "visibility_timeout": int(topology.VISIBILITY_TIMEOUT.total_seconds()),
+    # A broker that accepts connections but never answers must not hang the webhook.
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
 } if BROKER_FAMILY == "redis" else {}
 # kombu's Redis transport with a prompt wake-up for green pools (see broker.py).
 CELERY_BROKER_TRANSPORT = "whatsappcrm_backend.broker:Transport" if BROKER_FAMILY == "redis" else None
@@ -199,6 +202,7 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 META_GRAPH_API_URL = env_str("META_GRAPH_API_URL", "https://graph.facebook.com")
 META_API_VERSION = env_str("META_API_VERSION", "v23.0")
 META_PHONE_NUMBER_ID = env_str("META_PHONE_NUMBER_ID")
+META_DISPLAY_PHONE_NUMBER = env_str("META_DISPLAY_PHONE_NUMBER")
 META_ACCESS_TOKEN = env_str("META_ACCESS_TOKEN")
 META_APP_SECRET = env_str("META_APP_SECRET")
 META_VERIFY_TOKEN = env_str("META_VERIFY_TOKEN")

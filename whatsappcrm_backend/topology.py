@@ -128,6 +128,8 @@ TASKS: dict[str, TaskRoute] = {
     "flows.process_message": TaskRoute(IO_QUEUE, Priority.HIGH, soft_time_limit=30, time_limit=45),
     "meta_integration.send_message": TaskRoute(IO_QUEUE, Priority.HIGH, soft_time_limit=30, time_limit=45,
                                                max_retries=8),
+    # Outbox sweepers and housekeeping (Beat).
+    "conversations.sweep_inbound": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=60, time_limit=90),
     "meta_integration.send_read_receipt": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=20, time_limit=30,
                                                     max_retries=3),
     # Football: ingestion (bulk upserts) and settlement, on the prefork CPU worker.
@@ -150,7 +152,12 @@ FALLBACK_ROUTES: dict[str, str] = {
 
 # Beat: the schedule is defined here and synced into django-celery-beat's tables, where
 # operators can see it and switch entries off without a deploy.
-BEAT_SCHEDULE: dict[str, BeatEntry] = {}
+BEAT_SCHEDULE: dict[str, BeatEntry] = {
+    "sweep-unprocessed-inbound": BeatEntry(
+        task="conversations.sweep_inbound", every=timedelta(seconds=30),
+        description="Re-enqueue inbound messages stored but never processed (broker outage)",
+    ),
+}
 
 # The longest countdown/ETA any project task uses. Redis redelivers an unacknowledged
 # message after the visibility timeout, so it must be longer than this (checked).
