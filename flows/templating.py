@@ -41,7 +41,8 @@ __all__ = [
     "to_text",
 ]
 
-_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+# A placeholder never spans a "}}", so "{{ a }} {{ b }}" is two placeholders, not one.
+_PLACEHOLDER = re.compile(r"\{\{((?:(?!\}\}).)*)\}\}", re.DOTALL)
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*\Z")
 _FILTER = re.compile(
     r"""\|\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*"""

@@ -305,3 +305,10 @@ def test_any_underscore_name_is_refused(name: str) -> None:
     result = render("{{ " + name + " }}", {name: "secret"})
     assert result.text == ""
     assert result.errors
+
+
+def test_two_placeholders_in_one_value_render_as_text_not_as_one_expression():
+    from flows.templating import render_value
+
+    assert render_value("{{ a }} {{ b }}", {"a": "x", "b": 2}).value == "x 2"
+    assert render_value("{{ n }}", {"n": 2}).value == 2  # exactly one placeholder keeps its type

@@ -215,6 +215,17 @@ MULTIPART_GAP_SECONDS = env_float("MULTIPART_GAP_SECONDS", 2.0)
 
 # --- Flows ----------------------------------------------------------------------------
 FLOW_SESSION_TIMEOUT = env_int("FLOW_SESSION_TIMEOUT", 300)
+FLOW_SESSION_EXPIRED_TEXT = env_str(
+    "FLOW_SESSION_EXPIRED_TEXT",
+    "⏱️ Our conversation timed out after a few quiet minutes, so I've closed it. "
+    "Send *menu* whenever you'd like to pick up again.",
+)
+FLOW_CHANGED_TEXT = env_str(
+    "FLOW_CHANGED_TEXT",
+    "We've just updated this conversation on our side, so we need to start that again 🙏 Send *menu* to continue.",
+)
+FLOW_REPLY_GAP_SECONDS = env_float("FLOW_REPLY_GAP_SECONDS", 0.0)
+FLOW_MAIN_MENU = env_str("FLOW_MAIN_MENU", "main_menu")
 
 # --- API-Football ---------------------------------------------------------------------
 API_FOOTBALL_URL = env_str("API_FOOTBALL_URL", "https://v3.football.api-sports.io")

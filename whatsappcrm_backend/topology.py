@@ -126,6 +126,7 @@ TASKS: dict[str, TaskRoute] = {
     "diagnostics.probe_cpu": TaskRoute(CPU_QUEUE, Priority.NORMAL, soft_time_limit=60, time_limit=90),
     # The reply path: one inbound message through the engine, each reply to the Graph API.
     "flows.process_message": TaskRoute(IO_QUEUE, Priority.HIGH, soft_time_limit=30, time_limit=45),
+    "flows.expire_sessions": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=50, time_limit=60),
     "meta_integration.send_message": TaskRoute(IO_QUEUE, Priority.HIGH, soft_time_limit=30, time_limit=45,
                                                max_retries=8),
     # Outbox sweepers and housekeeping (Beat).
@@ -153,6 +154,10 @@ FALLBACK_ROUTES: dict[str, str] = {
 # Beat: the schedule is defined here and synced into django-celery-beat's tables, where
 # operators can see it and switch entries off without a deploy.
 BEAT_SCHEDULE: dict[str, BeatEntry] = {
+    "expire-idle-flow-sessions": BeatEntry(
+        task="flows.expire_sessions", every=timedelta(seconds=15),
+        description="End flow sessions idle longer than FLOW_SESSION_TIMEOUT and tell each user once",
+    ),
     "sweep-unprocessed-inbound": BeatEntry(
         task="conversations.sweep_inbound", every=timedelta(seconds=30),
         description="Re-enqueue inbound messages stored but never processed (broker outage)",
