@@ -336,6 +336,26 @@ class Stack:
             time.sleep(0.2)
         return False
 
+    def wait_web_drained(self, timeout: float, fast: float = 0.2) -> bool:
+        """Wait until gunicorn answers /healthz promptly three times in a row.
+
+        Requests a load generator gave up on are still in gunicorn's queue and still run;
+        until they have, the next measurement would compete with them.
+        """
+        import httpx
+
+        deadline, streak = time.monotonic() + timeout, 0
+        with httpx.Client(timeout=5.0) as client:
+            while time.monotonic() < deadline and streak < 3:
+                started = time.monotonic()
+                try:
+                    ok = client.get(f"{self.web_url}/healthz").status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                streak = streak + 1 if ok and time.monotonic() - started < fast else 0
+                time.sleep(0.2)
+        return streak >= 3
+
     def consumer(self, service: str, queue: str, active: bool) -> None:
         """Stop or resume a worker's consumption of ``queue`` (remote control, no restart)."""
         from whatsappcrm_backend.celery import app

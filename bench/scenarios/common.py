@@ -30,18 +30,28 @@ class Context:
     workdir: Path
     progress: Callable[[str], None]
     cache: dict[str, Any] = field(default_factory=dict)  # results shared between scenarios of one run
+    bases: list[int] = field(default_factory=list)  # every block of WhatsApp ids handed out, in order
     _blocks: itertools.count = field(default_factory=itertools.count)
 
     def wa_base(self) -> int:
-        return _WA_START + next(self._blocks) * _WA_BLOCK
+        """The first id of a new block of 1,000,000 WhatsApp ids (all share ``wa_prefix(base)``)."""
+        base = _WA_START + next(self._blocks) * _WA_BLOCK
+        self.bases.append(base)
+        return base
 
     def scale(self, full: Any, quick: Any) -> Any:
         return quick if self.quick else full
 
 
 def load(ctx: Context, label: str, path: str, rate: float, duration: float, *, text: str = "hi",
-         timeout: float = 10.0) -> LoadResult:
-    """Send ``rate``/s signed text webhooks to ``path`` for ``duration`` s, open loop."""
+         timeout: float = 10.0, warmup: bool = True) -> LoadResult:
+    """Send ``rate``/s signed text webhooks to ``path`` for ``duration`` s, open loop.
+
+    A full run first sends 2 s of unrecorded traffic to the same path, so imports, connection
+    pools and caches of every process on the path are warm when the clock starts.
+    """
+    if warmup and not ctx.quick:
+        load(ctx, f"{label} (warm-up)", path, min(rate, 40.0), 2.0, text=text, timeout=timeout, warmup=False)
     spec = LoadSpec(
         url=f"{ctx.stack.web_url}{path}", rate=rate, duration=duration, max_requests=int(rate * duration) + 1,
         app_secret=APP_SECRET, phone_number_id=PHONE_NUMBER_ID, display_phone_number=DISPLAY_PHONE_NUMBER,
@@ -55,8 +65,25 @@ def load(ctx: Context, label: str, path: str, rate: float, duration: float, *, t
     return run_load(spec, ctx.workdir, progress)
 
 
+def wa_prefix(base: int) -> str:
+    """The digits every WhatsApp id of the block starting at ``base`` begins with."""
+    return str(base // _WA_BLOCK)
+
+
+def error_note(result: LoadResult) -> str:
+    """The failed requests of a load run, by cause (HTTP status or client error)."""
+    causes: dict[str, int] = {}
+    for record in result.records:
+        if not record.ok:
+            cause = f"HTTP {record.status}" if record.status is not None else (record.error or "?").split(":")[0]
+            causes[cause] = causes.get(cause, 0) + 1
+    return ", ".join(f"{count:,} {cause}" for cause, count in sorted(causes.items(), key=lambda c: -c[1]))
+
+
 def ack_row(variant: str, result: LoadResult, *, floor: bool = False, note: str = "") -> Row:
     """A row for the HTTP answers themselves (webhook ingest)."""
+    errors = error_note(result)
+    note = "; ".join(n for n in (note, f"failed: {errors}" if errors else "") if n)
     ok = [r for r in result.records if r.ok]
     latencies = [r.latency for r in ok if r.latency is not None]
     window = (max(r.done_at for r in ok) - result.started_at) if ok else 0.0
@@ -89,15 +116,18 @@ def wait_for_replies(ctx: Context, wa_ids: set[str], since: int, timeout: float,
 def reply_run(ctx: Context, label: str, path: str, rate: float, duration: float,
               drain: float) -> tuple[Row, Series, LoadResult]:
     """Open-loop webhooks to ``path``; latency = due time of the POST -> reply at the fake Graph API."""
+    if not ctx.quick:
+        load(ctx, f"{label} (warm-up)", path, min(rate, 40.0), 2.0, warmup=False)
+        ctx.stack.wait_idle(60)
     since = ctx.stack.fake_last_seq()
-    result = load(ctx, label, path, rate, duration)
+    result = load(ctx, label, path, rate, duration, warmup=False)
     accepted = {r.wa_id: r for r in result.records if r.ok}
     replies = wait_for_replies(ctx, set(accepted), since, drain, label)
     latencies = [replies[w] - accepted[w].due_at for w in accepted if w in replies]
     window = (max(replies.values()) - result.started_at) if replies else 0.0
     acks = [r.latency for r in accepted.values() if r.latency is not None]
-    note = f"{len(result.records) - len(accepted)} POSTs not answered 200; " if len(accepted) < len(result.records) \
-        else ""
+    errors = error_note(result)
+    note = f"POSTs failed: {errors}; " if errors else ""
     if acks:
         acks.sort()
         note += f"webhook answered in {acks[len(acks) // 2] * 1000:.0f} ms p50"
