@@ -195,9 +195,29 @@
     return node;
   }
 
+  // Keyed rendering: a bubble is rebuilt only when its item changed, so polling does not
+  // replace the node a person (or a test) is about to tap.
+  const rendered = new Map(); // key -> { json, node }
+  function itemKey(item) { return item.who === "bot" ? `bot-${item.seq}` : item.id || `me-${item.at}`; }
+
   function render() {
-    els.messages.replaceChildren(...chat().items.map(renderItem));
-    els.messages.scrollTop = els.messages.scrollHeight;
+    const keep = new Map();
+    const nodes = chat().items.map((item) => {
+      const key = itemKey(item);
+      const json = JSON.stringify(item);
+      const previous = rendered.get(key);
+      const node = previous && previous.json === json ? previous.node : renderItem(item);
+      keep.set(key, { json, node });
+      return node;
+    });
+    rendered.clear();
+    keep.forEach((value, key) => rendered.set(key, value));
+    const same = nodes.length === els.messages.children.length
+      && nodes.every((node, i) => els.messages.children[i] === node);
+    if (!same) {
+      els.messages.replaceChildren(...nodes);
+      els.messages.scrollTop = els.messages.scrollHeight;
+    }
   }
 
   function renderUsers() {
@@ -256,7 +276,7 @@
     const user = currentUser();
     const waId = user.wa_id;
     const item = {
-      who: "me", kind: action.kind, text: label || action.text || action.title, title: action.title,
+      id: `me-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, who: "me", kind: action.kind, text: label || action.text || action.title, title: action.title,
       description: action.description, context: action.context, at: Date.now() / 1000,
       status: "sending", latitude: action.latitude, longitude: action.longitude,
       name: action.name, address: action.address,
