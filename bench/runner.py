@@ -92,6 +92,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = datetime.now(UTC)
+    load_before = _loadavg()
     budget = QUICK_BUDGET_SECONDS if args.quick else FULL_BUDGET_SECONDS
     deadline = time.monotonic() + budget
     progress = Progress()
@@ -135,9 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     versions = package_versions()
     if redis_version:
         versions["redis-server"] = redis_version
-    info = RunInfo(started, finished, args.quick, "python -m bench " + shlex.join(sys.argv[1:] if argv is None
-                                                                                  else list(argv)),
-                   machine_info(), versions, configuration)
+    machine = machine_info()
+    machine["load average (1 min) before / after"] = f"{load_before} / {_loadavg()} (other processes share the cores)"
+    command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else list(argv))
+    info = RunInfo(started, finished, args.quick, command, machine, versions, configuration)
     report = write_report(info, results, args.output)
     print(f"report: {report}", file=sys.stderr)
     failed = [r for r in results if r.status is Status.FAILED]
@@ -146,6 +148,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         shutil.rmtree(workdir, ignore_errors=True)
     return 1 if failed else 0
+
+
+def _loadavg() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "?"
 
 
 def _run_one(module, ctx: Context) -> ScenarioResult:

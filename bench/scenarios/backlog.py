@@ -1,6 +1,6 @@
 """Scenario 3, queue isolation: reply latency while ``football_data`` holds 10,000 tasks.
 
-Before the load starts, 10,000 ``diagnostics.probe_cpu`` tasks (50 ms each) are queued
+Before the load starts (80/s for 30 s), 10,000 ``diagnostics.probe_cpu`` tasks (50 ms each) are queued
 on ``football_data``, so the prefork CPU worker is busy for the whole run and its queue
 stays deep; then the same 80 messages/s as scenario 2. Replies run on ``celery`` and the
 gevent worker, so they should not notice. The queue's depth before and after is
@@ -44,8 +44,9 @@ def run(ctx: Context) -> ScenarioResult:
     key = f"bench:backlog:{uuid.uuid4().hex}"
     depth_before = _fill(ctx, backlog, key)
     try:
+        rate, _duration, drain = reply._load_shape(ctx)
         row, series, _load = reply_run(ctx, f"project with {backlog:,} tasks on football_data", WEBHOOK_PATH,
-                                       *reply._load_shape(ctx))
+                                       rate, ctx.scale(30.0, 3.0), drain)
         depth_after = ctx.stack.queue_depth("football_data")
         ran = int(ctx.stack.redis.llen(key))
     finally:
