@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -84,6 +85,13 @@ def business(transactional_db, live_server, settings, fake_graph) -> Iterator[Me
 
 
 @pytest.fixture
+def user() -> str:
+    """A number of its own per test: a worker left running by another test module may still
+    be answering an earlier test's messages, and the feed is per number."""
+    return "26377" + str(uuid.uuid4().int)[:7]
+
+
+@pytest.fixture
 def browser(live_server, business) -> Iterator[httpx.Client]:
     """An HTTP client that behaves like the page: it loaded /simulator/ and holds the CSRF cookie."""
     with httpx.Client(base_url=live_server.url, timeout=20.0) as client:
@@ -107,6 +115,20 @@ def bot_sends(fake_server, to: str, spec: dict) -> str:
     )
     assert response.status_code == 200, response.text
     return response.json()["messages"][0]["id"]
+
+
+def stored_message_events() -> list[WebhookEvent]:
+    """Stored webhook POSTs that carried a user message (not the fake's status webhooks)."""
+    return [e for e in WebhookEvent.objects.all() if "messages" in e.payload["entry"][0]["changes"][0]["value"]]
+
+
+def until(condition, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(0.05)
+    return result
 
 
 def stored_payload() -> dict:
@@ -133,12 +155,12 @@ def test_page_renders_the_chat_for_the_configured_business(browser, business):
     assert "sendAction" in script.text
 
 
-def test_page_names_the_problem_when_no_business_number_is_configured(browser, business):
+def test_page_names_the_problem_when_no_business_number_is_configured(user, browser, business):
     business.delete()
     page = browser.get("/simulator/")
     assert page.status_code == 200
     assert f"no active MetaAppConfig for META_PHONE_NUMBER_ID={PHONE_NUMBER_ID}" in page.text
-    response = send(browser, wa_id=USER, kind="text", text="hi")
+    response = send(browser, wa_id=user, kind="text", text="hi")
     assert response.status_code == 503
     assert response.json()["error"]["field"] == "business"
 
@@ -146,8 +168,8 @@ def test_page_names_the_problem_when_no_business_number_is_configured(browser, b
 # --------------------------------------------------------------------------- send
 
 
-def test_sending_hi_posts_a_signed_webhook_that_the_project_stores(browser, business):
-    response = send(browser, wa_id=USER, profile_name="Rudo Chikore", kind="text", text="hi")
+def test_sending_hi_posts_a_signed_webhook_that_the_project_stores(user, browser, business):
+    response = send(browser, wa_id=user, profile_name="Rudo Chikore", kind="text", text="hi")
 
     assert response.status_code == 200, response.text
     data = response.json()
@@ -156,30 +178,30 @@ def test_sending_hi_posts_a_signed_webhook_that_the_project_stores(browser, busi
     message = Message.objects.get(wamid=data["wamid"])
     assert message.direction == "in"
     assert message.text == "hi"
-    assert message.contact.wa_id == USER
+    assert message.contact.wa_id == user
     assert message.contact.profile_name == "Rudo Chikore"
     assert message.app_config_id == business.pk
     value = stored_payload()
     assert value["metadata"] == {"display_phone_number": "263242700100", "phone_number_id": PHONE_NUMBER_ID}
-    assert value["contacts"] == [{"profile": {"name": "Rudo Chikore"}, "wa_id": USER}]
+    assert value["contacts"] == [{"profile": {"name": "Rudo Chikore"}, "wa_id": user}]
     assert value["messages"][0]["text"] == {"body": "hi"}
 
 
-def test_send_is_csrf_protected(live_server, business):
+def test_send_is_csrf_protected(user, live_server, business):
     with httpx.Client(base_url=live_server.url) as client:
-        response = client.post("/simulator/send", json={"wa_id": USER, "kind": "text", "text": "hi"})
+        response = client.post("/simulator/send", json={"wa_id": user, "kind": "text", "text": "hi"})
     assert response.status_code == 403
     assert not Message.objects.exists()
 
 
-def test_tapping_a_reply_button_quotes_the_bot_message(browser, business, fake_graph):
+def test_tapping_a_reply_button_quotes_the_bot_message(user, browser, business, fake_graph):
     _, server = fake_graph
-    menu = bot_sends(server, USER, {
+    menu = bot_sends(server, user, {
         "type": "buttons", "body": "Pick one",
         "buttons": [{"id": "wallet", "title": "My wallet"}, {"id": "help", "title": "Help"}],
     })
 
-    response = send(browser, wa_id=USER, kind="button_reply", id="wallet", title="My wallet", context=menu)
+    response = send(browser, wa_id=user, kind="button_reply", id="wallet", title="My wallet", context=menu)
 
     assert response.status_code == 200, response.text
     message = Message.objects.get(wamid=response.json()["wamid"])
@@ -190,15 +212,15 @@ def test_tapping_a_reply_button_quotes_the_bot_message(browser, business, fake_g
     assert sent["interactive"] == {"type": "button_reply", "button_reply": {"id": "wallet", "title": "My wallet"}}
 
 
-def test_picking_a_list_row_sends_a_list_reply(browser, business, fake_graph):
+def test_picking_a_list_row_sends_a_list_reply(user, browser, business, fake_graph):
     _, server = fake_graph
-    menu = bot_sends(server, USER, {
+    menu = bot_sends(server, user, {
         "type": "list", "body": "Main menu", "button": "Open menu",
         "sections": [{"title": "Options", "rows": [{"id": "fixtures", "title": "Fixtures & odds",
                                                     "description": "Upcoming matches"}]}],
     })
 
-    response = send(browser, wa_id=USER, kind="list_reply", id="fixtures", title="Fixtures & odds",
+    response = send(browser, wa_id=user, kind="list_reply", id="fixtures", title="Fixtures & odds",
                     description="Upcoming matches", context=menu)
 
     assert response.status_code == 200, response.text
@@ -209,8 +231,8 @@ def test_picking_a_list_row_sends_a_list_reply(browser, business, fake_graph):
     assert sent["context"]["id"] == menu
 
 
-def test_sharing_a_location_sends_a_location_message(browser, business):
-    response = send(browser, wa_id=USER, kind="location", latitude=-17.8292, longitude="31.0522",
+def test_sharing_a_location_sends_a_location_message(user, browser, business):
+    response = send(browser, wa_id=user, kind="location", latitude=-17.8292, longitude="31.0522",
                     name="Africa Unity Square", address="Nelson Mandela Ave, Harare")
 
     assert response.status_code == 200, response.text
@@ -252,8 +274,8 @@ def test_bad_input_is_refused_with_the_field_named_and_nothing_posted(browser, b
     error = response.json()["error"]
     assert error["field"] == field
     assert reason in error["message"]
-    assert not WebhookEvent.objects.exists()
-    assert not Message.objects.exists()
+    assert stored_message_events() == []
+    assert not Message.objects.filter(direction="in").exists()
 
 
 @pytest.mark.parametrize(
@@ -265,20 +287,20 @@ def test_a_body_that_is_not_a_json_object_is_refused(browser, business, body, re
 
     assert response.status_code == 400
     assert reason in response.json()["error"]["message"]
-    assert not WebhookEvent.objects.exists()
+    assert stored_message_events() == []
 
 
 # --------------------------------------------------------------------------- feed
 
 
-def test_feed_returns_what_the_bot_sent_in_order_with_ticks(browser, business, fake_graph):
-    fake, server = fake_graph
-    first = bot_sends(server, USER, {"type": "text", "body": "Hi Rudo 👋"})
-    second = bot_sends(server, USER, {
+def test_feed_returns_what_the_bot_sent_in_order_with_ticks(user, browser, business, fake_graph):
+    _, server = fake_graph
+    first = bot_sends(server, user, {"type": "text", "body": "Hi Rudo 👋"})
+    second = bot_sends(server, user, {
         "type": "buttons", "body": "What next?", "footer": "Type menu anytime",
         "buttons": [{"id": "menu", "title": "Main menu"}, {"id": "human", "title": "Talk to a human"}],
     })
-    third = bot_sends(server, USER, {
+    third = bot_sends(server, user, {
         "type": "list", "body": "Main menu", "button": "Open menu", "header": "Kwacha Sports",
         "sections": [{"title": "How can we help?", "rows": [
             {"id": "fixtures", "title": "Fixtures & odds", "description": "Upcoming matches"},
@@ -286,12 +308,15 @@ def test_feed_returns_what_the_bot_sent_in_order_with_ticks(browser, business, f
         ]}],
     })
     bot_sends(server, "263770000001", {"type": "text", "body": "for someone else"})
-    fake.wait_for_deliveries(12, timeout=10)  # sent, delivered, read for each of the four
+    track = {"wa_id": user, "track": f"{first},{second},{third}"}
 
-    feed = browser.get("/simulator/feed", params={"wa_id": USER, "track": f"{first},{second},{third}"})
+    def all_read():  # the fake posts sent, delivered, read to the project's webhook
+        data = browser.get("/simulator/feed", params=track).json()
+        statuses = [s["status"] for s in data["statuses"].values()]
+        return data if statuses == ["read"] * 3 else None
 
-    assert feed.status_code == 200, feed.text
-    data = feed.json()
+    data = until(all_read)
+
     assert [m["wamid"] for m in data["messages"]] == [first, second, third]
     text, buttons, menu = data["messages"]
     assert (text["kind"], text["text"], text["ok"]) == ("text", "Hi Rudo 👋", True)
@@ -309,21 +334,21 @@ def test_feed_returns_what_the_bot_sent_in_order_with_ticks(browser, business, f
     assert data["statuses"] == {w: {"status": "read", "webhook_error": None} for w in (first, second, third)}
     assert not data["more"] and not data["reset"]
 
-    later = browser.get("/simulator/feed", params={"wa_id": USER, "since": data["next_since"]}).json()
+    later = browser.get("/simulator/feed", params={"wa_id": user, "since": data["next_since"]}).json()
     assert later["messages"] == []
     assert later["next_since"] == data["next_since"]
 
 
-def test_feed_shows_a_reply_meta_refused_with_its_error(browser, business, fake_graph):
+def test_feed_shows_a_reply_meta_refused_with_its_error(user, browser, business, fake_graph):
     fake, server = fake_graph
-    fake.add_fault(131026, to=USER)
+    fake.add_fault(131026, to=user)
     httpx.post(
         f"{server.url}/v23.0/{PHONE_NUMBER_ID}/messages",
-        json=outbound.text_message(USER, "you will not see this"),
+        json=outbound.text_message(user, "you will not see this"),
         headers={"Authorization": f"Bearer {ACCESS_TOKEN}"},
     )
 
-    data = browser.get("/simulator/feed", params={"wa_id": USER}).json()
+    data = browser.get("/simulator/feed", params={"wa_id": user}).json()
 
     [refused] = data["messages"]
     assert refused["ok"] is False
@@ -331,10 +356,10 @@ def test_feed_shows_a_reply_meta_refused_with_its_error(browser, business, fake_
     assert "(#131026) Message undeliverable" in refused["error"]
 
 
-def test_feed_reports_read_receipts_for_the_users_own_messages(browser, business, fake_graph):
+def test_feed_reports_read_receipts_for_the_users_own_messages(user, browser, business, fake_graph):
     _, server = fake_graph
-    first = send(browser, wa_id=USER, kind="text", text="hello").json()["wamid"]
-    second = send(browser, wa_id=USER, kind="text", text="anyone there?").json()["wamid"]
+    # the user's messages, as the page knows them (not posted: a running worker would mark them read)
+    first, second = simulate.new_wamid(user), simulate.new_wamid(user)
     someone_else = simulate.new_wamid("263770000001")
     for wamid, typing in ((first, True), (someone_else, False)):
         httpx.post(
@@ -343,12 +368,13 @@ def test_feed_reports_read_receipts_for_the_users_own_messages(browser, business
             headers={"Authorization": f"Bearer {ACCESS_TOKEN}"},
         ).raise_for_status()
 
-    data = browser.get("/simulator/feed", params={"wa_id": USER, "mine": f"{first},{second}"}).json()
+    data = browser.get("/simulator/feed", params={"wa_id": user, "mine": f"{first},{second}"}).json()
 
     assert data["messages"] == []  # a receipt is not a chat bubble
+    assert data["statuses"] == {}
     assert data["receipts"] == {first: {"typing": True}}
     again = browser.get("/simulator/feed", params={
-        "wa_id": USER, "mine": second, "rsince": data["next_receipts_since"],
+        "wa_id": user, "mine": second, "rsince": data["next_receipts_since"],
     }).json()
     assert again["receipts"] == {}
     assert again["next_receipts_since"] == data["next_receipts_since"]
@@ -366,10 +392,10 @@ def test_feed_refuses_bad_queries(browser, business, params, field):
     assert response.json()["error"]["field"] == field
 
 
-def test_feed_refuses_a_business_number_that_sends_to_the_real_graph_api(browser, business):
+def test_feed_refuses_a_business_number_that_sends_to_the_real_graph_api(user, browser, business):
     business.graph_api_url = "https://graph.facebook.com"
     business.save()
-    response = browser.get("/simulator/feed", params={"wa_id": USER})
+    response = browser.get("/simulator/feed", params={"wa_id": user})
     assert response.status_code == 503
     assert "real Graph API" in response.json()["error"]["message"]
 
@@ -377,14 +403,14 @@ def test_feed_refuses_a_business_number_that_sends_to_the_real_graph_api(browser
 # --------------------------------------------------------------------------- DEBUG off
 
 
-def test_everything_is_404_when_debug_is_off(browser, settings, fake_graph):
+def test_everything_is_404_when_debug_is_off(user, browser, settings, fake_graph):
     settings.DEBUG = False  # the browser loaded the page (and its CSRF cookie) before
 
     assert browser.get("/simulator/").status_code == 404
-    assert browser.get("/simulator/feed", params={"wa_id": USER}).status_code == 404
-    assert send(browser, wa_id=USER, kind="text", text="hi").status_code == 404
-    assert not WebhookEvent.objects.exists()
-    assert fake_graph[0].requests() == []
+    assert browser.get("/simulator/feed", params={"wa_id": user}).status_code == 404
+    assert send(browser, wa_id=user, kind="text", text="hi").status_code == 404
+    assert stored_message_events() == []
+    assert fake_graph[0].requests(to=user) == []
 
 
 # --------------------------------------------------------------------------- pure parts
@@ -455,7 +481,7 @@ def test_tick_statuses_keeps_the_furthest_accepted_status_and_reports_refusals()
     }
 
 
-def test_send_view_round_trips_unicode_profile_names(browser, business):
-    response = send(browser, wa_id=USER, profile_name="Tinotenda Mhlanga-Ndlovu 🇿🇼", text="Mhoro")
+def test_send_view_round_trips_unicode_profile_names(user, browser, business):
+    response = send(browser, wa_id=user, profile_name="Tinotenda Mhlanga-Ndlovu 🇿🇼", text="Mhoro")
     assert response.status_code == 200, response.text
     assert json.dumps(stored_payload()["contacts"][0]["profile"]["name"]) == json.dumps("Tinotenda Mhlanga-Ndlovu 🇿🇼")
