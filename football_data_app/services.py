@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -911,17 +912,19 @@ def settle_fixture(
         )
     settled = settle_tickets(ticket_ids, settled_by=settled_by, now=now)
     if notify and settled:
-        notify_settled_tickets(settled)
+        notify_settled_tickets(settled, limit=len(settled))
     outcomes = sum(len(ids) for ids in results.values())
     return FixtureSettlement(
         fixture_id, "waiting" if waiting else "settled", outcomes=outcomes, bets=bets, tickets=tuple(settled), note=note
     )
 
 
-def record_settlement_run(result: FixtureSettlement, *, worker: str = "") -> SyncRun:
+def record_settlement_run(
+    result: FixtureSettlement, *, worker: str = "", started_at: datetime | None = None
+) -> SyncRun:
     """A SyncRun row for a settlement task, so operators (and tests) see who settled what."""
     now = timezone.now()
-    return SyncRun.objects.create(
+    run = SyncRun.objects.create(
         kind=SyncKind.SETTLE,
         status=SyncStatus.OK if result.state != "waiting" else SyncStatus.PARTIAL,
         worker=_cut(worker, 255),
@@ -929,8 +932,17 @@ def record_settlement_run(result: FixtureSettlement, *, worker: str = "") -> Syn
         items=result.outcomes,
         rows=result.bets + len(result.tickets),
         message=f"fixture {result.fixture_id}: {result.state} {result.note}".strip(),
-        detail={"fixture_id": result.fixture_id, "state": result.state, "tickets": list(result.tickets)},
+        detail={
+            "fixture_id": result.fixture_id,
+            "state": result.state,
+            "tickets": list(result.tickets),
+            "pid": os.getpid(),
+        },
     )
+    if started_at is not None:  # auto_now_add stamped the row's creation; record when the work began
+        SyncRun.objects.filter(pk=run.pk).update(started_at=started_at)
+        run.started_at = started_at
+    return run
 
 
 def settle_tickets(ticket_ids: Sequence[int], *, settled_by: str = "", now: datetime | None = None) -> list[int]:
@@ -1007,7 +1019,9 @@ def settle_due(*, settled_by: str = "", limit: int = 200, notify: bool = True) -
     that a crash left unsent. Beat runs it; results sync also enqueues fixtures directly."""
     counts = {"fixtures": 0, "tickets": 0, "waiting": 0, "notified": 0}
     for fixture_id in settleable_fixture_ids(limit=limit):
+        started_at = timezone.now()
         outcome = settle_fixture(fixture_id, settled_by=settled_by, notify=False)
+        record_settlement_run(outcome, worker=settled_by, started_at=started_at)
         counts["fixtures"] += outcome.state == "settled"
         counts["waiting"] += outcome.state == "waiting"
         counts["tickets"] += len(outcome.tickets)

@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from whatsappcrm_backend.celery import enqueue, project_task
 
@@ -75,9 +76,9 @@ def sync_results(self) -> dict[str, Any] | None:
 @project_task("football_data.settle_fixture", bind=True)
 def settle_fixture(self, fixture_id: int) -> dict[str, Any]:
     """Settle one fixture: outcomes, bets, tickets, wallet credits, notifications."""
-    worker = self.request.hostname or ""
+    worker, started_at = self.request.hostname or "", timezone.now()
     result = services.settle_fixture(fixture_id, settled_by=worker)
-    services.record_settlement_run(result, worker=worker)
+    services.record_settlement_run(result, worker=worker, started_at=started_at)
     return {"state": result.state, "tickets": len(result.tickets)}
 
 
