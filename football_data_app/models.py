@@ -189,7 +189,9 @@ class Fixture(models.Model):
     )
     odds_updated_at = models.DateTimeField(null=True, blank=True)
     result_missing_since = models.DateTimeField(
-        null=True, blank=True, db_index=True,
+        null=True,
+        blank=True,
+        db_index=True,
         help_text="Asked for a result and the feed did not return this fixture: it waits (never assumed)",
     )
     settled_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -393,7 +395,6 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return f"Ticket #{self.pk} ({self.status})"
-
 
 
 class Bet(models.Model):

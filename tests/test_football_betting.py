@@ -1,0 +1,293 @@
+"""Wallets and tickets: the ledger is the truth, placement refuses with a message a bettor can
+act on and writes nothing, and no path makes a balance negative."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.utils import timezone
+
+from conversations.models import Contact
+from football_data_app import fake_feed, services
+from football_data_app.feed import parse_fixture, parse_league
+from football_data_app.markets import PREMATCH_BET_IDS, PREMATCH_BET_NAMES, MarketType
+from football_data_app.models import Bet, Fixture, LedgerEntry, Outcome, Ticket, Wallet
+from football_data_app.services import BetRefused, RefusalCode, Selection
+
+D = Decimal
+M = MarketType
+
+
+def make_fixtures(n: int = 3) -> list[Fixture]:
+    """Fixtures two days out with 1X2 and totals priced by one bookmaker, via the real ingestion."""
+    services.upsert_leagues([parse_league(item) for item in fake_feed.league_items([39])], activate=[39])
+    items = fake_feed.fixture_items(n, [39], start_date=(timezone.now() + timedelta(days=2)).date())
+    services.upsert_fixtures([parse_fixture(item) for item in items])
+    odds = []
+    for item in items:
+        priced = fake_feed.odds_item(item, bookmakers=1)
+        priced["bookmakers"][0]["bets"] = [
+            {"id": PREMATCH_BET_IDS[M.MATCH_WINNER], "name": PREMATCH_BET_NAMES[M.MATCH_WINNER],
+             "values": [{"value": "Home", "odd": "2.10"}, {"value": "Draw", "odd": "3.40"},
+                        {"value": "Away", "odd": "3.60"}]},
+            {"id": PREMATCH_BET_IDS[M.OVER_UNDER], "name": PREMATCH_BET_NAMES[M.OVER_UNDER],
+             "values": [{"value": "Over 2.5", "odd": "1.95"}, {"value": "Under 2.5", "odd": "1.85"}]},
+        ]  # fmt: skip
+        odds.append(priced)
+    services.ingest_odds(odds)
+    return [Fixture.objects.get(api_id=item["fixture"]["id"]) for item in items]
+
+
+def pick(fixture: Fixture, key: str = "Home", market: MarketType = M.MATCH_WINNER) -> Outcome:
+    return Outcome.objects.get(market__fixture=fixture, market__market_type=market, key=key)
+
+
+def wallet(amount: str = "0.00", wa_id: str = "263771110000") -> Wallet:
+    w = services.wallet_for(Contact.objects.create(wa_id=wa_id, profile_name="Rudo"))
+    if D(amount):
+        services.deposit(w, D(amount), reference=f"deposit:{wa_id}")
+    return w
+
+
+def ledger_state(w: Wallet) -> tuple:
+    w.refresh_from_db()
+    return (
+        w.balance,
+        list(LedgerEntry.objects.filter(wallet=w).values_list("reference", "amount")),
+        Ticket.objects.count(),
+    )
+
+
+# --------------------------------------------------------------------------- placing tickets
+
+
+@pytest.mark.django_db
+def test_a_single_debits_the_stake_through_the_ledger_and_stores_its_odds():
+    fixture = make_fixtures(1)[0]
+    w = wallet("25.00")
+    home = pick(fixture)
+    ticket = services.place_ticket(w, [Selection(home.pk, odds=D("2.10"))], "10.50")
+    assert (ticket.kind, ticket.status, ticket.stake, ticket.total_odds) == ("single", "open", D("10.50"), D("2.100"))
+    assert ticket.potential_payout == D("22.05")
+    bet = ticket.bets.get()
+    assert (bet.outcome_id, bet.fixture_id, bet.odds) == (home.pk, fixture.pk, D("2.10"))
+    assert bet.selection == f"{fixture.home_team.name} to win"
+    w.refresh_from_db()
+    assert w.balance == D("14.50")
+    stake = LedgerEntry.objects.get(ticket=ticket)
+    assert (stake.kind, stake.amount, stake.balance_after, stake.reference) == (
+        "stake", D("-10.50"), D("14.50"), f"stake:ticket:{ticket.pk}",
+    )  # fmt: skip
+    assert services.ledger_total(w) == w.balance
+
+
+@pytest.mark.django_db
+def test_an_accumulator_multiplies_the_odds_and_refuses_two_legs_on_one_match():
+    a, b, _ = make_fixtures()
+    w = wallet("100.00")
+    ticket = services.place_ticket(w, [Selection(pick(a).pk), Selection(pick(b, "Over 2.5", M.OVER_UNDER).pk)], 4)
+    assert (ticket.kind, ticket.total_odds, ticket.potential_payout) == ("accumulator", D("4.095"), D("16.38"))
+    before = ledger_state(w)
+    with pytest.raises(BetRefused) as refused:
+        services.place_ticket(w, [Selection(pick(a).pk), Selection(pick(a, "Over 2.5", M.OVER_UNDER).pk)], 4)
+    assert refused.value.code is RefusalCode.SAME_FIXTURE
+    assert f"{a.home_team.name} v {a.away_team.name}" in refused.value.message
+    assert ledger_state(w) == before
+
+
+@pytest.mark.django_db
+def test_insufficient_funds_is_refused_with_the_balance_and_changes_nothing():
+    fixture = make_fixtures(1)[0]
+    w = wallet("5.00")
+    before = ledger_state(w)
+    with pytest.raises(BetRefused) as refused:
+        services.place_ticket(w, [Selection(pick(fixture).pk)], D("10.00"))
+    assert refused.value.code is RefusalCode.INSUFFICIENT_FUNDS
+    assert refused.value.message == (
+        "Your balance is USD 5.00, not enough for a stake of USD 10.00. Please top up or lower the stake."
+    )
+    assert ledger_state(w) == before and not Bet.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("how", ["kicked_off", "live", "finished"])
+def test_a_fixture_that_has_started_is_refused(how):
+    fixture = make_fixtures(1)[0]
+    w = wallet("50.00")
+    home = pick(fixture)
+    if how == "kicked_off":  # the clock passed kick-off before the feed said so
+        Fixture.objects.filter(pk=fixture.pk).update(kickoff=timezone.now() - timedelta(minutes=1))
+    else:
+        Fixture.objects.filter(pk=fixture.pk).update(status="live" if how == "live" else "finished")
+    before = ledger_state(w)
+    with pytest.raises(BetRefused) as refused:
+        services.place_ticket(w, [Selection(home.pk)], 5)
+    assert refused.value.code is RefusalCode.FIXTURE_STARTED
+    assert refused.value.message == (
+        f"{fixture.home_team.name} v {fixture.away_team.name} has already kicked off, so betting on it is closed."
+    )
+    assert ledger_state(w) == before
+
+
+@pytest.mark.django_db
+def test_a_suspended_or_withdrawn_selection_is_refused():
+    fixture = make_fixtures(1)[0]
+    w = wallet("50.00")
+    home, over = pick(fixture), pick(fixture, "Over 2.5", M.OVER_UNDER)
+    Outcome.objects.filter(pk=home.pk).update(suspended=True)
+    Outcome.objects.filter(pk=over.pk).update(active=False)  # an odds refresh stopped offering it
+    before = ledger_state(w)
+    with pytest.raises(BetRefused) as suspended:
+        services.place_ticket(w, [Selection(home.pk)], 5)
+    assert suspended.value.code is RefusalCode.SUSPENDED
+    assert suspended.value.message.startswith(f"Betting on {fixture.home_team.name} to win (")
+    assert "is suspended right now" in suspended.value.message
+    with pytest.raises(BetRefused) as withdrawn:
+        services.place_ticket(w, [Selection(over.pk)], 5)
+    assert withdrawn.value.code is RefusalCode.NOT_OFFERED
+    assert "Over 2.5 goals" in withdrawn.value.message and "no longer offered" in withdrawn.value.message
+    assert ledger_state(w) == before
+
+
+@pytest.mark.django_db
+def test_odds_that_moved_since_the_bettor_saw_them_are_refused_with_the_new_price():
+    fixture = make_fixtures(1)[0]
+    w = wallet("50.00")
+    home = pick(fixture)
+    Outcome.objects.filter(pk=home.pk).update(odds=D("1.90"))
+    before = ledger_state(w)
+    with pytest.raises(BetRefused) as refused:
+        services.place_ticket(w, [Selection(home.pk, odds=D("2.10"))], 5)
+    assert refused.value.code is RefusalCode.ODDS_CHANGED
+    assert "changed from 2.10 to 1.90" in refused.value.message
+    assert ledger_state(w) == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("stake", "code"),
+    [
+        ("0", RefusalCode.INVALID_STAKE),
+        ("-5", RefusalCode.INVALID_STAKE),
+        ("0.50", RefusalCode.INVALID_STAKE),  # below the minimum stake
+        ("1000000", RefusalCode.INVALID_STAKE),  # above the maximum stake
+        ("2.555", RefusalCode.INVALID_STAKE),  # not money
+        ("ten", RefusalCode.INVALID_STAKE),
+        (2.5, RefusalCode.INVALID_STAKE),  # a float is never money
+    ],
+)
+def test_bad_stakes_are_refused(stake, code):
+    fixture, w = make_fixtures(1)[0], wallet("50.00")
+    with pytest.raises(BetRefused) as refused:
+        services.place_ticket(w, [Selection(pick(fixture).pk)], stake)
+    assert refused.value.code is code
+    assert "stake" in refused.value.message
+    assert not Ticket.objects.exists()
+
+
+@pytest.mark.django_db
+def test_empty_oversized_and_unknown_tickets_are_refused():
+    fixture = make_fixtures(1)[0]
+    w = wallet("50.00")
+    with pytest.raises(BetRefused) as empty:
+        services.place_ticket(w, [], 5)
+    assert empty.value.code is RefusalCode.EMPTY
+    with pytest.raises(BetRefused) as too_many:
+        services.place_ticket(w, [Selection(pick(fixture).pk)] * 11, 5)
+    assert too_many.value.code is RefusalCode.TOO_MANY_LEGS
+    with pytest.raises(BetRefused) as unknown:
+        services.place_ticket(w, [Selection(999_999)], 5)
+    assert unknown.value.code is RefusalCode.UNKNOWN_SELECTION
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_tickets_can_never_spend_the_same_money_twice():
+    fixtures = make_fixtures(3)
+    w = wallet("25.00")
+    outcomes = [pick(f) for f in fixtures]
+    results: list[str] = []
+    barrier = threading.Barrier(3)
+
+    def bet(outcome: Outcome) -> None:
+        try:
+            barrier.wait()
+            services.place_ticket(Wallet.objects.get(pk=w.pk), [Selection(outcome.pk)], D("10.00"))
+            results.append("placed")
+        except BetRefused as exc:
+            results.append(exc.code)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=bet, args=(outcome,)) for outcome in outcomes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(results) == ["insufficient_funds", "placed", "placed"]
+    w.refresh_from_db()
+    assert w.balance == D("5.00") == services.ledger_total(w)
+
+
+# --------------------------------------------------------------------------- the ledger
+
+
+@pytest.mark.django_db
+def test_deposits_are_idempotent_by_reference_and_a_reused_reference_is_refused():
+    w = wallet()
+    first = services.deposit(w, D("20.00"), reference="mpesa:QK81X", created_by="ops")
+    again = services.deposit(w, D("20.00"), reference="mpesa:QK81X", created_by="ops")
+    assert again.pk == first.pk
+    w.refresh_from_db()
+    assert w.balance == D("20.00")
+    with pytest.raises(services.WalletError, match="already used"):
+        services.deposit(w, D("25.00"), reference="mpesa:QK81X")
+    assert LedgerEntry.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_adjustments_need_a_reason_and_can_never_make_a_balance_negative():
+    w = wallet("10.00")
+    with pytest.raises(services.WalletError, match="reason"):
+        services.adjust(w, D("-2.00"), note=" ", created_by="ops")
+    with pytest.raises(services.InsufficientFunds, match="below zero"):
+        services.adjust(w, D("-10.01"), note="chargeback", created_by="ops")
+    entry = services.adjust(w, D("-10.00"), note="chargeback", created_by="ops")
+    assert (entry.kind, entry.amount, entry.balance_after, entry.created_by) == ("adjustment", D("-10.00"), 0, "ops")
+    assert services.wallet_discrepancies() == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("kind", "amount", "message"),
+    [
+        ("deposit", 10.5, "not float"),
+        ("deposit", "1.005", "more than 2 decimal places"),
+        ("deposit", "-5", "must be positive"),
+        ("deposit", "0", "must not be zero"),
+        ("stake", "5", "negative amount"),
+        ("win", "abc", "not a number"),
+        ("deposit", "NaN", "finite"),
+    ],
+)
+def test_bad_ledger_entries_are_refused_naming_the_field(kind, amount, message):
+    w = wallet()
+    with pytest.raises(services.WalletError, match=message) as error:
+        services.post_entry(w, kind=kind, amount=amount, reference="ref:1")
+    assert str(error.value).startswith("amount:")
+    assert not LedgerEntry.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_database_itself_refuses_a_negative_balance_and_a_duplicate_reference():
+    w = wallet("5.00")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Wallet.objects.filter(pk=w.pk).update(balance=D("-0.01"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LedgerEntry.objects.create(
+            wallet=w, kind="deposit", amount=D("1.00"), balance_after=D("6.00"), reference="deposit:263771110000"
+        )
