@@ -1,0 +1,315 @@
+"""REST API for contacts and their conversations: list/search, detail, history, and sending.
+
+An operator's message goes out exactly like the bot's: ``send_to_contact`` writes the pending
+row and enqueues the send on commit, with ``sent_by`` set to the operator's username, so it
+shows in the history, the admin and the simulator like any reply. What WhatsApp would refuse
+is refused here first, with the field named (400) or the reason (409), and nothing is written.
+
+Human handover and release are in ``flows.api``: they end or restart bot sessions, and
+conversations does not depend on flows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from django.db.models import F, Q, QuerySet
+from django.urls import path
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+from conversations.models import Contact, Message
+from conversations.services import outbound
+from meta_integration.outbound import OutboundValidationError, build_message
+from whatsappcrm_backend.api import ApiMixin, PagePagination, error_responses
+from whatsappcrm_backend.api_errors import ApiError
+
+__all__ = [
+    "ContactDetail",
+    "ContactList",
+    "ContactMessages",
+    "ConversationPagination",
+    "phone_digits",
+    "urlpatterns",
+    "window_open",
+]
+
+MAX_DB_ID = 2**63 - 1  # beyond this an id lookup overflows the database's bigint
+_PHONE_QUERY = re.compile(r"^\+?[\d\s().-]{3,}$")
+
+
+def phone_digits(query: str) -> str | None:
+    """The digits of a query that looks like a phone number ("+263 77-123"), else None.
+
+    wa_ids are stored as bare digits, so "+263 77 123" must search for "26377123".
+    """
+    if not _PHONE_QUERY.match(query):
+        return None
+    digits = re.sub(r"\D", "", query)
+    return digits or None
+
+
+# --------------------------------------------------------------------------- serializers
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = (
+            "id", "wa_id", "name", "profile_name", "email", "attributes", "first_seen_at",
+            "last_inbound_at", "needs_human", "handover_at", "blocked",
+        )  # fmt: skip
+        read_only_fields = fields
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = (
+            "id", "direction", "message_type", "text", "content", "status", "status_at", "wamid",
+            "reply_to_wamid", "error_code", "error_title", "error_details", "timestamp", "created_at",
+            "sent_at", "sent_by", "group_id", "part_index", "parts_total",
+        )  # fmt: skip
+        read_only_fields = fields
+
+
+class ContactFilters(serializers.Serializer):
+    search = serializers.CharField(
+        required=False, allow_blank=True, max_length=100,
+        help_text="Part of the WhatsApp number (spaces, + and dashes ignored) or of the name",
+    )  # fmt: skip
+    needs_human = serializers.BooleanField(required=False, allow_null=True, default=None)
+    blocked = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+class ConversationParams(serializers.Serializer):
+    before = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_DB_ID, help_text="Messages older than this message id"
+    )
+    after = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_DB_ID, help_text="Messages newer than this message id"
+    )
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "before" in attrs and "after" in attrs:
+            raise serializers.ValidationError({"after": ["give either before or after, not both"]})
+        return attrs
+
+
+class SendMessageSerializer(serializers.Serializer):
+    text = serializers.CharField(
+        required=False, max_length=4096, help_text="A plain text message (shorthand for a text spec)"
+    )
+    spec = serializers.DictField(
+        required=False,
+        help_text='An outbound message spec as the bot sends: {"type": "text"|"buttons"|"list"|"media"|'
+        '"location"|"template", ...} (see meta_integration.outbound.build_message)',
+    )
+    reply_to = serializers.CharField(
+        required=False, max_length=256, help_text="wamid of a message in this conversation to quote"
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "text" in attrs and "spec" in attrs:
+            raise serializers.ValidationError({"spec": ["give either text or spec, not both"]})
+        if "text" not in attrs and "spec" not in attrs:
+            raise serializers.ValidationError({"text": ["give either text or spec"]})
+        return attrs
+
+
+# --------------------------------------------------------------------------- pagination
+
+
+class ConversationPagination(BasePagination):
+    """Keyset pages over message ids, newest last: the first page is the latest ``limit``
+    messages; ``older``/``newer`` link to the neighbouring pages (``?before=``/``?after=``).
+
+    Ids follow insertion order, so a page never shifts when new messages arrive (an offset
+    would), and a client polling ``?after=<last id>`` sees each new message exactly once.
+    """
+
+    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list[Message]:
+        params = ConversationParams(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
+        before, after = params.validated_data.get("before"), params.validated_data.get("after")
+        limit = params.validated_data["limit"]
+        self.request = request
+        if after is not None:
+            rows = list(queryset.filter(pk__gt=after).order_by("pk")[: limit + 1])
+            self.has_newer = len(rows) > limit
+            rows = rows[:limit]
+            edge = rows[0].pk if rows else after + 1
+            self.has_older = queryset.filter(pk__lt=edge).exists()
+        else:
+            newest_first = queryset.order_by("-pk")
+            if before is not None:
+                newest_first = newest_first.filter(pk__lt=before)
+            rows = list(newest_first[: limit + 1])
+            self.has_older = len(rows) > limit
+            rows = rows[:limit][::-1]
+            self.has_newer = before is not None and queryset.filter(
+                pk__gt=rows[-1].pk if rows else before - 1
+            ).exists()
+        self.rows = rows
+        return rows
+
+    def _link(self, key: str, value: int) -> str:
+        url = self.request.build_absolute_uri()
+        url = remove_query_param(url, "before" if key == "after" else "after")
+        return replace_query_param(url, key, value)
+
+    def get_paginated_response(self, data: Any) -> Response:
+        older = self._link("before", self.rows[0].pk) if self.has_older and self.rows else None
+        newer = self._link("after", self.rows[-1].pk) if self.has_newer and self.rows else None
+        return Response({"older": older, "newer": newer, "results": data})
+
+    def get_paginated_response_schema(self, schema: Mapping[str, Any]) -> dict[str, Any]:
+        link = {"type": "string", "format": "uri", "nullable": True}
+        return {
+            "type": "object",
+            "required": ["older", "newer", "results"],
+            "properties": {"older": link, "newer": link, "results": schema},
+        }
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        def integer(name: str, description: str, maximum: int) -> dict[str, Any]:
+            return {
+                "name": name, "in": "query", "required": False, "description": description,
+                "schema": {"type": "integer", "minimum": 1, "maximum": maximum},
+            }  # fmt: skip
+
+        return [
+            integer("before", "Messages older than this message id (the `older` link)", MAX_DB_ID),
+            integer("after", "Messages newer than this message id (the `newer` link; poll with it)", MAX_DB_ID),
+            integer("limit", "Messages per page (default 50)", 200),
+        ]
+
+
+# --------------------------------------------------------------------------- views
+
+
+def window_open(contact: Contact) -> bool:
+    """WhatsApp's customer-service window: free-form messages only within 24 h of the user's
+    last message; outside it only an approved template may be sent."""
+    last = contact.last_inbound_at
+    return last is not None and timezone.now() - last < outbound.CUSTOMER_SERVICE_WINDOW
+
+
+class ContactList(ApiMixin, generics.ListAPIView):
+    """Contacts, most recently active first; search by number or name, filter by handover/blocked.
+    Role: read-only."""
+
+    serializer_class = ContactSerializer
+    pagination_class = PagePagination
+
+    def get_queryset(self) -> QuerySet[Contact]:
+        filters = ContactFilters(data=self.request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        params = filters.validated_data
+        contacts = Contact.objects.order_by(F("last_inbound_at").desc(nulls_last=True), "-pk")
+        search = (params.get("search") or "").strip()
+        if search:
+            match = Q(name__icontains=search) | Q(profile_name__icontains=search) | Q(wa_id__icontains=search)
+            digits = phone_digits(search)
+            if digits:
+                match |= Q(wa_id__contains=digits)
+            contacts = contacts.filter(match)
+        for flag in ("needs_human", "blocked"):
+            if params.get(flag) is not None:
+                contacts = contacts.filter(**{flag: params[flag]})
+        return contacts
+
+    @extend_schema(parameters=[ContactFilters], responses={200: ContactSerializer(many=True), **error_responses(400)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class ContactDetail(ApiMixin, generics.RetrieveAPIView):
+    """One contact. Role: read-only."""
+
+    serializer_class = ContactSerializer
+    queryset = Contact.objects.all()
+
+    @extend_schema(responses={200: ContactSerializer, **error_responses(404)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class ContactMessages(ApiMixin, generics.GenericAPIView):
+    """A contact's conversation (GET, read-only role) and sending a message to it (POST, agent)."""
+
+    serializer_class = MessageSerializer
+    pagination_class = ConversationPagination
+    queryset = Contact.objects.all()
+
+    @extend_schema(
+        summary="A contact's conversation, newest last",
+        responses={200: MessageSerializer(many=True), **error_responses(400, 404)},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        contact = self.get_object()
+        page = self.paginate_queryset(Message.objects.filter(contact=contact))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Send a message to a contact (as the signed-in operator)",
+        description=(
+            "Give `text` for a plain message or `spec` for anything the bot can send. The message is "
+            "stored as pending and sent by the workers; follow its status in the conversation. "
+            "409: the contact is blocked, no business number is configured, or the contact's 24-hour "
+            "window is closed (then only a template spec can be sent)."
+        ),
+        request=SendMessageSerializer,
+        responses={201: MessageSerializer, **error_responses(400, 404, 409)},
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        contact = self.get_object()
+        form = SendMessageSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        spec = {"type": "text", "body": data["text"]} if "text" in data else dict(data["spec"])
+        reply_to = data.get("reply_to")
+
+        def field_of(error: OutboundValidationError) -> str:
+            if error.field.startswith("context"):
+                return "reply_to"
+            return "text" if "text" in data else f"spec.{error.field}" if error.field else "spec"
+
+        try:  # validate before looking at the contact's state: a broken message is a 400 first
+            build_message(contact.wa_id, {**spec, "reply_to": reply_to} if reply_to is not None else spec)
+        except OutboundValidationError as exc:
+            raise ApiError(400, "invalid", f"{field_of(exc)}: {exc.message}", {field_of(exc): [exc.message]}) from None
+        if contact.blocked:
+            raise ApiError(409, "contact_blocked", f"Contact {contact.wa_id} is blocked; nothing was sent.")
+        if spec.get("type") != "template" and not window_open(contact):
+            raise ApiError(
+                409,
+                "window_closed",
+                f"Contact {contact.wa_id} has not written in the last 24 hours, so WhatsApp only accepts "
+                "an approved template; nothing was sent.",
+                {"spec.type" if "spec" in data else "text": ["outside the 24-hour window: send a template spec"]},
+            )
+        try:
+            message = outbound.send_to_contact(
+                contact, spec, sent_by=request.user.get_username(), reply_to=reply_to
+            )
+        except OutboundValidationError as exc:
+            raise ApiError(400, "invalid", f"{field_of(exc)}: {exc.message}", {field_of(exc): [exc.message]}) from None
+        except outbound.NoBusinessNumberError as exc:
+            raise ApiError(409, "no_business_number", str(exc)) from None
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+urlpatterns = [
+    path("contacts/", ContactList.as_view(), name="contact-list"),
+    path("contacts/<int:pk>/", ContactDetail.as_view(), name="contact-detail"),
+    path("contacts/<int:pk>/messages/", ContactMessages.as_view(), name="contact-messages"),
+]
