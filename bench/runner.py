@@ -79,6 +79,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="scale every scenario down to a few seconds")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
                         help="where REPORT.md and plots/ go (default: bench/)")
+    parser.add_argument("--graph-statuses", default="",
+                        help="status webhooks the fake Graph API posts back per message, e.g. sent,delivered,read "
+                             "(default: none; see bench/README.md)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs after a good run")
     args = parser.parse_args(argv)
     names = list(SCENARIOS) if args.scenarios in (["all"], []) else args.scenarios
@@ -102,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         database_url=os.environ.get("DATABASE_URL") or None,
         redis_url=os.environ.get("REDIS_URL") or None,
         multipart_gap_seconds=0.2 if args.quick else 2.0,
+        graph_statuses=tuple(s for s in args.graph_statuses.split(",") if s),
     ))
     results: list[ScenarioResult] = []
     progress.phase("stack")

@@ -55,7 +55,10 @@ class StackOptions:
     database_url: str | None = None  # a server to create the fresh database on
     redis_url: str | None = None
     multipart_gap_seconds: float = 2.0
-    graph_statuses: tuple[str, ...] = ("sent", "delivered", "read")
+    # Status webhooks (sent/delivered/read) the fake posts back for every message. Off by
+    # default: on a small machine the fake's sender takes the cores Meta's servers would
+    # not, and triples the webhook's load; turn on with --graph-statuses sent,delivered,read.
+    graph_statuses: tuple[str, ...] = ()
     ready_timeout: float = 90.0
 
 
@@ -148,12 +151,12 @@ class Stack:
     def _start_processes(self, web_port: int, graph_port: int) -> None:
         from whatsappcrm_backend.routing_check import compose_command
 
-        self._spawn("fake_graph", [
-            sys.executable, "-m", "meta_integration.fake_graph", "--host", "127.0.0.1", "--port", str(graph_port),
-            "--webhook-url", f"{self.web_url}{WEBHOOK_PATH}", "--app-secret", APP_SECRET,
-            "--access-token", ACCESS_TOKEN, "--statuses", ",".join(self.options.graph_statuses),
-            "--max-records", "50000",
-        ])
+        fake = [sys.executable, "-m", "meta_integration.fake_graph", "--host", "127.0.0.1", "--port", str(graph_port),
+                "--access-token", ACCESS_TOKEN, "--max-records", "50000"]
+        if self.options.graph_statuses:
+            fake += ["--webhook-url", f"{self.web_url}{WEBHOOK_PATH}", "--app-secret", APP_SECRET,
+                     "--statuses", ",".join(self.options.graph_statuses)]
+        self._spawn("fake_graph", fake)
         self._spawn("web", gunicorn_argv(compose_command("web"), f"127.0.0.1:{web_port}"),
                     extra={"DJANGO_SETTINGS_MODULE": "bench.settings"})
         io_argv = compose_command("celery_io_worker")
@@ -370,10 +373,25 @@ class Stack:
 
     # ------------------------------------------------------------------ the fake Graph API
 
+    def _fake_get(self, client: Any, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """GET a control endpoint of the fake, patient with a fake busy answering the load."""
+        import httpx
+
+        for attempt in range(3):
+            try:
+                response = client.get(f"{self.graph_url}{path}", params=params)
+                response.raise_for_status()
+                return response.json()
+            except httpx.TimeoutException:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     def fake_last_seq(self) -> int:
         import httpx
 
-        return int(httpx.get(f"{self.graph_url}/_fake/health", timeout=10).json()["last_seq"])
+        with httpx.Client(timeout=30) as client:
+            return int(self._fake_get(client, "/_fake/health")["last_seq"])
 
     def fake_requests(self, since: int = 0, limit: int = 2000) -> list[dict[str, Any]]:
         """Every request the fake recorded after ``since``, oldest first (paged)."""
@@ -382,7 +400,7 @@ class Stack:
         out: list[dict[str, Any]] = []
         with httpx.Client(timeout=30) as client:
             while True:
-                data = client.get(f"{self.graph_url}/_fake/requests", params={"since": since, "limit": limit}).json()
+                data = self._fake_get(client, "/_fake/requests", {"since": since, "limit": limit})
                 batch = data["requests"]
                 out.extend(batch)
                 if len(batch) < limit:

@@ -110,7 +110,7 @@ def wait_for_replies(ctx: Context, wa_ids: set[str], since: int, timeout: float,
         ctx.progress(f"{label}: {len(found)}/{len(wa_ids)} replies received")
         if len(found) >= len(wa_ids) or time.monotonic() > deadline:
             return found
-        time.sleep(0.5)
+        time.sleep(1.0)
 
 
 def reply_run(ctx: Context, label: str, path: str, rate: float, duration: float,

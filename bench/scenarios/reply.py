@@ -4,7 +4,7 @@ Open loop at 80 messages/s, each from a new contact (so each gets the main menu)
 latency runs from the moment the POST was due to the moment the fake Graph API received
 the first message for that contact: webhook, database, ``flows.process_message`` on the
 gevent I/O worker, ``meta_integration.send_message``, the HTTP call. The fake answers
-at once and posts signed sent/delivered/read status webhooks back, as Meta does.
+at once (status webhooks back to the project only with ``--graph-statuses``).
 
 Floor, in the same run: a bare view on the same gunicorn enqueues a bare Celery chain
 ``process -> send`` (one HTTP POST to the fake) on the same Redis, on a gevent worker
