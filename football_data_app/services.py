@@ -1134,9 +1134,11 @@ def set_manual_result(
     ht_home: int | None = None,
     ht_away: int | None = None,
     by: str,
-) -> FixtureSettlement:
-    """An operator's result (90-minute score) for a fixture, then settle it. The feed will
-    not overwrite it. Refused for a fixture already settled (payouts cannot be undone here)."""
+    settle: bool = True,
+) -> FixtureSettlement | None:
+    """An operator's result (90-minute score) for a fixture, then settle it (``settle=False``:
+    the caller queues settlement on the football worker). The feed will not overwrite it.
+    Refused for a fixture already settled (payouts cannot be undone here)."""
     Score(home, away, ht_home, ht_away)  # validates: ints, non-negative, half-time <= full-time
     if not by:
         raise ValueError("by: name the operator who entered the result")
@@ -1148,10 +1150,10 @@ def set_manual_result(
     )  # fmt: skip
     if not updated:
         raise ValueError(f"fixture {fixture.pk} is already settled; its result cannot be changed here")
-    return settle_fixture(fixture.pk, settled_by=by)
+    return settle_fixture(fixture.pk, settled_by=by) if settle else None
 
 
-def void_fixture(fixture: Fixture, *, by: str, reason: str = "") -> FixtureSettlement:
+def void_fixture(fixture: Fixture, *, by: str, reason: str = "", settle: bool = True) -> FixtureSettlement | None:
     """Void a fixture by hand (stakes refunded, accumulator legs count as odds 1.00)."""
     if not by:
         raise ValueError("by: name the operator who voided the fixture")
@@ -1161,7 +1163,7 @@ def void_fixture(fixture: Fixture, *, by: str, reason: str = "") -> FixtureSettl
     )  # fmt: skip
     if not updated:
         raise ValueError(f"fixture {fixture.pk} is already settled; it cannot be voided")
-    return settle_fixture(fixture.pk, settled_by=by)
+    return settle_fixture(fixture.pk, settled_by=by) if settle else None
 
 
 # --------------------------------------------------------------------------- wallets
@@ -1467,20 +1469,17 @@ def fixtures_on(league: League, day: date, now: datetime | None = None) -> list[
 
 
 def house_bookmaker(fixture: Fixture) -> Bookmaker | None:
-    """The bookmaker whose prices the bot offers for a fixture: the configured one when it
-    prices the fixture, else the one pricing the most open selections."""
-    books = (
-        Bookmaker.objects.filter(markets__fixture=fixture, markets__is_live=False, markets__outcomes__active=True)
-        .annotate(n=Count("markets__outcomes"))
-        .order_by("-n", "api_id")
-    )
+    """The bookmaker whose prices the bot offers for a fixture: the configured one
+    (``API_FOOTBALL_BOOKMAKER_ID``) when it prices the fixture, else the lowest id that does."""
     preferred = _setting("API_FOOTBALL_BOOKMAKER_ID", None)
-    chosen = None
-    for book in books:
-        if preferred is not None and book.api_id == int(preferred):
+    books = Bookmaker.objects.filter(
+        markets__fixture=fixture, markets__is_live=False, markets__outcomes__active=True
+    ).distinct()
+    if preferred is not None:
+        book = books.filter(api_id=int(preferred)).first()
+        if book is not None:
             return book
-        chosen = chosen or book
-    return chosen
+    return books.order_by("api_id").first()
 
 
 MARKET_ORDER = list(MarketType)
