@@ -320,6 +320,10 @@ def _obj(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -380,16 +384,16 @@ def bot_message_view(record: Mapping[str, Any]) -> dict[str, Any] | None:
             footer=_str(_obj(content.get("footer")).get("text")),
         )
         if inner == "button":
-            buttons = [_obj(_obj(b).get("reply")) for b in action.get("buttons") or []]
+            buttons = [_obj(_obj(b).get("reply")) for b in _list(action.get("buttons"))]
             view.update(
                 kind=BotMessage.BUTTONS.value,
                 buttons=[{"id": _str(b.get("id")), "title": _str(b.get("title"))} for b in buttons],
             )
         elif inner == "list":
             sections = []
-            for section in action.get("sections") or []:
+            for section in _list(action.get("sections")):
                 section = _obj(section)
-                rows = [_obj(r) for r in section.get("rows") or []]
+                rows = [_obj(r) for r in _list(section.get("rows"))]
                 sections.append({
                     "title": _str(section.get("title")),
                     "rows": [
@@ -427,9 +431,9 @@ def _template_view(template: Mapping[str, Any]) -> dict[str, Any]:
     """A template as the user would roughly see it: its name, parameters and quick replies."""
     params: list[str] = []
     buttons: list[dict[str, str | None]] = []
-    for component in template.get("components") or []:
+    for component in _list(template.get("components")):
         component = _obj(component)
-        for parameter in component.get("parameters") or []:
+        for parameter in _list(component.get("parameters")):
             parameter = _obj(parameter)
             if component.get("type") == "button":
                 payload = _str(parameter.get("payload")) or _str(parameter.get("text"))

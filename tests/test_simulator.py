@@ -460,6 +460,11 @@ def test_bot_message_view_draws_templates_media_and_locations():
     assert garbage["kind"] == "unknown"
     assert garbage["error"] == "(#100) Invalid parameter"
     assert bot_message_view({"seq": 3, "kind": "other", "body": None}) is None
+    odd = bot_message_view(record({"type": "interactive", "interactive": {
+        "type": "list", "action": {"button": 7, "sections": [{"rows": 5}, "x"]}}}))
+    assert (odd["kind"], odd["button"], odd["sections"]) == ("list", None, [{"title": None, "rows": []}] * 2)
+    odd = bot_message_view(record({"type": "interactive", "interactive": {"type": "button", "action": {"buttons": 3}}}))
+    assert (odd["kind"], odd["buttons"]) == ("buttons", [])
 
 
 def test_tick_statuses_keeps_the_furthest_accepted_status_and_reports_refusals():
