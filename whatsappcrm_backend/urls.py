@@ -16,5 +16,6 @@ urlpatterns = [
 ]
 
 if settings.DEBUG:
-    # gunicorn serves the development stack too; let it serve admin's CSS and JS.
+    # Development only: the WhatsApp simulator, and static files (gunicorn serves the devstack too).
+    urlpatterns += [path("simulator/", include("meta_integration.simulator_urls"))]
     urlpatterns += staticfiles_urlpatterns()
