@@ -247,14 +247,10 @@ def _take_attempt_record(message_id: int, run: RunInfo, attempt: int) -> dict[st
         return {}  # unreadable: treated as an interrupted attempt of unknown origin
 
 
-def _note_accepted(message_id: int, wamid: str) -> None:
+def _note_accepted(message_id: int, run: RunInfo, wamid: str) -> None:
     """Meta accepted it: remember the wamid first, so a crash before the DB write recovers it."""
-    key = _attempt_key(message_id)
-    conn = _redis_client()
-    raw = conn.get(key)
-    record = json.loads(raw) if raw else {}
-    record["wamid"] = wamid
-    conn.set(key, json.dumps(record), ex=ATTEMPT_RECORD_TTL)
+    record = {"task_id": run.task_id, "node": run.node, "wamid": wamid}
+    _redis_client().set(_attempt_key(message_id), json.dumps(record), ex=ATTEMPT_RECORD_TTL)
 
 
 def _resolve_earlier_attempt(
@@ -351,7 +347,7 @@ def deliver(message_id: int, run: RunInfo | None = None) -> Outcome:
         return _after_failure(outbox, message_id, envelope.to, config, exc, attempts)
     # Any other exception (a time limit inside the request) leaves the attempt record: the
     # outcome is unknown, and the next run treats it as interrupted.
-    _note_accepted(message_id, result.wamid)
+    _note_accepted(message_id, run, result.wamid)
     outbox.mark_sent(message_id, result.wamid)
     forget_attempt(message_id)
     return Outcome(Result.SENT, wamid=result.wamid)

@@ -328,8 +328,14 @@ def test_statuses_that_arrived_before_the_wamid_are_applied_forward_only(graph_u
                                    recipient_id=contact.wa_id)
     MessageOutbox().mark_sent(message.pk, wamid)
     message.refresh_from_db()
-    assert (message.wamid, message.status) == (wamid, MessageStatus.READ)
+    assert (message.wamid, message.status, message.status_at) == (wamid, MessageStatus.READ, now + timedelta(seconds=2))
     assert not StatusEvent.objects.filter(wamid=wamid, applied=False).exists()
+
+    quiet = send_to_contact(contact, {"type": "text", "body": "Anything else?"})
+    MessageOutbox().mark_sent(quiet.pk, f"wamid.{uuid.uuid4().hex}")
+    quiet.refresh_from_db()
+    # Our clock goes to sent_at; status_at is left for the time in Meta's own "sent" webhook.
+    assert (quiet.status, quiet.status_at) == (MessageStatus.SENT, None) and quiet.sent_at is not None
 
 
 def test_the_sweeper_sends_rows_whose_enqueue_was_lost_but_not_parts_still_waiting(gevent_worker, fake, graph_url):

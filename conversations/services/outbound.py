@@ -31,7 +31,8 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from conversations.models import STATUS_ORDER, Contact, Direction, Message, MessageStatus, StatusEvent
+from conversations.models import Contact, Direction, Message, MessageStatus
+from conversations.services.inbound import apply_pending_status_events
 from meta_integration import ports, services_outbound
 from meta_integration.models import MetaAppConfig
 from meta_integration.outbound import OutboundValidationError, build_message, split_text
@@ -242,14 +243,15 @@ class MessageOutbox:
     def mark_sent(self, message_id: int, wamid: str) -> None:
         now = timezone.now()
         with transaction.atomic():
+            # status_at stays empty: Meta's own "sent" status webhook fills in its time.
             updated = _pending(message_id).update(
-                status=MessageStatus.SENT, wamid=wamid, sent_at=now, status_at=now,
+                status=MessageStatus.SENT, wamid=wamid, sent_at=now, status_at=None,
                 error_code=None, error_title="", error_details="",
             )
             if not updated:
                 logger.warning("message %s: accepted by Meta as %s but no longer pending", message_id, wamid)
                 return
-            _apply_pending_status_events(wamid)
+            apply_pending_status_events(wamid)  # statuses Meta sent before we stored the wamid
             message = Message.objects.only("group_id", "part_index", "send_after").get(pk=message_id)
             if message.group_id is None:
                 return
@@ -370,35 +372,3 @@ def _row(
         "status_at": timezone.now(),
         "sent_by": sent_by,
     }
-
-
-def _apply_pending_status_events(wamid: str) -> None:
-    """Apply status webhooks that arrived before the wamid was stored.
-
-    Uses ``conversations.services.inbound.apply_pending_status_events`` when the inbound
-    side provides it; the fallback below does the same conditional, forward-only update.
-    """
-    try:
-        from conversations.services.inbound import apply_pending_status_events
-    except ImportError:
-        apply_pending_status_events = _apply_status_events_forward_only
-    apply_pending_status_events(wamid)
-
-
-def _apply_status_events_forward_only(wamid: str) -> None:
-    events = StatusEvent.objects.filter(wamid=wamid, applied=False).order_by("timestamp", "pk")
-    for event in events:
-        messages = Message.objects.filter(wamid=wamid, direction=Direction.OUTBOUND)
-        if event.status == MessageStatus.FAILED:
-            error = event.errors[0] if isinstance(event.errors, list) and event.errors else {}
-            error = error if isinstance(error, dict) else {}
-            messages.exclude(status=MessageStatus.FAILED).update(
-                status=MessageStatus.FAILED, status_at=event.timestamp,
-                error_code=error.get("code") if isinstance(error.get("code"), int) else None,
-                error_title=str(error.get("title") or "Failed")[:255],
-                error_details=str((error.get("error_data") or {}).get("details") or error.get("message") or ""),
-            )
-        elif event.status in STATUS_ORDER:
-            earlier = STATUS_ORDER[: STATUS_ORDER.index(event.status)]
-            messages.filter(status__in=earlier).update(status=event.status, status_at=event.timestamp)
-        StatusEvent.objects.filter(pk=event.pk).update(applied=True)
