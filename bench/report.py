@@ -17,7 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.scenarios.base import Row, ScenarioResult, Status, per_second
+from bench.scenarios.base import Row, ScenarioResult, Status, fmt_seconds, per_second
+
+__all__ = ["RunInfo", "fmt_ratio", "fmt_seconds", "machine_info", "package_versions", "write_report"]
 
 PACKAGES = ("Django", "celery", "kombu", "gevent", "gunicorn", "httpx", "redis", "psycopg", "uvicorn")
 
@@ -61,16 +63,6 @@ def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- formatting
-
-
-def fmt_seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value >= 1:
-        return f"{value:.2f} s"
-    if value >= 0.01:
-        return f"{value * 1000:.0f} ms"
-    return f"{value * 1000:.1f} ms"
 
 
 def fmt_ratio(value: float | None) -> str:
@@ -161,6 +153,8 @@ def render(info: RunInfo, results: Sequence[ScenarioResult], plots: dict[str, li
 
 
 def _headline(result: ScenarioResult) -> str:
+    if result.headline:
+        return result.headline
     if result.status is Status.NOT_AVAILABLE and not any(not r.floor for r in result.rows):
         return result.reason
     rows = [r for r in result.rows if not r.floor]
@@ -173,9 +167,10 @@ def _headline(result: ScenarioResult) -> str:
 
 
 def plot_scenario(result: ScenarioResult, directory: Path) -> list[Path]:
-    """Latency CDF and completions per second for each series of ``result`` (PNG, small)."""
+    """Latency CDF and completions per second for each series of ``result``, and its cost
+    curves if any (PNG, small)."""
     series = [s for s in result.series if s.latencies]
-    if not series:
+    if not series and not result.curves:
         return []
     import matplotlib
 
@@ -184,6 +179,24 @@ def plot_scenario(result: ScenarioResult, directory: Path) -> list[Path]:
 
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
+    if result.curves:
+        fig, ax = plt.subplots(figsize=(7, 3.6), dpi=80)
+        for curve in result.curves:
+            ax.plot(curve.xs, curve.ys, marker="o", label=curve.label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(result.curve_axes[0])
+        ax.set_ylabel(result.curve_axes[1])
+        ax.set_title(f"{result.title}: cost by size", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = directory / f"{result.name}-cost.png"
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+    if not series:
+        return paths
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=80)
     for item in series:
         values = sorted(v * 1000 for v in item.latencies)

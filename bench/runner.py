@@ -127,7 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result = ScenarioResult(name, module.TITLE, Status.NOT_AVAILABLE,
                                         f"not run: the run's {budget // 60}-minute budget was spent")
             else:
+                settled = ctx.settle(ctx.scale(60, 20))
                 result = _run_one(module, ctx)
+                if settled:
+                    result.notes.insert(0, f"Before this scenario {settled}.")
             results.append(result)
             progress.done(f"{result.status.value} in {result.seconds:.0f} s"
                           + (f" ({result.reason})" if result.reason else ""))

@@ -20,6 +20,17 @@ class Status(enum.StrEnum):
     FAILED = "failed"  # it ran and broke: a bug in the project or the benchmark
 
 
+def fmt_seconds(value: float | None) -> str:
+    """A duration for a report cell: ms below a second, s above."""
+    if value is None:
+        return "-"
+    if value >= 1:
+        return f"{value:.2f} s"
+    if value >= 0.01:
+        return f"{value * 1000:.0f} ms"
+    return f"{value * 1000:.1f} ms"
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-th percentile (0-100) by linear interpolation between closest ranks."""
     if not values:
@@ -107,6 +118,19 @@ class Series:
     start: float = 0.0  # epoch the variant started (x = 0 on the throughput plot)
 
 
+@dataclass(frozen=True)
+class Curve:
+    """A measured cost against a size (e.g. seconds per number of fixtures), for a line plot."""
+
+    label: str
+    xs: tuple[float, ...]
+    ys: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.xs) != len(self.ys):
+            raise ValueError(f"ys: {len(self.ys)} values for {len(self.xs)} xs")
+
+
 @dataclass
 class ScenarioResult:
     name: str
@@ -117,9 +141,12 @@ class ScenarioResult:
     rows: list[Row] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     series: list[Series] = field(default_factory=list)
+    curves: list[Curve] = field(default_factory=list)
+    curve_axes: tuple[str, str] = ("size", "cost")
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     latency_label: str = "latency"
+    headline: str = ""  # the summary line, when the rows do not say it (e.g. cost tables)
 
     def add_rows(self, rows: Iterable[Row]) -> None:
         """Add rows, comparing each with the floor row among them (or already present)."""

@@ -50,7 +50,6 @@ def run(ctx: Context) -> ScenarioResult:
     except ImportError as exc:
         result.status, result.reason = Status.NOT_AVAILABLE, f"conversations.services.outbound.send_long_text: {exc}"
         return result
-    ctx.stack.wait_idle(ctx.scale(60, 20))
     try:
         arrivals, ordered = _send_and_collect(ctx, send_long_text, gap)
     except NotAvailable as exc:

@@ -36,8 +36,9 @@ def run(ctx: Context) -> ScenarioResult:
         ("urgent and backlog at the same priority (no priority)", backlog, Priority.NORMAL, Priority.NORMAL, False),
     ]
     for label, size, backlog_priority, urgent_priority, floor in variants:
-        if not ctx.stack.wait_idle(ctx.scale(60, 20)):
-            result.notes.append(f"{label}: the I/O queue was still busy when the variant started.")
+        settled = ctx.settle(ctx.scale(60, 20))
+        if settled:
+            result.notes.append(f"{label}: {settled}.")
         waits, completions, start = _measure(ctx, label, size, backlog_priority, urgent, urgent_priority)
         offered = f"{urgent} urgent" + (f" behind {size:,} x {TASK_SLEEP * 1000:.0f} ms" if size else "")
         window = (max(completions) - start) if completions else 0.0

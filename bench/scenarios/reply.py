@@ -25,7 +25,6 @@ RATE = 80.0
 def measure_floor(ctx: Context) -> tuple[Row, Series]:
     """The bare-chain floor at the scenario's rate (cached: scenario 3 compares with it too)."""
     if "reply_floor" not in ctx.cache:
-        ctx.stack.wait_idle(ctx.scale(60, 20))
         row, series, _result = reply_run(ctx, "floor: bare Celery chain", FLOOR_CHAIN_PATH, *_load_shape(ctx))
         ctx.cache["reply_floor"] = (Row(row.variant, row.offered, row.summary, floor=True, note=row.note), series)
     return ctx.cache["reply_floor"]
@@ -43,13 +42,14 @@ def run(ctx: Context) -> ScenarioResult:
     result.rows.append(floor_row)
     result.series.append(floor_series)
     try:
-        ctx.stack.wait_idle(ctx.scale(60, 20))
+        settled = ctx.settle(ctx.scale(60, 20))
+        if settled:
+            result.notes.append(f"Before the first reply {settled}.")
         first = check_reply(ctx, timeout=ctx.scale(30.0, 15.0))
     except NotAvailable as exc:
         result.status, result.reason = Status.NOT_AVAILABLE, f"project variant: {exc}"
         return result
     result.notes.append(f"First reply (cold) took {first * 1000:.0f} ms.")
-    ctx.stack.wait_idle(ctx.scale(60, 20))
     row, series, _load = reply_run(ctx, f"project: webhook -> flows -> send ({WEBHOOK_PATH})", WEBHOOK_PATH,
                                    *_load_shape(ctx))
     ctx.cache["reply_project"] = (row, series)

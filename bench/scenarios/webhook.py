@@ -41,8 +41,6 @@ def run(ctx: Context) -> ScenarioResult:
     except NotAvailable as exc:
         available = False
         result.status, result.reason = Status.NOT_AVAILABLE, f"project variant: {exc}"
-    if not ctx.stack.wait_idle(ctx.scale(60, 20)):
-        result.notes.append("The system was still busy when this scenario started.")
     if available:
         ctx.stack.consumer("celery_io_worker", "celery", active=False)
     first_block = len(ctx.bases)
