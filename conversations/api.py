@@ -60,6 +60,8 @@ def phone_digits(query: str) -> str | None:
 
 
 class ContactSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(read_only=True, help_text="Empty if the contact never gave one")
+
     class Meta:
         model = Contact
         fields = (
@@ -85,8 +87,8 @@ class ContactFilters(serializers.Serializer):
         required=False, allow_blank=True, max_length=100,
         help_text="Part of the WhatsApp number (spaces, + and dashes ignored) or of the name",
     )  # fmt: skip
-    needs_human = serializers.BooleanField(required=False, allow_null=True, default=None)
-    blocked = serializers.BooleanField(required=False, allow_null=True, default=None)
+    needs_human = serializers.BooleanField(required=False, help_text="true: only contacts waiting for a human")
+    blocked = serializers.BooleanField(required=False)
 
 
 class ConversationParams(serializers.Serializer):
@@ -223,11 +225,13 @@ class ContactList(ApiMixin, generics.ListAPIView):
                 match |= Q(wa_id__contains=digits)
             contacts = contacts.filter(match)
         for flag in ("needs_human", "blocked"):
-            if params.get(flag) is not None:
+            if flag in params:
                 contacts = contacts.filter(**{flag: params[flag]})
         return contacts
 
-    @extend_schema(parameters=[ContactFilters], responses={200: ContactSerializer(many=True), **error_responses(400)})
+    @extend_schema(
+        parameters=[ContactFilters], responses={200: ContactSerializer(many=True), **error_responses(400, 404)}
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 

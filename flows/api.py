@@ -16,7 +16,6 @@ from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -155,7 +154,7 @@ class FlowList(ApiMixin, generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Flow]:
         return _flows()
 
-    @extend_schema(responses={200: FlowSerializer(many=True), **error_responses()})
+    @extend_schema(responses={200: FlowSerializer(many=True), **error_responses(400, 404)})
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -177,7 +176,6 @@ class FlowImport(ApiMixin, generics.GenericAPIView):
     """Create or update flows from a document, all or nothing. Role: admin."""
 
     write_role = Role.ADMIN
-    parser_classes = (JSONParser,)
     serializer_class = FlowDocumentSerializer
 
     @extend_schema(
@@ -220,14 +218,14 @@ class FlowExport(ApiMixin, generics.GenericAPIView):
                 description="Flow name; repeat for several. Omit for every flow.",
             )
         ],
-        responses={200: FlowDocumentSerializer, **error_responses(400)},
+        responses={200: FlowDocumentSerializer, **error_responses(404)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         names = [name for name in request.query_params.getlist("name") if name]
         try:
             document = services.export_flow_document(names or None)
         except LookupError as exc:
-            raise ApiError(400, "invalid", f"name: {exc.args[0]}", {"name": [str(exc.args[0])]}) from None
+            raise ApiError(404, "not_found", f"name: {exc.args[0]}", {"name": [str(exc.args[0])]}) from None
         return Response(document)
 
 
@@ -251,7 +249,7 @@ class FlowStateList(ApiMixin, generics.ListAPIView):
         return states
 
     @extend_schema(
-        parameters=[FlowStateFilters], responses={200: FlowStateSerializer(many=True), **error_responses(400)}
+        parameters=[FlowStateFilters], responses={200: FlowStateSerializer(many=True), **error_responses(400, 404)}
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

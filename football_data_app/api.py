@@ -19,7 +19,6 @@ from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -71,6 +70,9 @@ def idempotency_reference(key: str | None) -> str:
 class BetSerializer(serializers.ModelSerializer):
     fixture_name = serializers.SerializerMethodField()
     kickoff = serializers.DateTimeField(source="fixture.kickoff", read_only=True)
+    result = serializers.CharField(
+        read_only=True, help_text="Empty until settled; then win, lose, push, half_win, half_lose or void"
+    )
 
     class Meta:
         model = Bet
@@ -182,7 +184,9 @@ class TicketList(ApiMixin, generics.ListAPIView):
             tickets = tickets.filter(wallet__contact_id=params["contact"])
         return tickets
 
-    @extend_schema(parameters=[TicketFilters], responses={200: TicketSerializer(many=True), **error_responses(400)})
+    @extend_schema(
+        parameters=[TicketFilters], responses={200: TicketSerializer(many=True), **error_responses(400, 404)}
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -217,7 +221,9 @@ class WalletList(ApiMixin, generics.ListAPIView):
             wallets = wallets.filter(contact_id=filters.validated_data["contact"])
         return wallets
 
-    @extend_schema(parameters=[WalletFilters], responses={200: WalletSerializer(many=True), **error_responses(400)})
+    @extend_schema(
+        parameters=[WalletFilters], responses={200: WalletSerializer(many=True), **error_responses(400, 404)}
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -243,7 +249,7 @@ class WalletEntries(ApiMixin, generics.ListAPIView):
         wallet = generics.get_object_or_404(Wallet.objects.all(), pk=self.kwargs["pk"])
         return LedgerEntry.objects.filter(wallet=wallet).order_by("-created_at", "-pk")
 
-    @extend_schema(responses={200: LedgerEntrySerializer(many=True), **error_responses(404)})
+    @extend_schema(responses={200: LedgerEntrySerializer(many=True), **error_responses(400, 404)})
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -259,7 +265,6 @@ class _BookEntry(ApiMixin, generics.GenericAPIView):
     """Shared by deposits and adjustments: validate, check the key, book, answer."""
 
     write_role = Role.ADMIN
-    parser_classes = (JSONParser,)
     queryset = Wallet.objects.select_related("contact")
 
     def book(self, wallet: Wallet, data: dict[str, Any], reference: str, created_by: str) -> LedgerEntry:

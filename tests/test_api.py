@@ -361,7 +361,12 @@ def test_contact_search_by_number_and_name_and_filters(world):
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("?needs_human=maybe", "needs_human"), ("?blocked=2", "blocked"), ("?search=" + "9" * 101, "search")],
+    [
+        ("?needs_human=maybe", "needs_human"),
+        ("?needs_human=", "needs_human"),
+        ("?blocked=2", "blocked"),
+        ("?search=" + "9" * 101, "search"),
+    ],
 )
 def test_contact_filters_refuse_bad_values(world, query, field):
     response = world.client(Role.READ_ONLY).get(f"/api/contacts/{query}")
@@ -385,7 +390,19 @@ def test_contact_list_pages(world):
     assert sorted(seen) == sorted(Contact.objects.values_list("pk", flat=True))
     response = client.get("/api/contacts/?page=9")
     assert response.status_code == 404
-    assert error_of(response)["code"] == "not_found"
+    error = error_of(response)
+    assert (error["code"], error["message"]) == ("not_found", "Page 9: That page contains no results.")
+
+
+@pytest.mark.parametrize(
+    ("query", "field"), [("page=0", "page"), ("page=last", "page"), ("page_size=0", "page_size"),
+                         ("page_size=201", "page_size"), ("page_size=ten", "page_size")],
+)
+@pytest.mark.parametrize("endpoint", ["contacts", "flows", "flow-states", "tickets", "wallets"])
+def test_every_list_refuses_bad_paging(world, endpoint, query, field):
+    response = world.client(Role.READ_ONLY).get(f"/api/{endpoint}/?{query}")
+    assert response.status_code == 400
+    assert list(error_of(response)["fields"]) == [field]
 
 
 def test_contact_detail(world):
@@ -540,6 +557,31 @@ def test_send_refuses_invalid_messages_naming_the_field(world, body, field):
     assert fingerprint() == before
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"text": "a\x00b"}, "text"),
+        ({"spec": {"type": "text", "body": "nul \x00 inside"}}, "spec.body"),
+        ({"spec": {"type": "list", "body": "b", "button": "Open", "sections": [{"rows": [{"id": "\x00"}]}]}},
+         "spec.sections[0].rows[0].id"),
+        ({"spec": {"type\x00": "text"}}, "spec.type\x00"),
+    ],
+)
+def test_nul_characters_are_refused_before_anything_is_stored(world, body, field):
+    """PostgreSQL cannot store NUL in text or jsonb: it must be a 400, never a server error."""
+    before = fingerprint()
+    response = world.client(Role.AGENT).post(f"/api/contacts/{world.contact.pk}/messages/", body, format="json")
+    assert response.status_code == 400
+    assert error_of(response)["fields"] == {field: ["null characters are not allowed"]}
+    assert fingerprint() == before
+
+
+def test_nul_in_a_query_is_refused(world):
+    response = world.client(Role.READ_ONLY).get("/api/contacts/", {"search": "chi\x00po"})
+    assert response.status_code == 400
+    assert list(error_of(response)["fields"]) == ["search"]
+
+
 def test_send_refuses_malformed_json(world):
     response = world.client(Role.AGENT).post(
         f"/api/contacts/{world.contact.pk}/messages/", b'{"text": "hi"', content_type="application/json"
@@ -551,7 +593,9 @@ def test_send_refuses_malformed_json(world):
 def test_send_to_a_blocked_contact_is_refused(world):
     Contact.objects.filter(pk=world.contact.pk).update(blocked=True)
     before = fingerprint()
-    response = world.client(Role.AGENT).post(f"/api/contacts/{world.contact.pk}/messages/", {"text": "hi"})
+    response = world.client(Role.AGENT).post(
+        f"/api/contacts/{world.contact.pk}/messages/", {"text": "hi"}, format="json"
+    )
     assert response.status_code == 409
     assert error_of(response)["code"] == "contact_blocked"
     assert fingerprint() == before
@@ -574,14 +618,16 @@ def test_outside_the_24_hour_window_only_a_template_goes(world):
 def test_send_without_a_business_number_is_refused(world):
     MetaAppConfig.objects.update(is_active=False)
     before = fingerprint()
-    response = world.client(Role.AGENT).post(f"/api/contacts/{world.contact.pk}/messages/", {"text": "hi"})
+    response = world.client(Role.AGENT).post(
+        f"/api/contacts/{world.contact.pk}/messages/", {"text": "hi"}, format="json"
+    )
     assert response.status_code == 409
     assert error_of(response)["code"] == "no_business_number"
     assert fingerprint() == before
 
 
 def test_send_to_a_missing_contact_is_404(world):
-    response = world.client(Role.AGENT).post("/api/contacts/987654/messages/", {"text": "hi"})
+    response = world.client(Role.AGENT).post("/api/contacts/987654/messages/", {"text": "hi"}, format="json")
     assert response.status_code == 404
     assert error_of(response)["code"] == "not_found"
 
@@ -768,8 +814,10 @@ def test_import_refuses_what_is_not_a_document(world, body, content_type, status
 
 def test_export_of_an_unknown_flow_names_it(world):
     response = world.client(Role.READ_ONLY).get("/api/flows/export/?name=main_menu&name=casino")
-    assert response.status_code == 400
-    assert "casino" in error_of(response)["fields"]["name"][0]
+    assert response.status_code == 404
+    error = error_of(response)
+    assert error["code"] == "not_found"
+    assert "casino" in error["fields"]["name"][0]
 
 
 # --------------------------------------------------------------------------- tickets and wallets
@@ -931,3 +979,12 @@ def test_an_unexpected_error_is_a_json_500_and_logged(caplog):
         "error": {"code": "server_error", "message": "Internal server error; it has been logged.", "fields": {}}
     }
     assert "RuntimeError" in caplog.text and "database on fire" in caplog.text
+
+
+@pytest.mark.parametrize("name", [name for name, call in CALLS.items() if call.method == "get"])
+def test_the_browsable_api_renders_every_page_for_a_logged_in_operator(world, name):
+    client = APIClient()
+    client.force_login(world.users[Role.ADMIN])
+    response = client.get(CALLS[name].url(world), HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")

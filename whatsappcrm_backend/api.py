@@ -13,8 +13,8 @@ An authenticated user in none of these gets 403 on everything; an anonymous requ
 with ``WWW-Authenticate: Token`` (TokenAuthentication is listed first for that reason). Both
 are decided before the view runs, so they change nothing.
 
-The views set their authentication, permission, schema and exception handler themselves
-rather than relying on ``REST_FRAMEWORK`` defaults: the API's guarantees hold whatever the
+The views set their authentication, permissions, parser (JSON only, NUL refused), schema and
+exception handler themselves rather than relying on ``REST_FRAMEWORK`` defaults: the API's guarantees hold whatever the
 project default is. Each app's ``api.py`` owns its routes; this module mounts them and adds
 the OpenAPI schema (``/api/schema/``) and its documentation page (``/api/docs/``).
 """
@@ -27,12 +27,15 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import Resolver404, include, path, re_path, resolve
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -43,6 +46,7 @@ __all__ = [
     "AGENT_GROUP",
     "READ_ONLY_GROUP",
     "ROLE_GROUPS",
+    "ApiJSONParser",
     "ApiMixin",
     "ErrorSerializer",
     "PagePagination",
@@ -50,6 +54,7 @@ __all__ = [
     "RolePermission",
     "ensure_role_groups",
     "error_responses",
+    "find_nul",
     "role_for",
     "user_role",
 ]
@@ -141,12 +146,34 @@ class RolePermission(BasePermission):
         return False
 
 
+class PageParams(serializers.Serializer):
+    page = serializers.IntegerField(required=False, min_value=1, max_value=10**9)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
+
+
 class PagePagination(PageNumberPagination):
-    """Numbered pages of 50 (``?page=2&page_size=100``, at most 200)."""
+    """Numbered pages of 50 (``?page=2&page_size=100``, at most 200).
+
+    A malformed ``page``/``page_size`` is a 400 naming it (DRF would silently use the default
+    size, or answer 404 for ``page=0``); a page past the last one is a 404.
+    """
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+    invalid_page_message = "Page {page_number}: {message}."
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: APIView | None = None) -> list[Any] | None:
+        given = {key: request.query_params[key] for key in ("page", "page_size") if key in request.query_params}
+        PageParams(data=given).is_valid(raise_exception=True)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {"page": {"minimum": 1, "maximum": 10**9}, "page_size": {"minimum": 1, "maximum": 200}}
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -168,7 +195,7 @@ _ERROR_DESCRIPTIONS = {
     400: "Invalid input; `fields` names each problem",
     401: "Not authenticated (send `Authorization: Token <key>` or log in)",
     403: "Authenticated, but the account's role does not allow this",
-    404: "No such object",
+    404: "No such object (or a page past the last one)",
     409: "Refused because of the object's current state; nothing changed",
 }
 
@@ -181,10 +208,46 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     }
 
 
+def find_nul(value: Any, path: str = "") -> str | None:
+    """The path of the first string (or key) containing a NUL character, else None.
+
+    PostgreSQL cannot store NUL in text or jsonb (the insert fails with a server error), and
+    no WhatsApp message or flow needs one, so request bodies carrying one are refused.
+    """
+    if isinstance(value, str):
+        return (path or "body") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return where
+            found = find_nul(item, where)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = find_nul(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+class ApiJSONParser(JSONParser):
+    """JSON bodies, refusing NUL characters anywhere with a 400 naming the field."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        data = super().parse(stream, media_type, parser_context)
+        where = find_nul(data)
+        if where:
+            raise ValidationError({where: ["null characters are not allowed"]})
+        return data
+
+
 class ApiMixin:
     """Put first in every API view's bases: authentication, roles, schema and error format."""
 
     authentication_classes = (TokenAuthentication, SessionAuthentication)
+    parser_classes = (ApiJSONParser,)
     permission_classes = (RolePermission,)
     schema = AutoSchema()
     read_role: Role = Role.READ_ONLY
@@ -194,6 +257,7 @@ class ApiMixin:
         return api_exception_handler
 
 
+@csrf_exempt  # it changes nothing; a POST to a wrong path must get this answer, not a CSRF page
 def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
     """Unknown paths under /api/ answer JSON like the rest of the API, with a hint for a
     missing trailing slash (the catch-all stops CommonMiddleware from redirecting)."""
@@ -242,7 +306,7 @@ def _urlpatterns() -> list:
             name="schema",
         ),
         path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-        re_path(r"^(?P<rest>.*)$", api_not_found),
+        re_path(r"^(?P<rest>[\s\S]*)\Z", api_not_found),  # any path, even one with a newline
     ]
 
 
