@@ -26,6 +26,7 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.urls import include, path
 from django.utils import timezone
+from drf_spectacular.validation import validate_schema
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -939,6 +940,7 @@ def test_schema_and_docs_are_served(world):
     assert document["info"]["title"] == "WhatsApp CRM operators API"
     assert "tokenAuth" in document["components"]["securitySchemes"]
     assert set(document["components"]["schemas"]["Error"]["properties"]) == {"error"}
+    validate_schema(document)  # a valid OpenAPI 3 document
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"/api/schema/" in docs.content
