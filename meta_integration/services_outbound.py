@@ -23,7 +23,7 @@ What is guaranteed when a worker dies mid-send (the "attempt record"): before th
 run writes ``wa:send:attempt:{message_id}`` in Redis (SET NX: one run at a time per message)
 with its task id and a deadline (now + the task's hard time limit), and adds the wamid the
 moment Meta answers, before the database write. The record is deleted once the outcome is
-stored. A later run that finds a record:
+known (for an accepted message, after the wamid is stored). A later run that finds a record:
 
 * with a wamid: Meta accepted it; the run stores it (``mark_sent``) and sends nothing;
 * without a wamid, from a run that is certainly gone (its deadline passed, or it is an earlier
@@ -361,6 +361,9 @@ def _after_failure(
     exc: client.GraphError,
     attempts: int,
 ) -> Outcome:
+    # The attempt's outcome is known (refused, or given up on): drop the record before any
+    # write, so a database error below is retried as a fresh attempt, not as "interrupted".
+    forget_attempt(message_id)
     error_class = exc.error_class
     max_retries = topology.route_for(SEND_TASK).max_retries
     if should_retry(error_class, exc.code, attempts, max_retries):
@@ -372,7 +375,6 @@ def _after_failure(
         if error_class is ErrorClass.PAIR_RATE_LIMIT:
             # Hold back every message to this user, not only this one.
             _redis_client().set(_pair_key(config.phone_number_id, to), "1", px=max(1, int(delay * 1000)))
-        forget_attempt(message_id)
         logger.info("message %s: attempt %s failed (%s), retry in %.2fs", message_id, attempts, exc, delay)
         return Outcome(Result.RETRY, delay=delay, error=str(exc))
     details = exc.details
@@ -381,7 +383,6 @@ def _after_failure(
     elif error_class is ErrorClass.AUTH:
         details = f"{details} (authentication/permission error: check the access token of {config})".strip()
     outbox.mark_failed(message_id, exc.code, exc.title, details)
-    forget_attempt(message_id)
     logger.warning("message %s: failed for good after %s attempt(s): %s", message_id, attempts, exc)
     return Outcome(Result.FAILED, error=str(exc))
 
