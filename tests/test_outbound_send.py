@@ -300,6 +300,21 @@ def test_a_part_whose_previous_part_is_not_accepted_is_never_sent(fake, graph_ur
     assert all(r.body["text"]["body"] != "Fixtures 3/3" for r in fake.requests())
 
 
+def test_a_part_follows_a_previous_part_meta_accepted_even_if_its_delivery_failed_later(fake, graph_url):
+    config = make_config(graph_url)
+    contact = make_contact(config)
+    group, now = uuid.uuid4(), timezone.now()
+    common = {"contact": contact, "app_config": config, "direction": "out", "message_type": "text",
+              "group_id": group, "parts_total": 2}
+    Message.objects.create(**common, content={"type": "text", "body": "Fixtures 1/2"}, part_index=0,
+                           status=MessageStatus.FAILED, wamid=f"wamid.{group.hex}", sent_at=now, send_after=now,
+                           error_code=131026, error_title="Message undeliverable")  # a "failed" status webhook
+    second = Message.objects.create(**common, content={"type": "text", "body": "Fixtures 2/2"}, part_index=1,
+                                    status=MessageStatus.PENDING, send_after=now)
+    assert services_outbound.deliver(second.pk).result is Result.SENT
+    assert [r.body["text"]["body"] for r in fake.messages(to=contact.wa_id)] == ["Fixtures 2/2"]
+
+
 def test_a_spent_throughput_bucket_reschedules_instead_of_waiting(fake, graph_url):
     config = make_config(graph_url, rate=0.5)  # one token, then one every 2 s
     contact = make_contact(config)

@@ -56,7 +56,6 @@ logger = logging.getLogger(__name__)
 
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
 PREVIOUS_PART_FAILED = "Previous part failed"
-ACCEPTED_STATUSES = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
 
 
 class NoBusinessNumberError(LookupError):
@@ -184,7 +183,7 @@ def enqueue_unsent(older_than: timedelta, *, limit: int = 1000) -> int:
     previous_accepted = Message.objects.filter(
         group_id=OuterRef("group_id"),
         part_index=OuterRef("part_index") - 1,
-        status__in=ACCEPTED_STATUSES,
+        wamid__isnull=False,
         sent_at__lt=cutoff,
     )
     ids = list(
@@ -219,8 +218,9 @@ class MessageOutbox:
         window_open = last_inbound is not None and timezone.now() - last_inbound < CUSTOMER_SERVICE_WINDOW
         previous_accepted = True
         if message.group_id is not None and message.part_index:
+            # Accepted = Meta gave it a wamid; a later "failed" delivery status does not undo that.
             previous_accepted = Message.objects.filter(
-                group_id=message.group_id, part_index=message.part_index - 1, status__in=ACCEPTED_STATUSES
+                group_id=message.group_id, part_index=message.part_index - 1, wamid__isnull=False
             ).exists()
         spec = message.content if isinstance(message.content, dict) else {}
         return ports.OutboundEnvelope(
