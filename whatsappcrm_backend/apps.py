@@ -8,12 +8,21 @@ class ProjectConfig(AppConfig):
     verbose_name = "WhatsApp CRM"
 
     def ready(self) -> None:
+        from django.apps import apps as django_apps
         from django.db.models.signals import post_migrate
 
         from whatsappcrm_backend import checks  # noqa: F401  (registers the system checks)
-        from whatsappcrm_backend.beat import sync_after_migrate
+        from whatsappcrm_backend.api import ensure_role_groups
+        from whatsappcrm_backend.beat import connect_beat_sync, sync_after_migrate
 
-        post_migrate.connect(sync_after_migrate, sender=self)
+        # post_migrate is only sent for apps with models, so hang these on apps that have them.
+        post_migrate.connect(
+            sync_after_migrate, sender=django_apps.get_app_config("django_celery_beat"), dispatch_uid="beat-sync"
+        )
+        post_migrate.connect(
+            ensure_role_groups, sender=django_apps.get_app_config("auth"), dispatch_uid="api-role-groups"
+        )
+        connect_beat_sync()
 
         from whatsappcrm_backend.logging import connect_task_logging
         from whatsappcrm_backend.metrics import connect_task_metrics

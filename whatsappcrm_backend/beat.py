@@ -70,3 +70,14 @@ def sync_after_migrate(sender: Any = None, **kwargs: Any) -> None:
     counts = sync_beat_schedule()
     if any(counts.values()):
         logger.info("beat schedule synced: %s", counts)
+
+
+def connect_beat_sync() -> None:
+    """Also sync when Beat starts, so a deploy that skipped migrate still runs the code's schedule."""
+    from celery.signals import beat_init
+
+    def _sync_on_beat_start(sender: Any = None, **kwargs: Any) -> None:
+        counts = sync_beat_schedule()
+        logger.info("beat schedule synced at start: %s", counts)
+
+    beat_init.connect(_sync_on_beat_start, weak=False, dispatch_uid="beat-sync-on-start")

@@ -13,7 +13,6 @@ from kombu import Exchange, Queue
 
 from whatsappcrm_backend import topology
 from whatsappcrm_backend.embedded_redis import ensure_redis_url
-from whatsappcrm_backend.logging import logging_config
 from whatsappcrm_backend.env import (
     ConfigurationError,
     env_bool,
@@ -22,6 +21,7 @@ from whatsappcrm_backend.env import (
     env_list,
     env_str,
 )
+from whatsappcrm_backend.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "django_celery_beat",
     "whatsappcrm_backend",
     "meta_integration",
@@ -236,11 +238,18 @@ API_FOOTBALL_REQUESTS_PER_MINUTE = env_int("API_FOOTBALL_REQUESTS_PER_MINUTE", 1
 
 # --- REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first, so an unauthenticated request gets 401 with WWW-Authenticate.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "whatsappcrm_backend.api_errors.api_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
 }
+SPECTACULAR_SETTINGS = {"TITLE": "WhatsApp CRM operators API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
 
 # When set, /metrics needs "Authorization: Bearer <token>".
 METRICS_TOKEN = env_str("METRICS_TOKEN")

@@ -13,6 +13,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics_view, name="metrics"),
     path("", include("meta_integration.urls")),
+    path("api/", include("whatsappcrm_backend.api")),
 ]
 
 if settings.DEBUG:
