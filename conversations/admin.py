@@ -137,3 +137,6 @@ class StatusEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+from conversations import admin_outbound  # noqa: E402, F401  (registers the failed-messages admin)

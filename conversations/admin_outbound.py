@@ -10,16 +10,8 @@ from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from conversations.models import Direction, Message, MessageStatus
+from conversations.models import Direction, FailedMessage, Message, MessageStatus
 from conversations.services.outbound import resend_failed
-
-
-class FailedMessage(Message):
-    class Meta:
-        proxy = True
-        app_label = "conversations"
-        verbose_name = "failed message"
-        verbose_name_plural = "failed messages"
 
 
 def _failed() -> QuerySet[Message]:

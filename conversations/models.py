@@ -118,6 +118,15 @@ class Message(models.Model):
         return f"{arrow} {self.contact_id} {self.message_type}: {self.text[:40]}"
 
 
+class FailedMessage(Message):
+    """Outbound messages Meta refused, as their own admin list (operators resend from there)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "failed message"
+        verbose_name_plural = "failed messages"
+
+
 class StatusEvent(models.Model):
     """Every status webhook as received; applied to its message when the wamid is known.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conversations.services import inbound
+from conversations.services import inbound, outbound
 from whatsappcrm_backend.celery import project_task
 
 
@@ -15,3 +15,9 @@ def sweep_inbound() -> dict[str, int]:
         "enqueued": inbound.enqueue_unprocessed(older_than=timedelta(seconds=30)),
         "statuses_applied": inbound.reconcile_status_events(),
     }
+
+
+@project_task("conversations.sweep_outbound")
+def sweep_outbound() -> int:
+    """Re-enqueue outbound messages written but never sent (broker was down when they committed)."""
+    return outbound.enqueue_unsent(older_than=timedelta(minutes=5))

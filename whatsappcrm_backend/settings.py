@@ -214,6 +214,9 @@ META_HTTP_MAX_CONNECTIONS = env_int("META_HTTP_MAX_CONNECTIONS", 20)
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 3 * 1024 * 1024)
 WEBHOOK_EVENT_RETENTION_DAYS = env_int("WEBHOOK_EVENT_RETENTION_DAYS", 30)
 MULTIPART_GAP_SECONDS = env_float("MULTIPART_GAP_SECONDS", 2.0)
+# Transient send failures back off exponentially (with jitter) from the base, capped at the max.
+META_RETRY_BASE_SECONDS = env_float("META_RETRY_BASE_SECONDS", 1.0)
+META_RETRY_MAX_SECONDS = env_float("META_RETRY_MAX_SECONDS", 300.0)
 # Development simulator: where the fake Graph API's record is (default: the business number's URL).
 SIMULATOR_FAKE_GRAPH_URL = env_str("SIMULATOR_FAKE_GRAPH_URL", "")
 

@@ -131,6 +131,7 @@ TASKS: dict[str, TaskRoute] = {
                                                max_retries=8),
     # Outbox sweepers and housekeeping (Beat).
     "conversations.sweep_inbound": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=60, time_limit=90),
+    "conversations.sweep_outbound": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=60, time_limit=90),
     "meta_integration.send_read_receipt": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=20, time_limit=30,
                                                     max_retries=3),
     # Football: ingestion (bulk upserts) and settlement, on the prefork CPU worker.
@@ -161,6 +162,10 @@ BEAT_SCHEDULE: dict[str, BeatEntry] = {
     "sweep-unprocessed-inbound": BeatEntry(
         task="conversations.sweep_inbound", every=timedelta(seconds=30),
         description="Re-enqueue inbound messages stored but never processed (broker outage)",
+    ),
+    "sweep-unsent-outbound": BeatEntry(
+        task="conversations.sweep_outbound", every=timedelta(seconds=60),
+        description="Re-enqueue outbound messages written but never sent (broker outage)",
     ),
 }
 
