@@ -106,6 +106,7 @@ __all__ = [
     "adjust",
     "api_client",
     "bettable_fixtures",
+    "bulk_set",
     "bulk_upsert",
     "clear_quota_block",
     "deposit",
@@ -323,8 +324,9 @@ def run_sync(kind: SyncKind | str, *, worker: str = "", lock_ttl: int = 900, **k
             return None
         run = SyncRun.objects.create(kind=kind, worker=_cut(worker, 255))
         stats = SyncStats()
-        client = api_client()
+        client: ApiFootballClient | None = None
         try:
+            client = api_client()  # raises AuthFailed when no key is configured
             function(client, stats=stats, **kwargs)
             run.status = SyncStatus.OK
         except SyncPaused as paused:
@@ -344,8 +346,9 @@ def run_sync(kind: SyncKind | str, *, worker: str = "", lock_ttl: int = 900, **k
             ApiFootballAccount.objects.filter(pk=1).update(last_error=run.message[:1000], last_error_at=timezone.now())
             logger.warning("football %s sync failed: %s", kind, run.message)
         finally:
-            stats.requests = client.requests_made
-            client.close()
+            if client is not None:
+                stats.requests = client.requests_made
+                client.close()
             run.finished_at = timezone.now()
             run.requests, run.pages, run.items = stats.requests, stats.pages, stats.items
             run.rows, run.skipped = stats.rows, stats.skipped
@@ -551,6 +554,28 @@ def bulk_upsert(objs: Sequence[Any], *, unique_fields: Sequence[str], update_fie
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
     sql = _upsert_statement(connection, model, [f.name for f in fields], unique_fields, update_fields)
     params = [tuple(field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields) for obj in objs]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+    return len(objs)
+
+
+def bulk_set(objs: Sequence[Any], fields: Sequence[str]) -> int:
+    """``UPDATE table SET f = %s, ... WHERE pk = %s`` for each of ``objs`` (one model), as one
+    prepared statement run through ``executemany``. For rows the caller holds locked (it
+    writes values, not expressions); ``bulk_update`` builds a CASE per field per row, which
+    was 75% of the time settling 2,000 bets."""
+    if not objs:
+        return 0
+    model = type(objs[0])
+    connection = connections[router.db_for_write(model)]
+    meta, quote = model._meta, connection.ops.quote_name
+    targets = [meta.get_field(name) for name in fields]
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in targets)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
+    params = [
+        (*(field.get_db_prep_save(getattr(obj, field.attname), connection) for field in targets), obj.pk)
+        for obj in objs
+    ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
     return len(objs)
@@ -1064,14 +1089,12 @@ def settle_tickets(ticket_ids: Sequence[int], *, settled_by: str = "", now: date
                         )
                     )
                     touched.add(wallet.pk)
-            Ticket.objects.bulk_update(
-                [ticket for ticket, _ in done], ["status", "payout", "settled_at", "settled_by"], batch_size=BATCH_ROWS
-            )
+            bulk_set([ticket for ticket, _ in done], ["status", "payout", "settled_at", "settled_by"])
             LedgerEntry.objects.bulk_create(entries, batch_size=BATCH_ROWS)
             changed = [wallets[pk] for pk in sorted(touched)]
             for wallet in changed:
                 wallet.updated_at = now
-            Wallet.objects.bulk_update(changed, ["balance", "updated_at"], batch_size=BATCH_ROWS)
+            bulk_set(changed, ["balance", "updated_at"])
             settled.extend(ticket.pk for ticket, _ in done)
     return settled
 

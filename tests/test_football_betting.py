@@ -291,3 +291,27 @@ def test_the_database_itself_refuses_a_negative_balance_and_a_duplicate_referenc
         LedgerEntry.objects.create(
             wallet=w, kind="deposit", amount=D("1.00"), balance_after=D("6.00"), reference="deposit:263771110000"
         )
+
+
+@pytest.mark.django_db
+def test_admin_deposits_and_adjusts_only_through_the_ledger_and_a_resubmitted_form_books_once(admin_client):
+    w = wallet()
+    url = "/admin/football_data_app/wallet/"
+    form = {"action": "deposit", "_selected_action": [w.pk], "amount": "25.00", "note": "cash at the shop",
+            "reference": "form-7f3a"}  # fmt: skip
+    admin_client.post(url, form)
+    admin_client.post(url, form)  # the operator pressed the button twice
+    w.refresh_from_db()
+    assert w.balance == D("25.00")
+    entry = LedgerEntry.objects.get(wallet=w)
+    assert (entry.kind, entry.created_by, entry.note) == ("deposit", "admin", "cash at the shop")
+    refused = admin_client.post(
+        url, {**form, "action": "adjust", "amount": "-30.00", "note": "chargeback", "reference": "form-8b1c"},
+        follow=True,
+    )  # fmt: skip
+    assert "below zero" in refused.content.decode()
+    admin_client.post(url, {**form, "action": "adjust", "amount": "-5.00", "note": "fee", "reference": "form-9d2e"})
+    w.refresh_from_db()
+    assert w.balance == D("20.00") == services.ledger_total(w)
+    page = admin_client.get(f"{url}{w.pk}/change/").content.decode()
+    assert "matches the ledger" in page

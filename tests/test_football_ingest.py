@@ -477,6 +477,15 @@ def test_the_minute_limiter_is_shared_by_every_client_on_the_same_redis(redis_cl
     redis_client.delete("test:limiter")
 
 
+def test_a_missing_api_key_ends_the_run_with_a_message_not_a_traceback(settings):
+    settings.API_FOOTBALL_KEY = ""
+    ApiFootballAccount.objects.update_or_create(pk=1, defaults={"base_url": "http://127.0.0.1:9", "api_key": ""})
+    run = services.run_sync(SyncKind.LEAGUES)
+    assert run.status == SyncStatus.FAILED and run.requests == 0
+    assert "key is not configured" in run.message
+    assert "key is not configured" in ApiFootballAccount.objects.get().last_error
+
+
 def test_bad_configuration_and_bad_requests_fail_with_a_clear_error(redis_client):
     with pytest.raises(ValueError, match="limit"):
         MinuteLimiter(redis_client, 0)

@@ -468,3 +468,40 @@ def test_settlement_timestamps_are_recorded():
     ticket.refresh_from_db()
     assert ticket.settled_at >= before and ticket.settled_by == "cpu@test"
     assert FixtureStatus(Fixture.objects.get(pk=feed.fixtures[0].pk).status) is FixtureStatus.FINISHED
+
+
+# --------------------------------------------------------------------------- operators in admin
+
+
+@pytest.mark.django_db
+def test_admin_enters_a_result_or_voids_and_settlement_is_queued_for_the_football_worker(
+    admin_client, django_capture_on_commit_callbacks
+):
+    feed = Feed(2)
+    for index in range(2):
+        feed.offer(index, {M.MATCH_WINNER: [("Home", "2.10"), ("Draw", "3.40"), ("Away", "3.60")]})
+    wallet = funded_wallet()
+    home = single(wallet, feed.fixtures[0], M.MATCH_WINNER, "Home")
+    draw = single(wallet, feed.fixtures[1], M.MATCH_WINNER, "Draw")
+    url = "/admin/football_data_app/fixture/"
+
+    refused = admin_client.post(
+        url, {"action": "void", "_selected_action": [feed.fixtures[1].pk], "reason": ""}, follow=True
+    )
+    assert "Give a reason for voiding." in refused.content.decode()
+    with django_capture_on_commit_callbacks() as queued:
+        admin_client.post(url, {"action": "enter_result", "_selected_action": [feed.fixtures[0].pk],
+                                "home": "3", "away": "1", "ht_home": "1", "ht_away": "1"})  # fmt: skip
+        admin_client.post(url, {"action": "void", "_selected_action": [feed.fixtures[1].pk],
+                                "reason": "pitch waterlogged, not rescheduled"})  # fmt: skip
+    assert len(queued) == 2  # one settlement task per fixture, sent when the admin's transaction commits
+    entered, voided = (Fixture.objects.get(pk=f.pk) for f in feed.fixtures)
+    assert (entered.fulltime_home, entered.fulltime_away, entered.manual_result) == (3, 1, True)
+    assert "entered by admin" in entered.settlement_note
+    assert voided.status == FixtureStatus.CANCELLED and "pitch waterlogged" in voided.settlement_note
+    for fixture in (entered, voided):  # what the queued tasks run on the worker
+        services.settle_fixture(fixture.pk)
+    assert Ticket.objects.get(pk=home.pk).status == TicketStatus.WON
+    assert Ticket.objects.get(pk=draw.pk).status == TicketStatus.VOID
+    page = admin_client.get(f"{url}?settlement=settled").content.decode()
+    assert f"{entered.home_team.name} v {entered.away_team.name}" in page
