@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result = ScenarioResult(name, module.TITLE, Status.NOT_AVAILABLE,
                                         f"not run: the run's {budget // 60}-minute budget was spent")
             else:
-                settled = ctx.settle(ctx.scale(60, 20))
+                settled = ctx.settle(ctx.scale(20, 15))
                 result = _run_one(module, ctx)
                 if settled:
                     result.notes.insert(0, f"Before this scenario {settled}.")

@@ -18,7 +18,7 @@ import pytest
 
 from bench.load import LoadError, LoadSpec, build_requests, run_schedule
 from bench.report import fmt_seconds, markdown_table, row_cells
-from bench.scenarios.base import Row, Summary, Table, compare, per_second, percentile
+from bench.scenarios.base import Curve, Row, Summary, Table, compare, per_second, percentile
 from bench.stack import floor_worker_argv, gunicorn_argv, set_option
 from meta_integration.payloads import parse_webhook
 from meta_integration.signatures import verify_signature
@@ -83,6 +83,12 @@ def test_table_rows_must_fit_columns():
     Table("ok", ("a", "b"), (("1", "2"),))
     with pytest.raises(ValueError, match=r"rows\[1\]"):
         Table("bad", ("a", "b"), (("1", "2"), ("3",)))
+
+
+def test_curve_needs_one_y_per_x():
+    Curve("odds", (100.0, 1000.0), (0.5, 4.0))
+    with pytest.raises(ValueError, match="ys"):
+        Curve("odds", (100.0, 1000.0), (0.5,))
 
 
 def test_per_second_bins_include_empty_seconds():

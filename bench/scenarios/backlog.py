@@ -35,7 +35,7 @@ def run(ctx: Context) -> ScenarioResult:
                                    floor_row))
         result.series.append(replace(quiet_series, label="project, no backlog"))
     try:
-        settled = ctx.settle(ctx.scale(60, 20))
+        settled = ctx.settle(ctx.scale(20, 15))
         if settled:
             result.notes.append(f"Before the first reply {settled}.")
         check_reply(ctx, timeout=ctx.scale(30.0, 15.0))

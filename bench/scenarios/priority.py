@@ -36,7 +36,7 @@ def run(ctx: Context) -> ScenarioResult:
         ("urgent and backlog at the same priority (no priority)", backlog, Priority.NORMAL, Priority.NORMAL, False),
     ]
     for label, size, backlog_priority, urgent_priority, floor in variants:
-        settled = ctx.settle(ctx.scale(60, 20))
+        settled = ctx.settle(ctx.scale(20, 15))
         if settled:
             result.notes.append(f"{label}: {settled}.")
         waits, completions, start = _measure(ctx, label, size, backlog_priority, urgent, urgent_priority)

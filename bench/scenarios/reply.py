@@ -31,8 +31,8 @@ def measure_floor(ctx: Context) -> tuple[Row, Series]:
 
 
 def _load_shape(ctx: Context) -> tuple[float, float, float]:
-    """(rate, duration, drain): 80/s for 60 s; quick mode 20/s for 3 s."""
-    return ctx.scale((RATE, 60.0, 60.0), (20.0, 3.0, 20.0))
+    """(rate, duration, drain): 80/s for 60 s, then at most 30 s for the last replies; quick: 20/s for 3 s."""
+    return ctx.scale((RATE, 60.0, 30.0), (20.0, 3.0, 20.0))
 
 
 def run(ctx: Context) -> ScenarioResult:
@@ -42,7 +42,7 @@ def run(ctx: Context) -> ScenarioResult:
     result.rows.append(floor_row)
     result.series.append(floor_series)
     try:
-        settled = ctx.settle(ctx.scale(60, 20))
+        settled = ctx.settle(ctx.scale(20, 15))
         if settled:
             result.notes.append(f"Before the first reply {settled}.")
         first = check_reply(ctx, timeout=ctx.scale(30.0, 15.0))
