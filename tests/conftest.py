@@ -31,7 +31,9 @@ def purge_project_queues() -> None:
                 pass
 
 
-@pytest.fixture(scope="session")
+# Workers live for one test module: a module that starts its own worker (another pool, a
+# crash test) must be the only consumer of the queue, not share it with one left running.
+@pytest.fixture(scope="module")
 def io_worker(django_db_setup, django_db_blocker):
     """The gevent I/O worker exactly as compose runs it, on the test database and broker."""
     from tests.workers import start_worker
@@ -42,7 +44,7 @@ def io_worker(django_db_setup, django_db_blocker):
     worker.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cpu_worker(django_db_setup, django_db_blocker):
     """The prefork CPU worker exactly as compose runs it."""
     from tests.workers import start_worker

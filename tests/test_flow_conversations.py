@@ -46,15 +46,6 @@ def fake_server() -> Iterator[tuple[FakeGraphAPI, str]]:
 WORKER: list[Any] = []  # the io_worker, for failure messages
 
 
-@pytest.fixture(scope="module")
-def io_worker(django_db_setup, django_db_blocker):  # TEMPORARY until conversations registers the Outbox
-    from tests.test_outbound_support import start_io_worker
-
-    worker = start_io_worker()
-    yield worker
-    worker.stop()
-
-
 @pytest.fixture
 def fake(fake_server, io_worker, settings) -> FakeGraphAPI:
     """Flows loaded, the business number pointing at the fake, a clean request log."""

@@ -1,8 +1,7 @@
 """Shared pieces of the outbound tests: the fake Graph API, business numbers, contacts, workers.
 
-Workers started here are the compose I/O worker command plus ``-I`` of this module, which
-installs the conversations Outbox in the worker if ``ConversationsConfig.ready`` does not
-(yet) do it. Once it does, ``ensure_outbox`` is a no-op everywhere.
+Workers started here run the compose I/O worker command (optionally with another pool) and
+a short retry backoff, so retry tests take fractions of a second instead of minutes.
 """
 
 from __future__ import annotations
@@ -16,26 +15,13 @@ import pytest
 from django.utils import timezone
 
 from conversations.models import Contact
-from conversations.services import outbound
-from meta_integration import ports
 from meta_integration.fake_graph import FakeGraphAPI, start_fake_graph
 from meta_integration.models import MetaAppConfig
 
 TOKEN = "EAAG-outbound-test-token"
 API_VERSION = "v23.0"
-# Short backoff in the workers (read by services_outbound from settings, once settings
-# define META_RETRY_BASE_SECONDS from the environment; until then the default 1 s applies).
+# Short backoff in the workers (META_RETRY_BASE_SECONDS is read from the environment).
 WORKER_ENV = {"META_RETRY_BASE_SECONDS": "0.2", "LOG_LEVEL": "INFO"}
-
-
-def ensure_outbox() -> None:
-    try:
-        ports.outbox()
-    except RuntimeError:
-        outbound.register()
-
-
-ensure_outbox()
 
 
 def random_phone_number_id() -> str:
@@ -72,7 +58,7 @@ def make_contact(
 
 
 def io_worker_argv(*, pool: str = "gevent", concurrency: int = 20) -> list[str]:
-    """The compose I/O worker command, with another pool if asked, importing this module."""
+    """The compose I/O worker command, with another pool and concurrency if asked."""
     from tests.workers import compose_command
 
     argv = compose_command("celery_io_worker")
@@ -81,7 +67,7 @@ def io_worker_argv(*, pool: str = "gevent", concurrency: int = 20) -> list[str]:
         f"--concurrency={concurrency}" if arg.startswith("--concurrency=") else arg
         for arg in argv
     ]
-    return [*argv, "-I", "tests.test_outbound_support"]
+    return argv
 
 
 def start_io_worker(*, pool: str = "gevent", concurrency: int = 20, env: dict[str, str] | None = None):
