@@ -167,6 +167,30 @@ BEAT_SCHEDULE: dict[str, BeatEntry] = {
         task="conversations.sweep_outbound", every=timedelta(seconds=60),
         description="Re-enqueue outbound messages written but never sent (broker outage)",
     ),
+    "football-sync-leagues": BeatEntry(
+        task="football_data.sync_leagues", every=timedelta(hours=24), queue=CPU_QUEUE,
+        description="API-Football leagues and current seasons (never changes which leagues are active)",
+    ),
+    "football-sync-fixtures": BeatEntry(
+        task="football_data.sync_fixtures", every=timedelta(hours=1), queue=CPU_QUEUE,
+        description="Fixtures of the active leagues, yesterday to a week ahead (one request per league)",
+    ),
+    "football-sync-odds": BeatEntry(
+        task="football_data.sync_odds", every=timedelta(hours=1), queue=CPU_QUEUE,
+        description="Pre-match odds of the active leagues, page by page",
+    ),
+    "football-sync-live-odds": BeatEntry(
+        task="football_data.sync_live_odds", every=timedelta(minutes=5), queue=CPU_QUEUE,
+        description="In-play odds, one request for every league",
+    ),
+    "football-sync-results": BeatEntry(
+        task="football_data.sync_results", every=timedelta(minutes=5), queue=CPU_QUEUE,
+        description="Results of fixtures that should be over; queues their settlement",
+    ),
+    "football-settle-due": BeatEntry(
+        task="football_data.settle_due", every=timedelta(minutes=10), queue=CPU_QUEUE,
+        description="Settle finished fixtures still unsettled and send notifications a crash left unsent",
+    ),
 }
 
 # The longest countdown/ETA any project task uses. Redis redelivers an unacknowledged
