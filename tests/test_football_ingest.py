@@ -84,18 +84,19 @@ def load_leagues_and_fixtures(league_ids=(39, 140)) -> None:
         services.sync_fixtures(api, now=NOW)
 
 
+FIXTURE_FIELDS = (
+    "id", "api_id", "league_id", "kickoff", "home_team_id", "away_team_id", "status", "status_short",
+    "goals_home", "goals_away", "fulltime_home", "fulltime_away", "halftime_home", "halftime_away",
+)  # fmt: skip
+
+
 def snapshot() -> dict[str, list]:
     """Every row ingestion writes, with ids (an update in place keeps them) and without
     bookkeeping timestamps."""
     return {
         "leagues": list(League.objects.order_by("id").values("id", "api_id", "name", "active", "current_season")),
         "teams": list(Team.objects.order_by("id").values("id", "api_id", "name")),
-        "fixtures": list(
-            Fixture.objects.order_by("id").values(
-                "id", "api_id", "league_id", "kickoff", "home_team_id", "away_team_id", "status", "status_short",
-                "goals_home", "goals_away", "fulltime_home", "fulltime_away", "halftime_home", "halftime_away",
-            )
-        ),
+        "fixtures": list(Fixture.objects.order_by("id").values(*FIXTURE_FIELDS)),
         "bookmakers": list(Bookmaker.objects.order_by("id").values("id", "api_id", "name")),
         "markets": list(Market.objects.order_by("id").values("id", "fixture_id", "bookmaker_id", "market_type")),
         "outcomes": list(
@@ -359,9 +360,7 @@ def test_live_odds_are_fetched_once_per_run_for_every_league_and_deduplicated():
         market__market_type=MarketType.OVER_UNDER, key=f"Over {main_over['handicap']}",
     )  # fmt: skip
     assert over.odds == Decimal(main_over["odd"])
-    suspended = sum(
-        1 for item in data.live_odds({}) for bet in item["odds"] for v in bet["values"] if v["suspended"]
-    )
+    suspended = sum(1 for item in data.live_odds({}) for bet in item["odds"] for v in bet["values"] if v["suspended"])
     assert Outcome.objects.filter(market__is_live=True, suspended=True).count() == suspended
 
 
