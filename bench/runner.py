@@ -127,7 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result = ScenarioResult(name, module.TITLE, Status.NOT_AVAILABLE,
                                         f"not run: the run's {budget // 60}-minute budget was spent")
             else:
-                settled = ctx.settle(ctx.scale(20, 15))
+                try:
+                    settled = ctx.settle(ctx.scale(20, 15))
+                except Exception as exc:  # noqa: BLE001 - measure anyway, and say so
+                    settled = f"clearing what earlier runs left failed ({type(exc).__name__}: {exc})"
                 result = _run_one(module, ctx)
                 if settled:
                     result.notes.insert(0, f"Before this scenario {settled}.")

@@ -55,16 +55,34 @@ class Context:
 
         if self.stack.wait_idle(timeout):
             return ""
+        queues = [*PROJECT_QUEUES, FLOOR_QUEUE]
+        dropped = self.stack.purge(queues)
+        reserved = self.stack.unacked()  # running, or held by a worker until their countdown
+        deleted = self.delete_contacts(self.bases)
+        dropped += self.stack.purge(queues)  # what running tasks enqueued meanwhile
+        self.stack.wait_idle(15)
+        contacts = "the runs' contacts deleted" if deleted else "the runs' contacts could not be deleted"
+        return (f"the system was still busy after {timeout:.0f} s ({dropped:,} queued and {reserved:,} reserved "
+                f"tasks left by earlier runs): the queued ones were purged and {contacts} before this measurement")
+
+    def delete_contacts(self, bases: list[int], attempts: int = 3) -> bool:
+        """Delete the contacts of the given blocks of WhatsApp ids (their messages cascade).
+
+        A task still running may insert a reply for one of them meanwhile, which the
+        foreign key refuses at commit: try again, a little later.
+        """
+        from django.db import IntegrityError
+
         from conversations.models import Contact
 
-        for base in self.bases:
-            Contact.objects.filter(wa_id__startswith=wa_prefix(base)).delete()
-        dropped = self.stack.purge([*PROJECT_QUEUES, FLOOR_QUEUE])
-        reserved = self.stack.unacked()  # running, or held by a worker until their countdown
-        self.stack.wait_idle(15)
-        return (f"the system was still busy after {timeout:.0f} s ({dropped:,} queued and {reserved:,} reserved "
-                "tasks left by earlier runs): the queued ones were purged and the runs' contacts deleted "
-                "before this measurement")
+        for attempt in range(attempts):
+            try:
+                for base in bases:
+                    Contact.objects.filter(wa_id__startswith=wa_prefix(base)).delete()
+                return True
+            except IntegrityError:
+                time.sleep(1.0 + attempt)
+        return False
 
 
 def load(ctx: Context, label: str, path: str, rate: float, duration: float, *, text: str = "hi",

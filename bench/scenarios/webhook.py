@@ -21,7 +21,6 @@ from bench.scenarios.common import (
     ack_series,
     check_webhook,
     load,
-    wa_prefix,
 )
 from bench.stack import FLOOR_OK_PATH, WEBHOOK_PATH
 
@@ -80,8 +79,5 @@ def _drain(ctx: Context, result: ScenarioResult) -> None:
 
 def _forget(ctx: Context, bases: list[int]) -> None:
     """Delete what the ingest runs (and their warm-ups) stored, then drop their queued tasks."""
-    from conversations.models import Contact
-
-    for base in bases:
-        Contact.objects.filter(wa_id__startswith=wa_prefix(base)).delete()
+    ctx.delete_contacts(bases)
     ctx.stack.purge(["celery"])
