@@ -59,3 +59,44 @@ def probe_key(redis_client) -> Iterator[str]:
     key = f"test:probe:{uuid.uuid4().hex}"
     yield key
     redis_client.delete(key)
+
+
+def _broker_is_idle(client: redis_lib.Redis) -> bool:
+    """No message waiting on a project queue and none taken by a worker but not yet acknowledged."""
+    from whatsappcrm_backend.topology import REDIS_PRIORITY_STEPS
+
+    sep = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("sep", ":")
+    keys = [name if step == 0 else f"{name}{sep}{step}" for name in topology.QUEUES for step in REDIS_PRIORITY_STEPS]
+    pipe = client.pipeline()
+    for key in keys:
+        pipe.llen(key)
+    pipe.hlen("unacked")
+    return not any(pipe.execute())
+
+
+@pytest.fixture(autouse=True)
+def _quiesce_workers_before_flush(request):
+    """Real-worker tests: let in-flight tasks finish before pytest-django truncates the tables.
+
+    A task still writing while the test database is flushed deadlocks the TRUNCATE on
+    PostgreSQL. Teardown runs before the database fixture's (this fixture depends on it).
+    """
+    marker = request.node.get_closest_marker("django_db")
+    uses_workers = request.node.get_closest_marker("workers") is not None
+    if not (marker and marker.kwargs.get("transaction") and uses_workers):
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    yield
+    if settings.CELERY_BROKER_URL.split("://", 1)[0] not in {"redis", "rediss"}:
+        return
+    import time
+
+    client = redis_lib.Redis.from_url(settings.CELERY_BROKER_URL)
+    try:
+        purge_project_queues()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not _broker_is_idle(client):
+            time.sleep(0.1)
+    finally:
+        client.close()

@@ -45,6 +45,7 @@ def run_priority_scenario(key: str, n_low: int, low_sleep: float) -> None:
 
 
 N_LOW, LOW_SLEEP = 400, 0.1  # 400 x 100 ms on 20 green threads: a 2 s backlog
+N_LOW_AMQP = 200  # RabbitMQ under a green pool drains far slower (see the closing note): a smaller backlog
 
 
 def test_high_priority_overtakes_a_low_backlog_on_redis(io_worker, redis_client, probe_key, capsys):
@@ -92,15 +93,15 @@ def test_high_priority_overtakes_a_low_backlog_on_rabbitmq(django_db_setup, redi
     try:
         run_django_snippet(
             "from tests.test_worker_topology import run_priority_scenario\n"
-            f"run_priority_scenario({probe_key!r}, {N_LOW}, {LOW_SLEEP})\n",
+            f"run_priority_scenario({probe_key!r}, {N_LOW_AMQP}, {LOW_SLEEP})\n",
             worker_env(amqp),
         )
-        outcome = _priority_outcome(wait_for_records(redis_client, probe_key, N_LOW + 1))
+        outcome = _priority_outcome(wait_for_records(redis_client, probe_key, N_LOW_AMQP + 1, timeout=120))
     finally:
         worker.stop()
     with capsys.disabled():
         print(f"\n[priority/rabbitmq] {json.dumps(outcome)}")
-    assert outcome["lows_started_after_high"] > N_LOW // 2, outcome
+    assert outcome["lows_started_after_high"] > N_LOW_AMQP // 2, outcome
 
 
 def test_io_queue_does_not_wait_behind_a_cpu_backlog(io_worker, cpu_worker, redis_client, probe_key, capsys):
