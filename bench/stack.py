@@ -326,14 +326,20 @@ class Stack:
         return dropped
 
     def wait_idle(self, timeout: float, quiet: float = 1.0) -> bool:
-        """Wait until no task waits or runs and the fake Graph API has been quiet ``quiet`` s."""
+        """Wait until no task waits, none finishes and the fake Graph API gets nothing for ``quiet`` s.
+
+        Tasks a worker holds until their countdown (retry backoff, multipart gaps) stay in
+        Redis' unacked set for as long as that is; they are not work in progress, so only a
+        change in that set counts as activity, not its size.
+        """
         deadline = time.monotonic() + timeout
-        last_seq, quiet_since = -1, time.monotonic()
+        last: tuple[int, int] = (-1, -1)
+        quiet_since = time.monotonic()
         while time.monotonic() < deadline:
-            busy = any(self.queue_depth(q) for q in (*PROJECT_QUEUES, FLOOR_QUEUE)) or self.unacked()
-            seq = self.fake_last_seq()
-            if busy or seq != last_seq:
-                last_seq, quiet_since = seq, time.monotonic()
+            waiting = any(self.queue_depth(q) for q in (*PROJECT_QUEUES, FLOOR_QUEUE))
+            state = (self.unacked(), self.fake_last_seq())
+            if waiting or state != last:
+                last, quiet_since = state, time.monotonic()
             elif time.monotonic() - quiet_since >= quiet:
                 return True
             time.sleep(0.2)
