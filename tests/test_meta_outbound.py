@@ -973,12 +973,12 @@ VALID_BODIES = [
 def _paths(node, prefix=()):
     if isinstance(node, dict):
         for key, child in node.items():
-            yield prefix + (key,)
-            yield from _paths(child, prefix + (key,))
+            yield (*prefix, key)
+            yield from _paths(child, (*prefix, key))
     elif isinstance(node, list):
         for index, child in enumerate(node):
-            yield prefix + (index,)
-            yield from _paths(child, prefix + (index,))
+            yield (*prefix, index)
+            yield from _paths(child, (*prefix, index))
 
 
 def test_every_node_of_valid_bodies_replaced_by_every_wrong_type():

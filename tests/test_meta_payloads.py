@@ -1454,12 +1454,12 @@ def _paths(node, prefix=()):
     """Every (container, key) location in a JSON tree, for mutation."""
     if isinstance(node, dict):
         for key, child in node.items():
-            yield prefix + (key,)
-            yield from _paths(child, prefix + (key,))
+            yield (*prefix, key)
+            yield from _paths(child, (*prefix, key))
     elif isinstance(node, list):
         for index, child in enumerate(node):
-            yield prefix + (index,)
-            yield from _paths(child, prefix + (index,))
+            yield (*prefix, index)
+            yield from _paths(child, (*prefix, index))
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow], max_examples=300)
