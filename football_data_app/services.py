@@ -516,68 +516,106 @@ def _keep_outcome(current: tuple[OutcomeOdds, NormalisedOutcome] | None, new: Ou
     return current is None or (new.main is True and current[0].main is not True)
 
 
-def _upsert_statement(connection: Any, model: type, insert: Sequence[str], unique: Sequence[str],
-                      update: Sequence[str]) -> str:  # fmt: skip
-    """``INSERT ... ON CONFLICT (unique) DO UPDATE SET col = excluded.col`` for ``model``.
+PG_MAX_PARAMETERS = 65535
 
-    SQLite (3.24+) and PostgreSQL (9.5+) spell it the same. Only column names from the
-    model's own metadata (quoted) are interpolated; every value is a parameter.
-    """
+
+def _quoted(connection: Any, model: type, names: Sequence[str]) -> list[str]:
     meta, quote = model._meta, connection.ops.quote_name
+    return [quote(meta.get_field(name).column) for name in names]
 
-    def columns(names: Sequence[str]) -> list[str]:
-        return [quote(meta.get_field(name).column) for name in names]
 
-    assignments = ", ".join(f"{column} = excluded.{column}" for column in columns(update))
-    return (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns(insert))}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(insert))}) "
-        f"ON CONFLICT ({', '.join(columns(unique))}) DO UPDATE SET {assignments}"
-    )
+def _execute_rows(connection: Any, head: str, row: str, tail: str, params: Sequence[Sequence[Any]]) -> None:
+    """Run ``head VALUES row, row, ... tail`` for every row of ``params``.
+
+    SQLite runs one prepared single-row statement per row in C (``executemany``): fastest
+    there, and free of its 32,766-parameter limit. Elsewhere (PostgreSQL) ``executemany``
+    would be a round trip per row, so the rows go in multi-row ``VALUES`` statements of up to
+    65,535 parameters: one statement for any page ingestion writes (4,000 selections x 10).
+    """
+    if not params:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.executemany(f"{head} VALUES {row} {tail}", params)
+            return
+        size = max(1, PG_MAX_PARAMETERS // len(params[0]))
+        for start in range(0, len(params), size):
+            chunk = params[start : start + size]
+            cursor.execute(f"{head} VALUES {', '.join([row] * len(chunk))} {tail}", [v for r in chunk for v in r])
+
+
+def _upsert_rows(
+    model: type, insert: Sequence[str], unique: Sequence[str], update: Sequence[str], params: Sequence[Sequence[Any]]
+) -> None:
+    """``INSERT ... ON CONFLICT (unique) DO UPDATE SET col = excluded.col`` for ``model``,
+    spelt the same by SQLite (3.24+) and PostgreSQL (9.5+). Only column names from the
+    model's own metadata (quoted) are interpolated; every value is a parameter."""
+    connection = connections[router.db_for_write(model)]
+    table = connection.ops.quote_name(model._meta.db_table)
+    assignments = ", ".join(f"{column} = excluded.{column}" for column in _quoted(connection, model, update))
+    head = f"INSERT INTO {table} ({', '.join(_quoted(connection, model, insert))})"
+    row = f"({', '.join(['%s'] * len(insert))})"
+    tail = f"ON CONFLICT ({', '.join(_quoted(connection, model, unique))}) DO UPDATE SET {assignments}"
+    _execute_rows(connection, head, row, tail, params)
 
 
 def bulk_upsert(objs: Sequence[Any], *, unique_fields: Sequence[str], update_fields: Sequence[str]) -> int:
-    """Insert or update ``objs`` (unsaved instances of one model) with ONE prepared statement.
+    """Insert or update ``objs`` (unsaved instances of one model) in one statement.
 
     What ``bulk_create(update_conflicts=True, unique_fields=..., update_fields=...)`` does,
-    with two differences that matter to page-by-page ingestion: it is always one statement
-    per call (Django splits ``bulk_create`` into batches of 999 // fields rows on SQLite, so a
-    page of 600 markets took 6 and of 1,000 fixtures 39), and the statement is prepared once
-    and run for every row through ``executemany`` instead of being compiled with a
-    placeholder per value. Values are prepared exactly as ``bulk_create`` prepares them
-    (``pre_save`` for ``auto_now``, then ``get_db_prep_save``). Returns the number of rows.
+    except that it is one statement per call whatever the backend (``bulk_create`` splits
+    into batches of 999 // fields rows on SQLite: a page of 600 markets took 6 statements and
+    one of 1,000 fixtures 39), which is what keeps ingestion's statements per page constant.
+    Values are prepared as ``bulk_create`` prepares them (``pre_save`` for ``auto_now``,
+    then ``get_db_prep_save``). Returns the number of rows.
     """
     if not objs:
         return 0
     model = type(objs[0])
     connection = connections[router.db_for_write(model)]
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    sql = _upsert_statement(connection, model, [f.name for f in fields], unique_fields, update_fields)
     params = [tuple(field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields) for obj in objs]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+    _upsert_rows(model, [f.name for f in fields], unique_fields, update_fields, params)
     return len(objs)
 
 
 def bulk_set(objs: Sequence[Any], fields: Sequence[str]) -> int:
-    """``UPDATE table SET f = %s, ... WHERE pk = %s`` for each of ``objs`` (one model), as one
-    prepared statement run through ``executemany``. For rows the caller holds locked (it
-    writes values, not expressions); ``bulk_update`` builds a CASE per field per row, which
-    was 75% of the time settling 2,000 bets."""
+    """Write ``fields`` of ``objs`` (saved instances of one model, rows the caller holds
+    locked: it writes values, not expressions) in one statement.
+
+    ``bulk_update`` builds a CASE per field per row, which was 75% of the time settling 2,000
+    bets. Here SQLite runs ``UPDATE ... WHERE pk = %s`` per row (``executemany``), PostgreSQL
+    one ``UPDATE ... FROM (VALUES ...)`` join (each value cast to its column's type).
+    """
     if not objs:
         return 0
     model = type(objs[0])
     connection = connections[router.db_for_write(model)]
     meta, quote = model._meta, connection.ops.quote_name
     targets = [meta.get_field(name) for name in fields]
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in targets)
-    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
     params = [
         (*(field.get_db_prep_save(getattr(obj, field.attname), connection) for field in targets), obj.pk)
         for obj in objs
     ]
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
     with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        if connection.vendor == "sqlite":
+            assignments = ", ".join(f"{quote(field.column)} = %s" for field in targets)
+            cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {pk} = %s", params)  # noqa: S608
+            return len(objs)
+        names = [quote(field.column) for field in targets]
+        casts = [f"%s::{field.cast_db_type(connection)}" for field in [*targets, meta.pk]]
+        row = f"({', '.join(casts)})"
+        assignments = ", ".join(f"{name} = v.{name}" for name in names)
+        size = max(1, PG_MAX_PARAMETERS // len(casts))
+        for start in range(0, len(params), size):
+            chunk = params[start : start + size]
+            values = ", ".join([row] * len(chunk))
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v({', '.join(names)}, {pk}) "  # noqa: S608
+                f"WHERE {table}.{pk} = v.{pk}",
+                [value for item in chunk for value in item],
+            )
     return len(objs)
 
 
@@ -598,7 +636,6 @@ def _upsert_outcomes(rows: Sequence[tuple[int, str, str, Decimal | None, Decimal
     if not rows:
         return
     connection = connections[router.db_for_write(Outcome)]
-    sql = _upsert_statement(connection, Outcome, _OUTCOME_INSERT, ("market", "key"), _OUTCOME_UPDATE)
     ops = connection.ops
     stamp = ops.adapt_datetimefield_value(now)
     params = [
@@ -610,8 +647,7 @@ def _upsert_outcomes(rows: Sequence[tuple[int, str, str, Decimal | None, Decimal
         )
         for market_id, key, name, line, odds, suspended in rows
     ]  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+    _upsert_rows(Outcome, _OUTCOME_INSERT, ("market", "key"), _OUTCOME_UPDATE, params)
 
 
 @transaction.atomic
@@ -703,7 +739,7 @@ def ingest_odds(items: Sequence[Any], *, live: bool = False, now: datetime | Non
     market_ids = {
         (fixture_id, bookmaker_id, MarketType(market_type)): market_id
         for market_id, fixture_id, bookmaker_id, market_type in Market.objects.filter(
-            fixture_id__in=fixture_ids, bookmaker_id__in=list(book_ids.values())
+            fixture_id__in=fixture_ids, is_live=live
         ).values_list("id", "fixture_id", "bookmaker_id", "market_type")
     }
     thousandth = Decimal("0.001")
@@ -720,9 +756,11 @@ def ingest_odds(items: Sequence[Any], *, live: bool = False, now: datetime | Non
         for value, normalised in chosen.values()
     ]
     _upsert_outcomes(outcomes, now)
-    Outcome.objects.filter(
-        market__fixture_id__in=fixture_ids, market__is_live=live, active=True, refreshed_at__lt=now
-    ).update(active=False)
+    # Every market of these fixtures (any bookmaker, this feed): what the page did not refresh
+    # is no longer offered. By market id, so the update uses the (market, key) index.
+    Outcome.objects.filter(market_id__in=list(market_ids.values()), active=True, refreshed_at__lt=now).update(
+        active=False
+    )
     Fixture.objects.filter(id__in=fixture_ids).update(odds_updated_at=now)
     return PageResult(
         items=len(items), rows=len(markets) + len(outcomes), skipped=skipped, notes=tuple(notes),
@@ -836,10 +874,8 @@ def sync_live_odds(client: ApiFootballClient, *, stats: SyncStats | None = None)
     items = envelope.response if isinstance(envelope.response, list) else []
     with transaction.atomic():
         page = ingest_odds(items, live=True, now=now)
-        closed = Outcome.objects.filter(market__is_live=True, active=True).exclude(
-            market__fixture_id__in=list(page.fixture_ids)
-        )
-        closed.update(active=False, suspended=True)
+        ended = Market.objects.filter(is_live=True).exclude(fixture_id__in=list(page.fixture_ids))
+        Outcome.objects.filter(market_id__in=ended.values("id"), active=True).update(active=False, suspended=True)
     stats.add(page)
     return stats
 
