@@ -131,7 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     settled = ctx.settle(ctx.scale(20, 15))
                 except Exception as exc:  # noqa: BLE001 - measure anyway, and say so
                     settled = f"clearing what earlier runs left failed ({type(exc).__name__}: {exc})"
-                result = _run_one(module, ctx)
+                try:
+                    result = _run_one(module, ctx)
+                except KeyboardInterrupt:  # Ctrl-C: keep what the finished scenarios measured
+                    results.append(ScenarioResult(name, module.TITLE, Status.NOT_AVAILABLE, "interrupted (Ctrl-C)"))
+                    progress.done("interrupted; writing the report of the scenarios that finished")
+                    break
                 if settled:
                     result.notes.insert(0, f"Before this scenario {settled}.")
             results.append(result)
