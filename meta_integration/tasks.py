@@ -16,7 +16,7 @@ import redis as redis_lib
 from celery.signals import worker_process_init, worker_ready
 from django.db import InterfaceError, OperationalError
 
-from meta_integration import services_outbound
+from meta_integration import services, services_outbound
 from whatsappcrm_backend.celery import project_task
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,12 @@ def send_read_receipt(self, app_config_id: int, wamid: str, typing_indicator: bo
     if outcome.reschedule:
         raise self.retry(countdown=outcome.delay)
     return outcome.result.value
+
+
+@project_task("meta_integration.purge_webhook_events")
+def purge_webhook_events() -> int:
+    """Beat: delete webhook audit rows older than WEBHOOK_EVENT_RETENTION_DAYS."""
+    return services.purge_webhook_events()
 
 
 @worker_ready.connect  # gevent/solo: the process that runs the tasks

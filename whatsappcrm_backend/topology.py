@@ -132,6 +132,7 @@ TASKS: dict[str, TaskRoute] = {
     # Outbox sweepers and housekeeping (Beat).
     "conversations.sweep_inbound": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=60, time_limit=90),
     "conversations.sweep_outbound": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=60, time_limit=90),
+    "meta_integration.purge_webhook_events": TaskRoute(IO_QUEUE, Priority.LOW, soft_time_limit=300, time_limit=360),
     "meta_integration.send_read_receipt": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=20, time_limit=30,
                                                     max_retries=3),
     # Football: ingestion (bulk upserts) and settlement, on the prefork CPU worker.
@@ -162,6 +163,10 @@ BEAT_SCHEDULE: dict[str, BeatEntry] = {
     "sweep-unprocessed-inbound": BeatEntry(
         task="conversations.sweep_inbound", every=timedelta(seconds=30),
         description="Re-enqueue inbound messages stored but never processed (broker outage)",
+    ),
+    "purge-webhook-events": BeatEntry(
+        task="meta_integration.purge_webhook_events", every=timedelta(hours=1),
+        description="Delete webhook audit rows older than WEBHOOK_EVENT_RETENTION_DAYS",
     ),
     "sweep-unsent-outbound": BeatEntry(
         task="conversations.sweep_outbound", every=timedelta(seconds=60),
