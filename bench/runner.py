@@ -82,6 +82,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--graph-statuses", default="",
                         help="status webhooks the fake Graph API posts back per message, e.g. sent,delivered,read "
                              "(default: none; see bench/README.md)")
+    parser.add_argument("--football-sizes", default="",
+                        help="fixture counts for the football scenario, e.g. 100,1000,5000 (default: 100,1000)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs after a good run")
     args = parser.parse_args(argv)
     names = list(SCENARIOS) if args.scenarios in (["all"], []) else args.scenarios
@@ -89,6 +91,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown scenario {unknown[0]!r}; choose from: all, {', '.join(SCENARIOS)}")
     args.names = names
+    try:
+        args.football_sizes = tuple(int(n) for n in args.football_sizes.split(",") if n) or None
+    except ValueError:
+        parser.error(f"--football-sizes: comma-separated fixture counts, got {args.football_sizes!r}")
     return args
 
 
@@ -118,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configuration = stack.describe()
     redis_version = ""
     try:
-        ctx = Context(stack, args.quick, workdir, progress.update)
+        ctx = Context(stack, args.quick, workdir, progress.update, football_sizes=args.football_sizes)
         redis_version = str(stack.redis.info("server").get("redis_version", ""))
         for index, name in enumerate(args.names, 1):
             module = SCENARIOS[name]
