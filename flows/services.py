@@ -53,6 +53,7 @@ from flows.definitions import (
 )
 from flows.engine import ContactView, EngineResult, EngineSettings, Inbound, Session, advance
 from flows.models import ContactFlowState, Flow, FlowStep, FlowTransition, build_definition
+from meta_integration.outbound import build_message
 
 __all__ = [
     "DEFAULT_FLOWS_DIR",
@@ -388,6 +389,9 @@ def process_inbound(message_id: int) -> ProcessResult:
     engine = engine_settings()
     processed = replied = skipped = failed = 0
     all_events: list[str] = []
+    # Replies to every message handled in this run go out as ONE ordered group, so the
+    # answers to two messages that arrived together reach the user in the same order.
+    outgoing: list[Mapping[str, Any]] = []
 
     with transaction.atomic():
         lock_contact(head["contact_id"])
@@ -409,6 +413,7 @@ def process_inbound(message_id: int) -> ProcessResult:
                     with transaction.atomic():
                         state, result = _turn(contact, message, state, loaded, flow_names, actions, engine)
                     all_events.extend(result.events)
+                    outgoing.extend(result.replies)
                     replied += bool(result.replies)
                 except Exception:  # one bad turn must not block the contact's later messages
                     logger.exception("flows: contact %s message %s failed; session dropped", contact.pk, message.pk)
@@ -416,9 +421,10 @@ def process_inbound(message_id: int) -> ProcessResult:
                     contact.refresh_from_db()
                     ContactFlowState.objects.filter(contact=contact).delete()
                     state = None
-                    _send(contact, [_text(engine.error_text)])
+                    outgoing.append(_text(engine.error_text))
             Message.objects.filter(pk=message.pk).update(processed_at=timezone.now())
             processed += 1
+        _send(contact, outgoing)
     return ProcessResult(processed, replied, skipped, failed, tuple(all_events))
 
 
@@ -431,7 +437,7 @@ def _turn(
     actions: Mapping[str, Any],
     engine: EngineSettings,
 ) -> tuple[ContactFlowState | None, EngineResult]:
-    """One message through the engine, and everything it returned stored."""
+    """One message through the engine, and everything it returned stored (the caller sends the replies)."""
     session = _session_from(state, flow_names)
     result = advance(
         flows=loaded.flows,
@@ -455,7 +461,10 @@ def _turn(
         contact.save(update_fields=sorted(changed))
     if result.session is not session or (state is not None and session is None):
         state = _store_session(contact, state, result.session, result, loaded.ids, now)
-    _send(contact, result.replies)
+    for reply in result.replies:
+        # Refuse an unsendable reply (e.g. a templated button title over WhatsApp's limit)
+        # here, inside this turn's savepoint, so only this turn fails and gets the error text.
+        build_message(contact.wa_id, thaw(reply))
     return state, result
 
 
