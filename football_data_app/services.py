@@ -1029,8 +1029,9 @@ def settle_fixture(
             settled_at=None if waiting else now, settlement_note=note, result_missing_since=None
         )
         ticket_ids = list(
-            Ticket.objects.filter(status=TicketStatus.OPEN, bets__fixture_id=fixture_id)
-            .values_list("id", flat=True)
+            Bet.objects.filter(fixture_id=fixture_id, ticket__status=TicketStatus.OPEN)
+            .order_by()  # no default ordering: a plain DISTINCT over the bet index
+            .values_list("ticket_id", flat=True)
             .distinct()
         )
     settled = settle_tickets(ticket_ids, settled_by=settled_by, now=now)
