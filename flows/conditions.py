@@ -250,6 +250,17 @@ def _is_str_list(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value)
 
 
+def check_fields(spec: Mapping[str, Any], allowed: Mapping[str, bool], what: str) -> list[tuple[str, str]]:
+    """Unknown keys (besides ``type``) and missing required keys of a typed config mapping.
+
+    ``allowed`` maps each field to whether it is required; ``what`` names the thing for the
+    message ("a keyword condition"). Shared by conditions and reply expectations.
+    """
+    problems = [(str(key), f"unknown field for {what}") for key in spec if key != "type" and key not in allowed]
+    problems += [(key, "is required") for key, required in allowed.items() if required and key not in spec]
+    return problems
+
+
 def check_condition(condition: Any, *, message_types: Collection[str] | None = None) -> list[tuple[str, str]]:
     """Problems with a condition as ``(relative_field, message)`` pairs; empty means valid.
 
@@ -265,14 +276,7 @@ def check_condition(condition: Any, *, message_types: Collection[str] | None = N
     except (ValueError, TypeError):
         known = ", ".join(t.value for t in ConditionType)
         return [("type", f"unknown condition type {raw_type!r} (known: {known})")]
-    problems: list[tuple[str, str]] = []
-    allowed = _KEYS[kind]
-    for key in condition:
-        if key != "type" and key not in allowed:
-            problems.append((str(key), f"unknown field for a {kind.value} condition"))
-    for key, required in allowed.items():
-        if required and key not in condition:
-            problems.append((key, "is required"))
+    problems = check_fields(condition, _KEYS[kind], f"a {kind.value} condition")
     if problems:
         return problems
 

@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
-from flows.conditions import normalize_text
+from flows.conditions import check_fields, normalize_text
 from flows.templating import TemplateSyntaxError, parse_path
 
 __all__ = [
@@ -439,14 +439,7 @@ def check_expectation(expect: Any) -> list[tuple[str, str]]:
         known = ", ".join(t.value for t in ReplyType)
         field = "" if isinstance(expect, str) else "type"
         return [(field, f"unknown reply type {raw_type!r} (known: {known})")]
-    problems: list[tuple[str, str]] = []
-    allowed = _EXPECT_KEYS[kind]
-    for key in spec:
-        if key != "type" and key not in allowed:
-            problems.append((str(key), f"unknown field for a {kind.value} reply"))
-    for key, required in allowed.items():
-        if required and key not in spec:
-            problems.append((key, "is required"))
+    problems = check_fields(spec, _EXPECT_KEYS[kind], f"a {kind.value} reply")
     if problems:
         return problems
 

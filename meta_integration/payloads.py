@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -731,17 +731,7 @@ class InboundMessage:
             msg_type, content = MessageType.UNKNOWN, {}
             notes.append(exc.reason)
 
-        optional: dict[str, Any] = {}
-        for key, parser in (
-            ("context", Context.from_dict),
-            ("referral", Referral.from_dict),
-        ):
-            if data.get(key) is None:
-                continue
-            try:
-                optional[key] = parser(data[key], f"{path}.{key}")
-            except PayloadError as exc:
-                notes.append(exc.reason)
+        optional = _optional_records(data, path, notes, context=Context.from_dict, referral=Referral.from_dict)
 
         errors, error_notes = _parse_errors(data.get("errors"), f"{path}.errors")
         notes.extend(error_notes)
@@ -803,6 +793,21 @@ def _parse_content(
     return {}  # request_welcome, unsupported, unknown: nothing typed to read
 
 
+def _optional_records(
+    data: Mapping[str, Any], path: str, notes: list[str], **parsers: Callable[[Any, str], Any]
+) -> dict[str, Any]:
+    """Parse the optional sub-records present in ``data``; a bad one becomes a note, not a failure."""
+    parsed: dict[str, Any] = {}
+    for key, parser in parsers.items():
+        if data.get(key) is None:
+            continue
+        try:
+            parsed[key] = parser(data[key], f"{path}.{key}")
+        except PayloadError as exc:
+            notes.append(exc.reason)
+    return parsed
+
+
 def _parse_errors(value: Any, path: str) -> tuple[tuple[ApiError, ...], list[str]]:
     """Errors are diagnostics: keep the readable ones, describe the rest, never fail."""
     try:
@@ -850,17 +855,9 @@ class StatusUpdate:
         data = _obj(data, path)
         raw_status = _opt_str(data, "status") or ""
         notes: list[str] = []
-        optional: dict[str, Any] = {}
-        for key, parser in (
-            ("conversation", Conversation.from_dict),
-            ("pricing", Pricing.from_dict),
-        ):
-            if data.get(key) is None:
-                continue
-            try:
-                optional[key] = parser(data[key], f"{path}.{key}")
-            except PayloadError as exc:
-                notes.append(exc.reason)
+        optional = _optional_records(
+            data, path, notes, conversation=Conversation.from_dict, pricing=Pricing.from_dict
+        )
         errors, error_notes = _parse_errors(data.get("errors"), f"{path}.errors")
         notes.extend(error_notes)
         return cls(
