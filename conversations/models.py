@@ -58,6 +58,11 @@ class MessageStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# Inbound message types the bot never answers: they change or remove an earlier message
+# (an edit, a delete) or report that Meta could not deliver one to us. They are stored
+# and shown in the conversation, and marked processed without a reply.
+BOT_IGNORED_TYPES: frozenset[str] = frozenset({"edit", "revoke", "errors"})
+
 # The order statuses may move in; failed is terminal and reachable from any of them.
 STATUS_ORDER = [MessageStatus.PENDING, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ]
 
