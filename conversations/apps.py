@@ -6,11 +6,8 @@ class ConversationsConfig(AppConfig):
     name = "conversations"
 
     def ready(self) -> None:
-        from conversations.services import outbound
         from conversations.services.inbound import InboundStore
         from meta_integration import ports
 
-        # meta_integration imports no app: the webhook reaches conversations through the
-        # inbound port, and the send task reaches Message rows through the outbox port.
+        # meta_integration imports no app: the webhook reaches conversations through the inbound port.
         ports.register_inbound_sink(InboundStore())
-        outbound.register()

@@ -48,7 +48,8 @@ class Direction(models.TextChoices):
 
 
 class MessageStatus(models.TextChoices):
-    """Delivery status of an outbound message; inbound messages are ``received``."""
+    """Delivery status of an outbound message; inbound messages are ``received`` (or ``failed``
+    when their processing was given up on)."""
 
     RECEIVED = "received", "Received"
     PENDING = "pending", "Pending"
@@ -94,12 +95,23 @@ class Message(models.Model):
     parts_total = models.PositiveIntegerField(null=True, blank=True)
     send_after = models.DateTimeField(null=True, blank=True)
     sent_by = models.CharField(max_length=150, blank=True, help_text="bot, or the operator who sent it")
+    # The send lease (outbound): the run that holds it is the only one that may call Meta for
+    # this row until ``claimed_until``; a run that died leaves it to expire (see delivery.py).
+    claimed_by = models.CharField(max_length=155, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Outbound: retry not before")
 
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [
             models.Index(fields=["contact", "created_at"]),
             models.Index(fields=["direction", "status"]),
+            # Each contact's chain of replies still to send, in order (the delivery's head check).
+            models.Index(
+                fields=["contact", "app_config", "id"],
+                condition=Q(direction="out", status="pending"),
+                name="message_pending_chain",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(direction__in=["in", "out"]), name="message_direction_valid"),
@@ -107,7 +119,10 @@ class Message(models.Model):
                 condition=Q(status__in=[choice.value for choice in MessageStatus]), name="message_status_valid"
             ),
             models.CheckConstraint(
-                condition=(Q(direction="in", status="received") | Q(direction="out") & ~Q(status="received")),
+                # Inbound is received, or failed once processing was given up on (operators see it).
+                condition=(
+                    Q(direction="in", status__in=["received", "failed"]) | Q(direction="out") & ~Q(status="received")
+                ),
                 name="message_status_fits_direction",
             ),
             models.CheckConstraint(

@@ -1,11 +1,43 @@
-"""Conversation tasks: the outbox sweepers. Thin: each calls one service function."""
+"""Conversation tasks: sending and the outbox sweepers. Thin: each calls one service function.
+
+``send_message`` carries what the inline send in ``flows.process_message`` could not finish
+at once: a retry after a transient error, a refused throughput token, the next part of a
+reply after its gap, and whatever the sweeper finds unsent. Queue, priority and time limits
+come from the topology table.
+"""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+from typing import Any
 
-from conversations.services import inbound, outbound
+import redis as redis_lib
+from celery.signals import worker_process_init, worker_ready
+from django.db import InterfaceError, OperationalError
+
+from conversations.services import delivery, inbound, outbound
 from whatsappcrm_backend.celery import project_task
+
+logger = logging.getLogger(__name__)
+
+# Infrastructure blips (database, Redis) around the HTTP call: retry the task. The send lease
+# in the database keeps such a retry from sending twice.
+_INFRA_ERRORS = (OperationalError, InterfaceError, redis_lib.ConnectionError, redis_lib.TimeoutError)
+
+
+@project_task(
+    "conversations.send_message",
+    bind=True,
+    autoretry_for=_INFRA_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+)
+def send_message(self, message_id: int) -> str:
+    """Send the stored outbound message ``message_id`` and what follows it in its contact's chain."""
+    run = delivery.RunInfo.current(self.request.id, self.request.hostname)
+    return delivery.send_chain(message_id, run).result.value
 
 
 @project_task("conversations.sweep_inbound")
@@ -19,5 +51,14 @@ def sweep_inbound() -> dict[str, int]:
 
 @project_task("conversations.sweep_outbound")
 def sweep_outbound() -> int:
-    """Re-enqueue outbound messages written but never sent (broker was down when they committed)."""
-    return outbound.enqueue_unsent(older_than=timedelta(minutes=5))
+    """Re-enqueue replies written but never sent (broker down, task lost, a run that died)."""
+    return outbound.enqueue_unsent()
+
+
+@worker_ready.connect  # gevent/solo: the process that runs the tasks
+@worker_process_init.connect  # prefork: each child (a forked client is rebuilt anyway)
+def _warm_up(**kwargs: Any) -> None:
+    try:
+        delivery.warm_up()
+    except Exception:  # never stop a worker from starting; the first send retries it
+        logger.exception("could not warm up the Graph API client")

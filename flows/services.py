@@ -24,21 +24,24 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import redis as redis_lib
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
-from django.db.models import Count, Max
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, DateTimeField, F, IntegerField, Max
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from conversations.models import Contact, Direction, Message
-from conversations.services import outbound
+from conversations.models import BOT_IGNORED_TYPES, Contact, Direction, Message, MessageStatus
+from conversations.services import delivery, outbound
+from conversations.services.delivery import RunInfo
 from flows.actions import action_names, check_action_inputs, registry
 from flows.conditions import normalize_text
 from flows.definitions import (
@@ -89,6 +92,8 @@ DEFAULT_FLOW_CHANGED_TEXT = (
     "We've just updated this conversation on our side, so we need to start that again 🙏 "
     "Send *menu* to continue."
 )
+# Messages that are not worth a blue tick of their own (a reaction, Meta's system notices).
+_NO_READ_RECEIPT = frozenset({"system", "reaction", *BOT_IGNORED_TYPES})
 _WARNING_EVENTS = ("template_missing:", "template_error:", "action_", "loop_limit:", "step_missing:")
 
 
@@ -152,10 +157,13 @@ def _load(key: tuple[int, datetime | None] = (0, None)) -> _LoadedFlows:
     return _LoadedFlows(key=key, flows=definitions, ids={flow.name: flow.pk for flow in flows})
 
 
-def _loaded() -> _LoadedFlows:
+def _loaded(key: tuple[int, datetime | None] | None = None) -> _LoadedFlows:
+    """This process's copy of the flows, reloaded when ``key`` (flow count, newest
+    ``Flow.updated_at``) changed; without a key it is read with one aggregate query."""
     global _cache
-    stats = Flow.objects.aggregate(count=Count("id"), last=Max("updated_at"))
-    key = (stats["count"], stats["last"])
+    if key is None:
+        stats = Flow.objects.aggregate(count=Count("id"), last=Max("updated_at"))
+        key = (stats["count"], stats["last"])
     cached = _cache
     if cached is None or cached.key != key:
         cached = _cache = _load(key)
@@ -294,13 +302,15 @@ def lock_contact(contact_id: int) -> None:
 
 @dataclass(frozen=True)
 class ProcessResult:
-    """What one ``process_inbound`` call did (for logs and tests)."""
+    """What one ``process_inbound`` call did (for logs, tests, and the caller's sends)."""
 
     processed: int = 0  # messages marked processed by this call
     replied: int = 0  # of those, messages the bot answered
-    skipped: int = 0  # of those, messages left to operators (handover or blocked contact)
+    skipped: int = 0  # of those, messages left to operators (handover, blocked, edits and deletes)
     failed: int = 0  # of those, messages whose turn raised (the user got the error text)
     events: tuple[str, ...] = field(default=(), repr=False)
+    reply_ids: tuple[int, ...] = ()  # the replies written, in sending order (not sent yet)
+    read: tuple[int | None, str] | None = None  # (business number, wamid) to mark read
 
 
 def _apply_contact_updates(contact: Contact, updates: Mapping[str, Any]) -> set[str]:
@@ -373,59 +383,190 @@ def _log_events(contact: Contact, message: Message, events: Iterable[str]) -> No
         logger.log(level, "flows: contact %s message %s: %s", contact.pk, message.pk, event)
 
 
-def process_inbound(message_id: int) -> ProcessResult:
+def answer_inbound(message_id: int, contact_id: int | None = None, run: RunInfo | None = None) -> ProcessResult:
+    """What ``flows.process_message`` does: process, then send the replies and the read
+    receipt in the same run, so a reply costs no second task.
+
+    A run that raises is counted on the message (``record_processing_failure``) and raised
+    again. A send that cannot finish here (no token yet, a transient error) continues in
+    ``conversations.send_message``; one interrupted by an infrastructure error is left to the
+    outbound sweeper. The read receipt comes after the replies: it must never delay them.
+    """
+    try:
+        result = process_inbound(message_id, contact_id)
+    except Exception as exc:
+        record_processing_failure(message_id, exc)
+        raise
+    if result.reply_ids:
+        try:
+            delivery.send_chain(result.reply_ids[0], run)
+        except (DatabaseError, redis_lib.RedisError):
+            logger.exception("flows: replies %s written, not sent; the outbound sweeper sends them", result.reply_ids)
+    if result.read is not None:
+        delivery.mark_read(*result.read)
+    return result
+
+
+def record_processing_failure(message_id: int, exc: BaseException) -> bool:
+    """Count a failed processing run on the inbound message; at INBOUND_MAX_PROCESSING_ATTEMPTS
+    it is marked failed with the error, for operators, and no sweeper picks it up again.
+    Returns whether it was marked failed now. Never raises (the caller is already failing)."""
+    details = f"{type(exc).__name__}: {exc}"[:2000]
+    try:
+        with transaction.atomic():
+            unprocessed = Message.objects.filter(
+                pk=message_id, direction=Direction.INBOUND, processed_at__isnull=True,
+                status=MessageStatus.RECEIVED,
+            )
+            unprocessed.update(attempts=F("attempts") + 1, error_title="Processing failed", error_details=details)
+            failed = unprocessed.filter(attempts__gte=settings.INBOUND_MAX_PROCESSING_ATTEMPTS).update(
+                status=MessageStatus.FAILED, status_at=timezone.now()
+            )
+    except DatabaseError:
+        logger.exception("flows: could not record the processing failure of message %s", message_id)
+        return False
+    if failed:
+        logger.error("flows: message %s failed %s times and is given up: %s", message_id,
+                     settings.INBOUND_MAX_PROCESSING_ATTEMPTS, details)
+    return bool(failed)
+
+
+def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessResult:
     """Run the contact's unprocessed inbound messages up to ``message_id`` through the bot.
 
     Idempotent and safe to call concurrently for the same contact (see the module docstring).
-    A contact in human handover or blocked gets no reply; the message is still marked
-    processed, and operators see it in the conversation.
+    A contact in human handover or blocked gets no reply, nor do edits, deletes and error
+    reports (``BOT_IGNORED_TYPES``); those messages are still marked processed, and operators
+    see them in the conversation. The replies are written, not sent: the caller sends
+    ``result.reply_ids`` after the commit (``flows.process_message`` does, in the same run).
+    ``contact_id`` (the webhook knows it) saves looking the message up first.
     """
-    head = Message.objects.filter(pk=message_id, direction=Direction.INBOUND).values("contact_id").first()
-    if head is None:
-        return ProcessResult()
-    loaded = _loaded()
-    flow_names = {pk: name for name, pk in loaded.ids.items()}
-    actions = registry()
+    if contact_id is None:
+        contact_id = (
+            Message.objects.filter(pk=message_id, direction=Direction.INBOUND)
+            .values_list("contact_id", flat=True)
+            .first()
+        )
+        if contact_id is None:
+            return ProcessResult()
     engine = engine_settings()
     processed = replied = skipped = failed = 0
     all_events: list[str] = []
-    # Replies to every message handled in this run go out as ONE ordered group, so the
-    # answers to two messages that arrived together reach the user in the same order.
-    outgoing: list[Mapping[str, Any]] = []
+    # (business number, spec, payload): each reply goes out from the number its message was
+    # addressed to; replies to every message handled in this run go out in order.
+    outgoing: list[_Reply] = []
 
     with transaction.atomic():
-        lock_contact(head["contact_id"])
-        contact = Contact.objects.get(pk=head["contact_id"])
+        lock_contact(contact_id)
+        contact = _contact_with_session(contact_id)
+        if contact is None:
+            return ProcessResult()
+        loaded = _loaded((contact.flows_count, contact.flows_updated))
+        flow_names = {pk: name for name, pk in loaded.ids.items()}
         pending = list(
             Message.objects.filter(
-                contact=contact, direction=Direction.INBOUND, processed_at__isnull=True, pk__lte=message_id
+                contact_id=contact_id, direction=Direction.INBOUND, processed_at__isnull=True, pk__lte=message_id,
+                status=MessageStatus.RECEIVED,  # a message given up on (failed) stays for operators
             ).order_by("timestamp", "id")
         )
         if not pending:
             return ProcessResult()
-        state = ContactFlowState.objects.filter(contact=contact).first()
+        state = _session_state(contact)
 
         for message in pending:
-            if contact.blocked or contact.needs_human:
+            if contact.blocked or contact.needs_human or message.message_type in BOT_IGNORED_TYPES:
                 skipped += 1
-            else:
-                try:
-                    with transaction.atomic():
-                        state, result = _turn(contact, message, state, loaded, flow_names, actions, engine)
-                    all_events.extend(result.events)
-                    outgoing.extend(result.replies)
-                    replied += bool(result.replies)
-                except Exception:  # one bad turn must not block the contact's later messages
-                    logger.exception("flows: contact %s message %s failed; session dropped", contact.pk, message.pk)
-                    failed += 1
-                    contact.refresh_from_db()
-                    ContactFlowState.objects.filter(contact=contact).delete()
+                continue
+            try:
+                state, result, payloads = _turn(contact, message, state, loaded, flow_names, engine)
+            except Exception:  # one bad turn must not block the contact's later messages
+                logger.exception("flows: contact %s message %s failed; session dropped", contact.pk, message.pk)
+                failed += 1
+                if state is not None:
+                    ContactFlowState.objects.filter(pk=state.pk).delete()
                     state = None
-                    outgoing.append(_text(engine.error_text))
-            Message.objects.filter(pk=message.pk).update(processed_at=timezone.now())
-            processed += 1
-        _send(contact, outgoing)
-    return ProcessResult(processed, replied, skipped, failed, tuple(all_events))
+                error = _text(engine.error_text)
+                outgoing.append((message.app_config_id, error, build_message(contact.wa_id, error)))
+                continue
+            all_events.extend(result.events)
+            outgoing.extend(
+                (message.app_config_id, spec, payload) for spec, payload in zip(result.replies, payloads, strict=True)
+            )
+            replied += bool(result.replies)
+        processed = len(pending)
+        Message.objects.filter(pk__in=[message.pk for message in pending]).update(processed_at=timezone.now())
+        reply_ids = _write_replies(contact, outgoing)
+    newest = pending[-1]
+    read = (newest.app_config_id, newest.wamid) if newest.message_type not in _NO_READ_RECEIPT else None
+    return ProcessResult(processed, replied, skipped, failed, tuple(all_events), tuple(reply_ids), read)
+
+
+# The flows' version, read with the contact (a table name, no input: nothing to inject).
+_FLOWS_COUNT_SQL = "SELECT COUNT(*) FROM flows_flow"
+_FLOWS_UPDATED_SQL = "SELECT MAX(updated_at) FROM flows_flow"
+_Reply = tuple[int | None, dict[str, Any], dict[str, Any]]  # (business number, spec, Graph payload)
+
+
+def _contact_with_session(contact_id: int) -> Contact | None:
+    """The contact, its session and the flows' version in ONE query (read under the contact's lock)."""
+    return (
+        Contact.objects.select_related("flow_state")
+        .annotate(
+            flows_count=RawSQL(_FLOWS_COUNT_SQL, [], output_field=IntegerField()),  # noqa: S611
+            flows_updated=RawSQL(_FLOWS_UPDATED_SQL, [], output_field=DateTimeField()),  # noqa: S611
+        )
+        .filter(pk=contact_id)
+        .first()
+    )
+
+
+def _session_state(contact: Contact) -> ContactFlowState | None:
+    try:
+        return contact.flow_state
+    except ContactFlowState.DoesNotExist:
+        return None
+
+
+def _write_replies(contact: Contact, outgoing: Sequence[_Reply]) -> list[int]:
+    """Store the replies; consecutive replies from one number become one ordered group."""
+    ids: list[int] = []
+    start = 0
+    while start < len(outgoing):
+        config_id = outgoing[start][0]
+        end = start
+        while end < len(outgoing) and outgoing[end][0] == config_id:
+            end += 1
+        batch = outgoing[start:end]
+        ids += outbound.write_replies(
+            contact, config_id, [spec for _, spec, _ in batch], [payload for _, _, payload in batch],
+            gap_seconds=_reply_gap_seconds(),
+        )
+        start = end
+    return ids
+
+
+def _in_savepoint(action: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """An action's writes (a bet, a wallet entry) roll back if it raises; the engine then
+    answers politely and the rest of the turn goes on. Only turns that call an action pay
+    for the savepoint."""
+
+    def run(call: Any) -> Any:
+        with transaction.atomic():
+            return action(call)
+
+    return run
+
+
+_wrapped_actions: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None
+
+
+def _actions() -> Mapping[str, Any]:
+    global _wrapped_actions
+    current = registry()
+    snapshot = dict(current)
+    if _wrapped_actions is None or _wrapped_actions[0] != snapshot:
+        _wrapped_actions = (snapshot, {name: _in_savepoint(action) for name, action in snapshot.items()})
+    return _wrapped_actions[1]
 
 
 def _turn(
@@ -434,22 +575,26 @@ def _turn(
     state: ContactFlowState | None,
     loaded: _LoadedFlows,
     flow_names: Mapping[int, str],
-    actions: Mapping[str, Any],
     engine: EngineSettings,
-) -> tuple[ContactFlowState | None, EngineResult]:
-    """One message through the engine, and everything it returned stored (the caller sends the replies)."""
+) -> tuple[ContactFlowState | None, EngineResult, list[dict[str, Any]]]:
+    """One message through the engine, and everything it returned stored (the caller writes
+    the replies). Everything that can refuse the turn runs before its first write."""
     session = _session_from(state, flow_names)
     result = advance(
         flows=loaded.flows,
         session=session,
         inbound=inbound_from_message(message),
         contact=contact_view(contact),
-        actions=actions,
+        actions=_actions(),
         settings=engine,
         # Staleness is judged at arrival, not at processing: a queue delay never expires a
         # session the user answered in time.
         now=message.created_at,
     )
+    # Refuse an unsendable reply (e.g. a templated button title over WhatsApp's limit) here,
+    # before anything of this turn is written, so only this turn fails and gets the error text.
+    replies = [thaw(reply) for reply in result.replies]
+    payloads = outbound.validate_specs(contact.wa_id, replies)
     _log_events(contact, message, result.events)
     now = timezone.now()
     changed = _apply_contact_updates(contact, result.contact_updates)
@@ -461,11 +606,7 @@ def _turn(
         contact.save(update_fields=sorted(changed))
     if result.session is not session or (state is not None and session is None):
         state = _store_session(contact, state, result.session, result, loaded.ids, now)
-    for reply in result.replies:
-        # Refuse an unsendable reply (e.g. a templated button title over WhatsApp's limit)
-        # here, inside this turn's savepoint, so only this turn fails and gets the error text.
-        build_message(contact.wa_id, thaw(reply))
-    return state, result
+    return state, replace(result, replies=tuple(replies)), payloads
 
 
 # ---------------------------------------------------------------------------------------
@@ -540,7 +681,7 @@ def expire_state(
         rows = ContactFlowState.objects.filter(pk=state_id, version=version)
         if idle_before is not None:
             waiting = Message.objects.filter(
-                contact=contact, direction=Direction.INBOUND, processed_at__isnull=True
+                contact=contact, direction=Direction.INBOUND, processed_at__isnull=True, status=MessageStatus.RECEIVED
             ).exists()
             if waiting:
                 return False

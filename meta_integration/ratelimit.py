@@ -22,9 +22,17 @@ import redis as redis_lib
 
 __all__ = ["Acquired", "TokenBucket", "default_burst"]
 
-# KEYS[1] bucket hash. ARGV: rate (tokens/s), burst (capacity), max_wait (s).
-# Returns {granted (0/1), wait (s, as a string: Lua numbers are truncated to integers)}.
+# KEYS[1] bucket hash; KEYS[2] (optional) a hold on the recipient, e.g. a 131056 back-off.
+# ARGV: rate (tokens/s), burst (capacity), max_wait (s).
+# Returns {granted (0/1), wait (s, as a string: Lua numbers are truncated to integers), held (0/1)}.
+# A held recipient spends no token: the caller comes back when the hold ends.
 _ACQUIRE = """
+if KEYS[2] then
+  local hold_ms = redis.call('PTTL', KEYS[2])
+  if hold_ms > 0 then
+    return {0, tostring(hold_ms / 1000), 1}
+  end
+end
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local max_wait = tonumber(ARGV[3])
@@ -60,7 +68,7 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now), 'wa
 -- Keep the state until the bucket is full again and the waiters are gone, plus a second.
 local ttl_ms = math.ceil(((burst - tokens) + waiting) / rate * 1000) + 1000
 redis.call('PEXPIRE', KEYS[1], ttl_ms)
-return {granted, tostring(wait)}
+return {granted, tostring(wait), 0}
 """
 
 
@@ -73,10 +81,11 @@ def default_burst(rate: float) -> float:
 @dataclass(frozen=True)
 class Acquired:
     """``granted``: send after sleeping ``wait`` seconds (at most max_wait). Otherwise do not
-    send; try again in ``wait`` seconds."""
+    send; try again in ``wait`` seconds (``held``: because the recipient is on hold)."""
 
     granted: bool
     wait: float
+    held: bool = False
 
 
 class TokenBucket:
@@ -88,8 +97,15 @@ class TokenBucket:
         self._script = client.register_script(_ACQUIRE)
 
     def acquire(
-        self, key: str, rate: float, *, burst: float | None = None, max_wait: float = 0.05
+        self,
+        key: str,
+        rate: float,
+        *,
+        burst: float | None = None,
+        max_wait: float = 0.05,
+        hold_key: str | None = None,
     ) -> Acquired:
+        """One round trip: refuse while ``hold_key`` exists, else take a token (see the class)."""
         if not rate > 0:
             raise ValueError(f"rate: must be > 0 tokens per second, got {rate!r}")
         burst = default_burst(rate) if burst is None else burst
@@ -97,8 +113,9 @@ class TokenBucket:
             raise ValueError(f"burst: must be at least 1 token, got {burst!r}")
         if max_wait < 0:
             raise ValueError(f"max_wait: must be >= 0 seconds, got {max_wait!r}")
-        granted, wait = self._script(keys=[self._prefix + key], args=[rate, burst, max_wait])
-        return Acquired(bool(int(granted)), max(0.0, float(wait)))
+        keys = [self._prefix + key] if hold_key is None else [self._prefix + key, hold_key]
+        granted, wait, held = self._script(keys=keys, args=[rate, burst, max_wait])
+        return Acquired(bool(int(granted)), max(0.0, float(wait)), bool(int(held)))
 
     def reset(self, key: str) -> None:
         self._client.delete(self._prefix + key)

@@ -264,6 +264,15 @@ def test_a_burst_of_30_messages_is_processed_in_arrival_order_with_one_reply_eac
     assert " ERROR " not in io_worker.log()
 
 
+def test_replies_to_20_messages_fired_at_once_reach_meta_in_the_order_the_messages_arrived(client, fake):
+    # Each message may be processed by its own run, on its own greenlet: the contact's chain of
+    # replies must still reach the Graph API in arrival order, not just one reply each.
+    phone = Phone(client, fake)
+    for body in ["echo", *map(str, range(1, 20))]:
+        phone.post(phone.text(body))
+    assert phone.replies(timeout=60) == echo_replies(20)
+
+
 def test_two_contacts_interleaved_each_keep_their_own_order(client, fake):
     first, second = Phone(client, fake, "Amina Otieno"), Phone(client, fake, "Brian Kiptoo")
     for n in range(15):

@@ -6,12 +6,14 @@ from __future__ import annotations
 import pytest
 
 from conversations.models import Message, MessageStatus
+from conversations.services import delivery
+from conversations.services.delivery import Result
 from conversations.services.outbound import send_to_contact
-from meta_integration import services_outbound, simulate
+from conversations.tasks import send_message
+from meta_integration import simulate
 from meta_integration.fake_graph import FaultKind
 from meta_integration.outbound import ErrorClass
-from meta_integration.services_outbound import Result, attempt_limit, backoff_seconds, should_retry
-from meta_integration.tasks import send_message
+from meta_integration.retry_policy import attempt_limit, backoff_seconds, should_retry
 from tests.test_outbound_support import make_config, make_contact, wait_until
 from whatsappcrm_backend import topology
 from whatsappcrm_backend.celery import enqueue
@@ -96,7 +98,7 @@ def test_131000_is_retried_only_a_few_times(gevent_worker, fake, graph_url):
     message = send_to_contact(contact, {"type": "text", "body": "Hi"})
     wait_until(lambda: Message.objects.get(pk=message.pk).status == MessageStatus.FAILED, timeout=30, what="failed")
     message.refresh_from_db()
-    limit = attempt_limit(131000, topology.route_for("meta_integration.send_message").max_retries)
+    limit = attempt_limit(131000, topology.route_for("conversations.send_message").max_retries)
     assert limit == 3
     assert (message.error_code, message.attempts) == (131000, limit)
     assert message.error_details.endswith(f"(gave up after {limit} attempts)")
@@ -127,7 +129,7 @@ def test_a_sent_message_is_never_sent_again(gevent_worker, fake, graph_url):
     wait_until(lambda: Message.objects.get(pk=message.pk).status == MessageStatus.SENT, what="sent")
     for _ in range(3):  # a redelivered or duplicated task
         enqueue(send_message, message.pk)
-    assert services_outbound.deliver(message.pk).result is Result.ALREADY_HANDLED
+    assert delivery.deliver(message.pk).result is Result.ALREADY_HANDLED
     with pytest.raises(TimeoutError):
         fake.wait_for_messages(2, to=contact.wa_id, timeout=1.5)
     message.refresh_from_db()

@@ -1,7 +1,7 @@
 """One log line per event, each carrying the ids that let a reply be traced end to end.
 
 A reply is traced webhook -> Message row -> ``flows.process_message`` -> outbound row ->
-``meta_integration.send_message`` -> Graph API by grepping one id (``message_id``,
+Graph API (sent in the same run, or by ``conversations.send_message``) by grepping one id (``message_id``,
 ``wamid``, ``contact``, ``task_id``). Two mechanisms put those ids on every line:
 
 - a context variable holding ``key=value`` pairs for the current unit of work.

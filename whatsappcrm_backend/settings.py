@@ -211,6 +211,17 @@ META_VERIFY_TOKEN = env_str("META_VERIFY_TOKEN")
 META_SEND_RATE_PER_SECOND = env_float("META_SEND_RATE_PER_SECOND", 80.0)
 META_HTTP_TIMEOUT = env_float("META_HTTP_TIMEOUT", 10.0)
 META_HTTP_MAX_CONNECTIONS = env_int("META_HTTP_MAX_CONNECTIONS", 20)
+# How long a process may use a business number's row before reading it again (admin edits
+# reach every worker within this bound).
+META_CONFIG_CACHE_SECONDS = env_float("META_CONFIG_CACHE_SECONDS", 2.0)
+# A send whose run died mid-request stays claimed this long after its attempt could have
+# ended, waiting for Meta's status webhook (which names the row through
+# biz_opaque_callback_data) to say it was accepted; only then is it sent again.
+SEND_STATUS_GRACE_SECONDS = env_float("SEND_STATUS_GRACE_SECONDS", 15.0)
+# The outbound sweeper re-enqueues replies still pending this long after they were written.
+OUTBOUND_SWEEP_AFTER_SECONDS = env_float("OUTBOUND_SWEEP_AFTER_SECONDS", 10.0)
+# An inbound message whose processing raised this many times is marked failed for operators.
+INBOUND_MAX_PROCESSING_ATTEMPTS = env_int("INBOUND_MAX_PROCESSING_ATTEMPTS", 5)
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 3 * 1024 * 1024)
 WEBHOOK_EVENT_RETENTION_DAYS = env_int("WEBHOOK_EVENT_RETENTION_DAYS", 30)
 MULTIPART_GAP_SECONDS = env_float("MULTIPART_GAP_SECONDS", 2.0)

@@ -124,17 +124,16 @@ TASKS: dict[str, TaskRoute] = {
     # worker consumed a queue and how long a task waited.
     "diagnostics.probe_io": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=60, time_limit=90),
     "diagnostics.probe_cpu": TaskRoute(CPU_QUEUE, Priority.NORMAL, soft_time_limit=60, time_limit=90),
-    # The reply path: one inbound message through the engine, each reply to the Graph API.
+    # The reply path: inbound messages through the engine, the replies sent to the Graph API and
+    # the read receipt in the same run; the send task carries retries, gaps and the sweeper's finds.
     "flows.process_message": TaskRoute(IO_QUEUE, Priority.HIGH, soft_time_limit=30, time_limit=45),
     "flows.expire_sessions": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=50, time_limit=60),
-    "meta_integration.send_message": TaskRoute(IO_QUEUE, Priority.HIGH, soft_time_limit=30, time_limit=45,
-                                               max_retries=8),
+    "conversations.send_message": TaskRoute(IO_QUEUE, Priority.HIGH, soft_time_limit=30, time_limit=45,
+                                            max_retries=8),
     # Outbox sweepers and housekeeping (Beat).
     "conversations.sweep_inbound": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=60, time_limit=90),
     "conversations.sweep_outbound": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=60, time_limit=90),
     "meta_integration.purge_webhook_events": TaskRoute(IO_QUEUE, Priority.LOW, soft_time_limit=300, time_limit=360),
-    "meta_integration.send_read_receipt": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=20, time_limit=30,
-                                                    max_retries=3),
     # Football: ingestion (bulk upserts) and settlement, on the prefork CPU worker.
     "football_data.sync_leagues": TaskRoute(CPU_QUEUE, Priority.LOW, soft_time_limit=120, time_limit=180),
     "football_data.sync_fixtures": TaskRoute(CPU_QUEUE, Priority.LOW, soft_time_limit=300, time_limit=360),
@@ -169,8 +168,8 @@ BEAT_SCHEDULE: dict[str, BeatEntry] = {
         description="Delete webhook audit rows older than WEBHOOK_EVENT_RETENTION_DAYS",
     ),
     "sweep-unsent-outbound": BeatEntry(
-        task="conversations.sweep_outbound", every=timedelta(seconds=60),
-        description="Re-enqueue outbound messages written but never sent (broker outage)",
+        task="conversations.sweep_outbound", every=timedelta(seconds=5),
+        description="Re-enqueue replies written but never sent (broker outage, lost task, expired send lease)",
     ),
     "football-sync-leagues": BeatEntry(
         task="football_data.sync_leagues", every=timedelta(hours=24), queue=CPU_QUEUE,

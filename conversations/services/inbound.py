@@ -313,12 +313,6 @@ def enqueue_new_messages(messages: Sequence[StoredMessage]) -> int:
             )
             return sent
         sent += 1
-        if message.app_config_id is None or message.message_type in NO_READ_RECEIPT:
-            continue
-        try:
-            _send(READ_RECEIPT_TASK, [message.app_config_id, message.wamid])
-        except Exception:  # a lost read receipt is cosmetic; the reply still goes out
-            logger.exception("could not enqueue a read receipt for wamid=%s", message.wamid)
     return sent
 
 

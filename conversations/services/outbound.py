@@ -1,61 +1,52 @@
-"""The one way anything in the project sends a WhatsApp message, and the Outbox behind it.
+"""The one way anything in the project sends a WhatsApp message: write the rows, send on commit.
 
 Flows, football notifications and operators call ``send_to_contact`` (or ``send_parts`` /
-``send_long_text``). Each writes the outbound ``Message`` row (``pending``) first and
-enqueues ``meta_integration.send_message`` only when the transaction commits, so nothing is
-sent without a row, nothing is sent for a rolled-back reply, and a retry never creates a
-second reply.
+``send_long_text``). Each validates the message, writes the outbound ``Message`` row
+(``pending``) and enqueues ``conversations.send_message`` only when the transaction
+commits, so nothing is sent without a row, nothing is sent for a rolled-back reply, and a
+retry never creates a second reply. The bot's own replies are written by ``write_replies``
+without a task: ``flows.process_message`` sends them itself right after its commit.
 
 Ordered multi-part messages: all parts are written at once (one ``group_id``, ``part_index``
-0..n-1, ``send_after`` spaced by the gap) but only part 0 is enqueued. When Meta accepts part
-N, ``MessageOutbox.mark_sent`` enqueues part N+1 with a countdown of at least the gap. So a
-part can never overtake the one before it and none is dropped, whatever the pool (gevent,
-prefork, solo): there is never more than one task per group in the broker. If part N fails
-for good, the parts after it are marked failed ("Previous part failed") instead of being
-sent with a hole in the middle; ``resend_failed`` on any of them resends from the failed part.
-
-``MessageOutbox`` is what ``meta_integration`` uses to read and record messages without
-importing this app; ``register()`` installs it (called from ``ConversationsConfig.ready``).
+0..n-1, ``send_after`` spaced by the gap). Sending is ``delivery``'s job: one chain per
+contact and number, so a part can never overtake the one before it, and replies to
+consecutive messages arrive in order too. If part N fails for good, the parts after it are
+marked failed ("Previous part failed"); ``resend_failed`` on any of them resends from the
+failed part.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message, MessageStatus
-from conversations.services.inbound import apply_pending_status_events
-from meta_integration import ports, services_outbound
+from conversations.services.delivery import CUSTOMER_SERVICE_WINDOW, PREVIOUS_PART_FAILED
 from meta_integration.models import MetaAppConfig
 from meta_integration.outbound import OutboundValidationError, build_message, split_text
-from meta_integration.tasks import send_message
-from whatsappcrm_backend.celery import enqueue
 
 __all__ = [
     "CUSTOMER_SERVICE_WINDOW",
     "PREVIOUS_PART_FAILED",
-    "MessageOutbox",
     "NoBusinessNumberError",
     "enqueue_unsent",
-    "register",
     "resend_failed",
     "send_long_text",
     "send_parts",
     "send_to_contact",
+    "validate_specs",
+    "write_replies",
 ]
 
 logger = logging.getLogger(__name__)
-
-CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
-PREVIOUS_PART_FAILED = "Previous part failed"
 
 
 class NoBusinessNumberError(LookupError):
@@ -78,7 +69,7 @@ def send_to_contact(
     payload = build_message(contact.wa_id, spec)
     config = _business_number(contact)
     with transaction.atomic():
-        message = Message.objects.create(**_row(contact, config, spec, payload, sent_by))
+        message = Message.objects.create(**_row(contact, config.pk, spec, payload, sent_by))
         transaction.on_commit(lambda: _enqueue_send(message.pk))
     return message
 
@@ -103,28 +94,73 @@ def send_parts(
     specs = [{"type": "text", "body": item} if isinstance(item, str) else item for item in texts_or_specs]
     if not specs:
         raise ValueError("texts_or_specs: at least one part is required")
-    payloads = []
-    for index, spec in enumerate(specs):
-        try:
-            payloads.append(build_message(contact.wa_id, spec))
-        except OutboundValidationError as exc:
-            raise OutboundValidationError(f"parts[{index}].{exc.field}", exc.message) from None
+    payloads = validate_specs(contact.wa_id, specs)
     config = _business_number(contact)
-    group_id, now, total = uuid.uuid4(), timezone.now(), len(specs)
     with transaction.atomic():
-        messages = [
-            Message.objects.create(
-                **_row(contact, config, spec, payload, sent_by),
-                group_id=group_id,
-                part_index=index,
-                parts_total=total,
-                send_after=now + timedelta(seconds=gap * index),
-            )
-            for index, (spec, payload) in enumerate(zip(specs, payloads, strict=True))
-        ]
+        messages = _write(contact, config.pk, specs, payloads, gap=gap, sent_by=sent_by)
         first = messages[0].pk
         transaction.on_commit(lambda: _enqueue_send(first))
     return messages
+
+
+def validate_specs(to: str, specs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Build (and so validate) every part; an error names the part: ``parts[3].text.body: ...``."""
+    payloads = []
+    for index, spec in enumerate(specs):
+        try:
+            payloads.append(build_message(to, spec))
+        except OutboundValidationError as exc:
+            raise OutboundValidationError(f"parts[{index}].{exc.field}", exc.message) from None
+    return payloads
+
+
+def write_replies(
+    contact: Contact,
+    app_config_id: int | None,
+    specs: Sequence[dict[str, Any]],
+    payloads: Sequence[Mapping[str, Any]],
+    *,
+    gap_seconds: float = 0.0,
+    sent_by: str = "bot",
+) -> list[int]:
+    """Write already validated replies (``validate_specs``) from ``app_config_id`` without
+    enqueueing anything: the caller sends them with ``delivery.send_chain`` after its commit
+    (the sweeper sends them if it dies first). Several become one ordered group. Returns ids."""
+    if not specs:
+        return []
+    rows = _write(contact, app_config_id, specs, payloads, gap=gap_seconds, sent_by=sent_by)
+    return [row.pk for row in rows]
+
+
+def _write(
+    contact: Contact,
+    app_config_id: int | None,
+    specs: Sequence[dict[str, Any]],
+    payloads: Sequence[Mapping[str, Any]],
+    *,
+    gap: float,
+    sent_by: str,
+) -> list[Message]:
+    """One INSERT for all the parts (a single message is a row without a group)."""
+    if len(specs) == 1:
+        return [Message.objects.create(**_row(contact, app_config_id, specs[0], payloads[0], sent_by))]
+    group_id, now, total = uuid.uuid4(), timezone.now(), len(specs)
+    rows = [
+        Message(
+            **_row(contact, app_config_id, spec, payload, sent_by),
+            group_id=group_id,
+            part_index=index,
+            parts_total=total,
+            send_after=now + timedelta(seconds=gap * index),
+        )
+        for index, (spec, payload) in enumerate(zip(specs, payloads, strict=True))
+    ]
+    created = Message.objects.bulk_create(rows)
+    if any(row.pk is None for row in created):  # a backend that returns no ids from bulk inserts
+        ids = dict(Message.objects.filter(group_id=group_id).values_list("part_index", "pk"))
+        for row in created:
+            row.pk = ids[row.part_index]
+    return created
 
 
 def send_long_text(
@@ -159,36 +195,40 @@ def resend_failed(message: Message) -> Message:
             )
         ids = list(resend.values_list("pk", flat=True))
         Message.objects.filter(pk__in=ids, status=MessageStatus.FAILED).update(
-            status=MessageStatus.PENDING, status_at=timezone.now(), attempts=0,
-            error_code=None, error_title="", error_details="",
+            status=MessageStatus.PENDING, status_at=timezone.now(), attempts=0, claimed_by="",
+            claimed_until=None, next_attempt_at=None, error_code=None, error_title="", error_details="",
         )
-        for message_id in ids:
-            services_outbound.forget_attempt(message_id)
         head_id = head.pk
         transaction.on_commit(lambda: _enqueue_send(head_id))
     message.refresh_from_db()
     return message
 
 
-def enqueue_unsent(older_than: timedelta, *, limit: int = 1000) -> int:
+def enqueue_unsent(older_than: timedelta | None = None, *, limit: int = 1000) -> int:
     """Enqueue outbound messages still ``pending`` after ``older_than`` (the outbound sweeper).
 
-    Covers a broker that was down when a reply was committed, or a task lost with its
-    worker. A part is only picked once the part before it was accepted ``older_than`` ago:
-    parts waiting for an earlier part, or for their gap, are not touched. A message already
-    in a retry chain may get a second task; that is harmless (the first run to claim it
-    sends, the other finds it sent), so choose ``older_than`` longer than the usual backoff.
+    Covers a broker that was down when a reply was committed, a task lost with its worker,
+    and a send whose run died (its lease expired). Only each chain's head is picked, and only
+    once it is due (its gap, its retry time): the rest follow it in order. An extra task is
+    harmless (the claim lets one run send), so the sweeper runs every few seconds.
     """
-    cutoff = timezone.now() - older_than
-    previous_accepted = Message.objects.filter(
-        group_id=OuterRef("group_id"),
-        part_index=OuterRef("part_index") - 1,
-        wamid__isnull=False,
-        sent_at__lt=cutoff,
+    if older_than is None:
+        older_than = timedelta(seconds=settings.OUTBOUND_SWEEP_AFTER_SECONDS)
+    now = timezone.now()
+    cutoff = now - older_than
+    earlier_pending = Message.objects.filter(
+        contact_id=OuterRef("contact_id"),
+        app_config_id=OuterRef("app_config_id"),
+        direction=Direction.OUTBOUND,
+        status=MessageStatus.PENDING,
+        pk__lt=OuterRef("pk"),
     )
     ids = list(
         Message.objects.filter(direction=Direction.OUTBOUND, status=MessageStatus.PENDING, created_at__lt=cutoff)
-        .filter(Q(group_id__isnull=True) | Q(part_index=0) | Exists(previous_accepted))
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=cutoff))
+        .filter(Q(send_after__isnull=True) | Q(send_after__lt=cutoff))
+        .exclude(Exists(earlier_pending))
         .order_by("created_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
@@ -199,125 +239,14 @@ def enqueue_unsent(older_than: timedelta, *, limit: int = 1000) -> int:
     return len(ids)
 
 
-# ------------------------------------------------------------------ the Outbox
-
-
-class MessageOutbox:
-    """``meta_integration.ports.Outbox`` over ``Message`` rows. Every write is conditional on
-    the row still being ``pending``, so concurrent or repeated runs cannot move it back."""
-
-    def load(self, message_id: int) -> ports.OutboundEnvelope | None:
-        message = (
-            Message.objects.select_related("contact")
-            .filter(pk=message_id, direction=Direction.OUTBOUND)
-            .first()
-        )
-        if message is None:
-            return None
-        last_inbound = message.contact.last_inbound_at
-        window_open = last_inbound is not None and timezone.now() - last_inbound < CUSTOMER_SERVICE_WINDOW
-        previous_accepted = True
-        if message.group_id is not None and message.part_index:
-            # Accepted = Meta gave it a wamid; a later "failed" delivery status does not undo that.
-            previous_accepted = Message.objects.filter(
-                group_id=message.group_id, part_index=message.part_index - 1, wamid__isnull=False
-            ).exists()
-        spec = message.content if isinstance(message.content, dict) else {}
-        return ports.OutboundEnvelope(
-            message_id=message.pk,
-            app_config_id=message.app_config_id or 0,  # 0: deleted config, fails as "no business number"
-            to=message.contact.wa_id,
-            spec=spec,
-            status=message.status,
-            is_template=spec.get("type") == "template",
-            window_open=window_open,
-            previous_part_accepted=previous_accepted,
-            attempts=message.attempts,
-        )
-
-    def claim(self, message_id: int) -> bool:
-        return bool(
-            _pending(message_id).update(attempts=F("attempts") + 1)
-        )
-
-    def mark_sent(self, message_id: int, wamid: str) -> None:
-        now = timezone.now()
-        with transaction.atomic():
-            # status_at stays empty: Meta's own "sent" status webhook fills in its time.
-            updated = _pending(message_id).update(
-                status=MessageStatus.SENT, wamid=wamid, sent_at=now, status_at=None,
-                error_code=None, error_title="", error_details="",
-            )
-            if not updated:
-                logger.warning("message %s: accepted by Meta as %s but no longer pending", message_id, wamid)
-                return
-            apply_pending_status_events(wamid)  # statuses Meta sent before we stored the wamid
-            message = Message.objects.only("group_id", "part_index", "send_after").get(pk=message_id)
-            if message.group_id is None:
-                return
-            following = (
-                Message.objects.filter(
-                    group_id=message.group_id, part_index=message.part_index + 1, status=MessageStatus.PENDING
-                )
-                .only("pk", "send_after")
-                .first()
-            )
-            if following is None:
-                return
-            countdown = _part_countdown(message.send_after, following.send_after, now)
-            following_id = following.pk
-            transaction.on_commit(lambda: _enqueue_send(following_id, countdown=countdown))
-
-    def mark_failed(self, message_id: int, code: int | None, title: str, details: str) -> None:
-        now = timezone.now()
-        with transaction.atomic():
-            updated = _pending(message_id).update(
-                status=MessageStatus.FAILED, status_at=now,
-                error_code=code, error_title=(title or "Failed")[:255], error_details=details or "",
-            )
-            if not updated:
-                return
-            message = Message.objects.only("group_id", "part_index", "parts_total").get(pk=message_id)
-            if message.group_id is None:
-                return
-            reason = f"{code} {title}" if code is not None else title
-            Message.objects.filter(
-                group_id=message.group_id, part_index__gt=message.part_index, status=MessageStatus.PENDING
-            ).update(
-                status=MessageStatus.FAILED, status_at=now, error_code=None, error_title=PREVIOUS_PART_FAILED,
-                error_details=(
-                    f"Part {message.part_index + 1} of {message.parts_total} failed ({reason}); the parts "
-                    "after it are not sent, so the reader never gets a list with a hole in it."
-                ),
-            )
-
-
-def register() -> None:
-    """Install the Outbox for ``meta_integration`` (from ``ConversationsConfig.ready``)."""
-    ports.register_outbox(MessageOutbox())
-
-
 # ------------------------------------------------------------------ helpers
 
 
-def _pending(message_id: int):
-    return Message.objects.filter(pk=message_id, direction=Direction.OUTBOUND, status=MessageStatus.PENDING)
+def _enqueue_send(message_id: int) -> None:
+    from conversations.tasks import send_message
+    from whatsappcrm_backend.celery import enqueue
 
-
-def _enqueue_send(message_id: int, *, countdown: float | None = None) -> None:
-    if countdown:
-        enqueue(send_message, message_id, countdown=countdown)
-    else:
-        enqueue(send_message, message_id)
-
-
-def _part_countdown(previous_send_after, send_after, now) -> float:
-    """Wait the planned gap after the previous part was accepted, or until the planned time
-    if that is later; never less than the gap, so late parts do not bunch up."""
-    if previous_send_after is None or send_after is None:
-        return 0.0
-    gap = max(0.0, (send_after - previous_send_after).total_seconds())
-    return max(gap, (send_after - now).total_seconds())
+    enqueue(send_message, message_id)
 
 
 def _with_reply_to(spec: Mapping[str, Any], reply_to: str | None) -> dict[str, Any]:
@@ -358,11 +287,11 @@ def _summary(spec: Mapping[str, Any]) -> str:
 
 
 def _row(
-    contact: Contact, config: MetaAppConfig, spec: dict[str, Any], payload: Mapping[str, Any], sent_by: str
+    contact: Contact, app_config_id: int | None, spec: dict[str, Any], payload: Mapping[str, Any], sent_by: str
 ) -> dict[str, Any]:
     return {
         "contact": contact,
-        "app_config": config,
+        "app_config_id": app_config_id,
         "direction": Direction.OUTBOUND,
         "message_type": payload["type"],
         "text": _summary(spec),
