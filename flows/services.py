@@ -35,7 +35,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, DateTimeField, F, IntegerField, Max
+from django.db.models import Count, DateTimeField, F, IntegerField, Max, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -669,7 +669,8 @@ def expire_state(
 
     With ``idle_before`` (the expiry job) a contact with an inbound message waiting to be
     processed keeps its session: that message arrived first and decides (the engine judges
-    staleness by its arrival time). Without it (an operator's "expire now") only the version
+    staleness by its arrival time); so does one with a reply not sent yet (the user has not
+    seen it, so the quiet minutes have not started). Without it (an operator's "expire now") only the version
     must match.
     """
     with transaction.atomic():
@@ -680,8 +681,11 @@ def expire_state(
         contact = Contact.objects.get(pk=contact_id)
         rows = ContactFlowState.objects.filter(pk=state_id, version=version)
         if idle_before is not None:
-            waiting = Message.objects.filter(
-                contact=contact, direction=Direction.INBOUND, processed_at__isnull=True, status=MessageStatus.RECEIVED
+            # A message still to answer, or a reply still to send, belongs to this session:
+            # expiring now would tell the user it timed out before the reply it refers to.
+            waiting = Message.objects.filter(contact=contact).filter(
+                Q(direction=Direction.INBOUND, processed_at__isnull=True, status=MessageStatus.RECEIVED)
+                | Q(direction=Direction.OUTBOUND, status=MessageStatus.PENDING)
             ).exists()
             if waiting:
                 return False

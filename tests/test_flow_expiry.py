@@ -16,6 +16,7 @@ import pytest
 from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message
+from conversations.services import delivery
 from flows import services
 from flows.models import ContactFlowState
 from meta_integration import simulate
@@ -40,6 +41,19 @@ def notices(chat: Chat, text: str = services.DEFAULT_SESSION_EXPIRED_TEXT) -> in
 
 def at(state: ContactFlowState, seconds: float):
     return state.last_activity_at + timedelta(seconds=seconds)
+
+
+def test_a_session_whose_reply_is_still_unsent_is_not_expired_until_the_reply_goes_out(chat):
+    chat.say("profile")
+    state = chat.state
+    reply = Message.objects.filter(contact=chat.contact, direction=Direction.OUTBOUND).latest("pk")
+    # Its enqueue was lost: the reply is still pending when the session's five minutes are up.
+    Message.objects.filter(pk=reply.pk).update(status="pending", wamid=None, sent_at=None)
+    assert services.expire_sessions(now=at(state, 400)) == 0
+    assert chat.state is not None and notices(chat) == 0  # no "timed out" before the question it refers to
+    delivery.record_accepted(reply.pk, simulate.new_wamid(chat.wa_id, outgoing=True))
+    assert services.expire_sessions(now=at(state, 400)) == 1
+    assert chat.state is None and notices(chat) == 1
 
 
 def test_expired_after_more_than_the_timeout_not_at_299_or_300_seconds(chat, settings):

@@ -25,6 +25,7 @@ from django.test import Client
 from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message
+from conversations.services import delivery
 from conversations.services.inbound import store_messages
 from flows import actions, services
 from flows.actions import ActionInput, ActionInputError, ActionRegistrationError, InputType
@@ -143,7 +144,7 @@ ECHO_FLOW = {
 class Chat:
     """One WhatsApp user talking to the bot in-process: each message is stored by the real
     inbound service, processed by ``services.process_inbound``, and the replies are the
-    outbound rows the real outbound service wrote for it."""
+    outbound rows the real outbound service wrote for it, recorded as accepted by Meta."""
 
     def __init__(self, config: MetaAppConfig, wa_id: str | None = None, profile_name: str = "Amina Otieno"):
         self.config = config
@@ -171,7 +172,9 @@ class Chat:
     def send(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         before = self.outbound_ids() if Contact.objects.filter(wa_id=self.wa_id).exists() else set()
         message_id = self.store(message)
-        services.process_inbound(message_id)
+        result = services.process_inbound(message_id)
+        for reply_id in result.reply_ids:  # Meta accepts them (no worker sends in these tests)
+            delivery.record_accepted(reply_id, simulate.new_wamid(self.wa_id, outgoing=True))
         new = Message.objects.filter(contact__wa_id=self.wa_id, direction=Direction.OUTBOUND).exclude(pk__in=before)
         return [m.content for m in new.order_by("pk")]
 
