@@ -175,8 +175,8 @@ class FlowAdmin(admin.ModelAdmin):
 
 @admin.register(ContactFlowState)
 class ContactFlowStateAdmin(admin.ModelAdmin):
-    list_display = ("contact", "flow", "step", "retries", "started_at", "last_activity_at", "idle")
-    list_filter = ("flow",)
+    list_display = ("contact", "app_config", "flow", "step", "retries", "started_at", "last_activity_at", "idle")
+    list_filter = ("flow", "app_config")
     search_fields = ("contact__wa_id", "contact__name", "contact__profile_name")
     list_select_related = ("contact", "flow")
     readonly_fields = [field.name for field in ContactFlowState._meta.fields]

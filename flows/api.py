@@ -86,8 +86,8 @@ class FlowStateSerializer(serializers.ModelSerializer):
     class Meta:
         model = ContactFlowState
         fields = (
-            "id", "contact", "contact_wa_id", "flow", "step", "variables", "retries", "awaiting_reply",
-            "started_at", "last_activity_at", "version",
+            "id", "contact", "contact_wa_id", "app_config", "flow", "step", "variables", "retries",
+            "awaiting_reply", "started_at", "last_activity_at", "version",
         )  # fmt: skip
         read_only_fields = fields
 

@@ -39,6 +39,7 @@ from flows.definitions import (
     validate_condition,
     validate_step_config,
 )
+from meta_integration.models import MetaAppConfig
 
 
 def errors_by_field(
@@ -237,7 +238,11 @@ class FlowTransition(models.Model):
 
 
 class ContactFlowState(models.Model):
-    """The one conversation a contact is in: waiting at a question step of a flow.
+    """A contact's conversation with one business number: waiting at a question step of a flow.
+
+    A contact who writes to two numbers has two chats on their phone, and so two sessions
+    here, each expiring on its own (``app_config`` is the number; null only for a number
+    that was deleted, and then at most one such session).
 
     ``version`` goes up on every change; the expiry job deletes a state only if the version it
     read is still the current one, so a state that just received a message is never expired.
@@ -245,7 +250,11 @@ class ContactFlowState(models.Model):
     deleting the conversations in it (see services.import_flow_document).
     """
 
-    contact = models.OneToOneField(Contact, on_delete=models.CASCADE, related_name="flow_state")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="flow_states")
+    app_config = models.ForeignKey(
+        MetaAppConfig, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text="The business number this conversation is with",
+    )
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="sessions")
     step = models.CharField(max_length=100)
     variables = models.JSONField(default=dict, blank=True)
@@ -258,7 +267,13 @@ class ContactFlowState(models.Model):
     class Meta:
         verbose_name = "active session"
         ordering = ["last_activity_at"]
-        constraints = [models.CheckConstraint(condition=Q(version__gte=1), name="contactflowstate_version_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(version__gte=1), name="contactflowstate_version_positive"),
+            models.UniqueConstraint(fields=["contact", "app_config"], name="one_session_per_conversation"),
+            models.UniqueConstraint(
+                fields=["contact"], condition=Q(app_config__isnull=True), name="one_session_without_number"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.contact} in {self.flow.name}.{self.step}"

@@ -35,7 +35,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, DateTimeField, F, IntegerField, Max, Q
+from django.db.models import Count, DateTimeField, F, FilteredRelation, IntegerField, Max, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -252,15 +252,18 @@ def _session_from(state: ContactFlowState | None, flow_names: Mapping[int, str])
 # ---------------------------------------------------------------------------------------
 
 
-def _send(contact: Contact, replies: Sequence[Mapping[str, Any]], *, sent_by: str = "bot") -> None:
-    """Store the replies as outbound messages; several become ordered parts of one group."""
+def _send(
+    contact: Contact, replies: Sequence[Mapping[str, Any]], *, sent_by: str = "bot", app_config_id: int | None = None
+) -> None:
+    """Store the replies as outbound messages (from ``app_config_id``, else the number the
+    contact last wrote to) and send them on commit; several become ordered parts of one group."""
     specs = [thaw(reply) for reply in replies]
     if not specs:
         return
     if len(specs) == 1:
-        outbound.send_to_contact(contact, specs[0], sent_by=sent_by)
+        outbound.send_to_contact(contact, specs[0], sent_by=sent_by, app_config_id=app_config_id)
     else:
-        outbound.send_parts(contact, specs, gap_seconds=_reply_gap_seconds())
+        outbound.send_parts(contact, specs, gap_seconds=_reply_gap_seconds(), app_config_id=app_config_id)
 
 
 def _text(body: str) -> dict[str, str]:
@@ -341,6 +344,7 @@ def _apply_contact_updates(contact: Contact, updates: Mapping[str, Any]) -> set[
 
 def _store_session(
     contact: Contact,
+    app_config_id: int | None,
     state: ContactFlowState | None,
     session: Session | None,
     result: EngineResult,
@@ -356,6 +360,7 @@ def _store_session(
     if state is None:
         return ContactFlowState.objects.create(
             contact=contact,
+            app_config_id=app_config_id,
             flow_id=flow_ids[session.flow],
             step=session.step,
             variables=thaw(session.variables),
@@ -458,11 +463,6 @@ def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessRe
 
     with transaction.atomic():
         lock_contact(contact_id)
-        contact = _contact_with_session(contact_id)
-        if contact is None:
-            return ProcessResult()
-        loaded = _loaded((contact.flows_count, contact.flows_updated))
-        flow_names = {pk: name for name, pk in loaded.ids.items()}
         pending = list(
             Message.objects.filter(
                 contact_id=contact_id, direction=Direction.INBOUND, processed_at__isnull=True, pk__lte=message_id,
@@ -471,6 +471,15 @@ def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessRe
         )
         if not pending:
             return ProcessResult()
+        # One conversation per business number: this run answers the messages written to the
+        # number ``message_id`` was addressed to; the other number's have their own runs.
+        app_config_id = next((m.app_config_id for m in pending if m.pk == message_id), pending[-1].app_config_id)
+        pending = [m for m in pending if m.app_config_id == app_config_id]
+        contact = _contact_with_session(contact_id, app_config_id)
+        if contact is None:
+            return ProcessResult()
+        loaded = _loaded((contact.flows_count, contact.flows_updated))
+        flow_names = {pk: name for name, pk in loaded.ids.items()}
         state = _session_state(contact)
 
         for message in pending:
@@ -507,10 +516,16 @@ _FLOWS_UPDATED_SQL = "SELECT MAX(updated_at) FROM flows_flow"
 _Reply = tuple[int | None, dict[str, Any], dict[str, Any]]  # (business number, spec, Graph payload)
 
 
-def _contact_with_session(contact_id: int) -> Contact | None:
-    """The contact, its session and the flows' version in ONE query (read under the contact's lock)."""
+def _contact_with_session(contact_id: int, app_config_id: int | None) -> Contact | None:
+    """The contact, its session with the number and the flows' version in ONE query (read
+    under the contact's lock). The session is ``contact.session`` (None if there is none)."""
+    on_number = (
+        Q(flow_states__app_config__isnull=True) if app_config_id is None
+        else Q(flow_states__app_config_id=app_config_id)
+    )
     return (
-        Contact.objects.select_related("flow_state")
+        Contact.objects.annotate(session=FilteredRelation("flow_states", condition=on_number))
+        .select_related("session")
         .annotate(
             flows_count=RawSQL(_FLOWS_COUNT_SQL, [], output_field=IntegerField()),  # noqa: S611
             flows_updated=RawSQL(_FLOWS_UPDATED_SQL, [], output_field=DateTimeField()),  # noqa: S611
@@ -521,10 +536,7 @@ def _contact_with_session(contact_id: int) -> Contact | None:
 
 
 def _session_state(contact: Contact) -> ContactFlowState | None:
-    try:
-        return contact.flow_state
-    except ContactFlowState.DoesNotExist:
-        return None
+    return getattr(contact, "session", None)
 
 
 def _write_replies(contact: Contact, outgoing: Sequence[_Reply]) -> list[int]:
@@ -605,7 +617,7 @@ def _turn(
     if changed:
         contact.save(update_fields=sorted(changed))
     if result.session is not session or (state is not None and session is None):
-        state = _store_session(contact, state, result.session, result, loaded.ids, now)
+        state = _store_session(contact, message.app_config_id, state, result.session, result, loaded.ids, now)
     return state, replace(result, replies=tuple(replies)), payloads
 
 
@@ -674,9 +686,10 @@ def expire_state(
     must match.
     """
     with transaction.atomic():
-        contact_id = ContactFlowState.objects.filter(pk=state_id).values_list("contact_id", flat=True).first()
-        if contact_id is None:
+        found = ContactFlowState.objects.filter(pk=state_id).values_list("contact_id", "app_config_id").first()
+        if found is None:
             return False
+        contact_id, app_config_id = found
         lock_contact(contact_id)
         contact = Contact.objects.get(pk=contact_id)
         rows = ContactFlowState.objects.filter(pk=state_id, version=version)
@@ -694,7 +707,7 @@ def expire_state(
         if not deleted:
             return False
         if notify and not contact.blocked and not contact.needs_human:
-            _send(contact, [_text(text or _session_expired_text())])
+            _send(contact, [_text(text or _session_expired_text())], app_config_id=app_config_id)
     return True
 
 

@@ -26,6 +26,7 @@ from flows import services
 from flows.models import ContactFlowState
 from meta_integration import simulate
 from meta_integration.fake_graph import FakeGraphAPI, start_fake_graph
+from meta_integration.models import MetaAppConfig
 from tests.test_flow_models import APP_SECRET, ECHO_FLOW, FEEDBACK_FLOW, business, flow_doc, import_defaults
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
@@ -271,6 +272,37 @@ def test_replies_to_20_messages_fired_at_once_reach_meta_in_the_order_the_messag
     for body in ["echo", *map(str, range(1, 20))]:
         phone.post(phone.text(body))
     assert phone.replies(timeout=60) == echo_replies(20)
+
+
+def test_a_user_writing_to_two_numbers_has_two_conversations_each_answered_from_its_number(client, fake):
+    # Number B: another business number of the same app (same secret), also on the fake.
+    number_a = MetaAppConfig.objects.get(phone_number_id=simulate.DEFAULT_PHONE_NUMBER_ID)  # on the fake
+    number_b = MetaAppConfig.objects.create(
+        name="Second number", phone_number_id="109876543210987", display_phone_number="+1 555 0199",
+        access_token=number_a.access_token, app_secret=APP_SECRET, verify_token="flows-verify-b",
+        graph_api_url=number_a.graph_api_url, send_rate_per_second=1000.0,
+    )
+    assert MetaAppConfig.objects.filter(is_active=True).count() == 2
+    users = [Phone(client, fake, f"User {n}") for n in range(10)]
+    for phone in users:  # each writes to A, then at once to B
+        for config in (number_a, number_b):
+            body = simulate.webhook_body([phone.text("profile")], profile_name=phone.name,
+                                         phone_number_id=config.phone_number_id)
+            raw, headers = simulate.signed_request(body, APP_SECRET)
+            headers = {key: value for key, value in headers.items() if key.lower() != "content-type"}
+            assert client.post(WEBHOOK_URL, data=raw, content_type="application/json",
+                               headers=headers).status_code == 200
+    for phone in users:
+        phone.replies(timeout=60)
+        sent = fake.messages(to=phone.wa_id)
+        # Each number asked the question of its own conversation: one reply from A, one from B.
+        assert sorted(record.path.split("/")[2] for record in sent) == sorted(
+            [number_a.phone_number_id, number_b.phone_number_id]
+        ), [(record.path, graph_text(record.body)) for record in sent]
+        assert all(graph_text(record.body) == graph_text(sent[0].body) for record in sent)
+        sessions = ContactFlowState.objects.filter(contact__wa_id=phone.wa_id)
+        assert sorted(sessions.values_list("app_config_id", flat=True)) == sorted([number_a.pk, number_b.pk])
+        assert {state.step for state in sessions} == {sessions[0].step}  # both at the same question
 
 
 def test_two_contacts_interleaved_each_keep_their_own_order(client, fake):

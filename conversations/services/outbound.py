@@ -57,17 +57,23 @@ class NoBusinessNumberError(LookupError):
 
 
 def send_to_contact(
-    contact: Contact, spec: Mapping[str, Any], *, sent_by: str = "bot", reply_to: str | None = None
+    contact: Contact,
+    spec: Mapping[str, Any],
+    *,
+    sent_by: str = "bot",
+    reply_to: str | None = None,
+    app_config_id: int | None = None,
 ) -> Message:
     """Write one outbound message and send it when the current transaction commits.
 
     ``spec`` is an outbound spec (see ``meta_integration.outbound.build_message``); it is
     validated here, so a broken message raises ``OutboundValidationError`` naming the field
-    and nothing is written. ``reply_to`` quotes an earlier message (its wamid).
+    and nothing is written. ``reply_to`` quotes an earlier message (its wamid). It goes out
+    from ``app_config_id`` if given and active, else from the number the contact last wrote to.
     """
     spec = _with_reply_to(spec, reply_to)
     payload = build_message(contact.wa_id, spec)
-    config = _business_number(contact)
+    config = _business_number(contact, app_config_id)
     with transaction.atomic():
         message = Message.objects.create(**_row(contact, config.pk, spec, payload, sent_by))
         transaction.on_commit(lambda: _enqueue_send(message.pk))
@@ -80,6 +86,7 @@ def send_parts(
     *,
     gap_seconds: float | None = None,
     sent_by: str = "bot",
+    app_config_id: int | None = None,
 ) -> list[Message]:
     """Send several messages in order, ``gap_seconds`` apart (default MULTIPART_GAP_SECONDS).
 
@@ -95,7 +102,7 @@ def send_parts(
     if not specs:
         raise ValueError("texts_or_specs: at least one part is required")
     payloads = validate_specs(contact.wa_id, specs)
-    config = _business_number(contact)
+    config = _business_number(contact, app_config_id)
     with transaction.atomic():
         messages = _write(contact, config.pk, specs, payloads, gap=gap, sent_by=sent_by)
         first = messages[0].pk
@@ -258,10 +265,10 @@ def _with_reply_to(spec: Mapping[str, Any], reply_to: str | None) -> dict[str, A
     return spec
 
 
-def _business_number(contact: Contact) -> MetaAppConfig:
-    """The number the contact last wrote to; else the oldest active one."""
-    if contact.app_config_id is not None:
-        config = MetaAppConfig.objects.filter(pk=contact.app_config_id, is_active=True).first()
+def _business_number(contact: Contact, app_config_id: int | None = None) -> MetaAppConfig:
+    """``app_config_id`` if active; else the number the contact last wrote to; else the oldest active one."""
+    for candidate in (app_config_id, contact.app_config_id):
+        config = MetaAppConfig.objects.filter(pk=candidate, is_active=True).first() if candidate else None
         if config is not None:
             return config
     config = MetaAppConfig.objects.filter(is_active=True).order_by("pk").first()
