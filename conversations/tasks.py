@@ -14,6 +14,7 @@ from typing import Any
 
 import redis as redis_lib
 from celery.signals import worker_process_init, worker_ready
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from conversations.services import delivery, inbound, outbound
@@ -44,7 +45,7 @@ def send_message(self, message_id: int) -> str:
 def sweep_inbound() -> dict[str, int]:
     """Re-enqueue inbound messages accepted with a 200 but never processed (e.g. broker was down)."""
     return {
-        "enqueued": inbound.enqueue_unprocessed(older_than=timedelta(seconds=30)),
+        "enqueued": inbound.enqueue_unprocessed(older_than=timedelta(seconds=settings.INBOUND_SWEEP_AFTER_SECONDS)),
         "statuses_applied": inbound.reconcile_status_events(),
     }
 

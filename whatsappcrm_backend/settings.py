@@ -220,6 +220,8 @@ META_CONFIG_CACHE_SECONDS = env_float("META_CONFIG_CACHE_SECONDS", 2.0)
 SEND_STATUS_GRACE_SECONDS = env_float("SEND_STATUS_GRACE_SECONDS", 15.0)
 # The outbound sweeper re-enqueues replies still pending this long after they were written.
 OUTBOUND_SWEEP_AFTER_SECONDS = env_float("OUTBOUND_SWEEP_AFTER_SECONDS", 10.0)
+# The inbound sweeper re-enqueues messages stored but still unprocessed this long after.
+INBOUND_SWEEP_AFTER_SECONDS = env_float("INBOUND_SWEEP_AFTER_SECONDS", 15.0)
 # An inbound message whose processing raised this many times is marked failed for operators.
 INBOUND_MAX_PROCESSING_ATTEMPTS = env_int("INBOUND_MAX_PROCESSING_ATTEMPTS", 5)
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 3 * 1024 * 1024)

@@ -160,8 +160,8 @@ BEAT_SCHEDULE: dict[str, BeatEntry] = {
         description="End flow sessions idle longer than FLOW_SESSION_TIMEOUT and tell each user once",
     ),
     "sweep-unprocessed-inbound": BeatEntry(
-        task="conversations.sweep_inbound", every=timedelta(seconds=30),
-        description="Re-enqueue inbound messages stored but never processed (broker outage)",
+        task="conversations.sweep_inbound", every=timedelta(seconds=10),
+        description="Re-enqueue inbound messages stored but never processed (broker outage, lost task)",
     ),
     "purge-webhook-events": BeatEntry(
         task="meta_integration.purge_webhook_events", every=timedelta(hours=1),
