@@ -561,7 +561,7 @@ def test_unsupported_message_keeps_its_errors():
                             },
                         }
                     ],
-                    "unsupported": {"type": "edit"},
+                    "unsupported": {"type": "poll_creation"},
                 }
             ]
         )
