@@ -21,8 +21,9 @@ def _urls(settings):
 
 
 @pytest.fixture
-def conversation(client):
+def conversation(client, settings):
     """A short real conversation: two inbound messages through the webhook, one failed reply."""
+    settings.WEBHOOK_EVENT_SAMPLE_RATE = 1.0  # every POST in the event log, for its pages
     config = make_app_config()
     reply_wamid = simulate.new_wamid(outgoing=True)
     post_webhook(client, simulate.webhook_body([simulate.text("show me fixtures", timestamp=1_760_000_000)]))
