@@ -397,3 +397,26 @@ def test_the_io_worker_processes_what_the_webhook_stored(client, app_config, io_
         time.sleep(0.1)
     assert received.count() == 2
     assert not received.filter(processed_at__isnull=True).exists(), io_worker.log()[-3000:]
+
+
+# --------------------------------------------------------------------------------------
+# Poison senders (issue 12.4)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sender", ["<WHATSAPP_USER_PHONE_NUMBER>", "1555abc"])
+def test_a_sender_that_is_not_a_number_is_refused_the_rest_of_the_batch_stored(client, app_config, broker, caplog,
+                                                                                sender):
+    poison = {"from": sender, "id": simulate.new_wamid(), "timestamp": str(TS), "type": "text",
+              "text": {"body": "hi"}}
+    good = simulate.text("hello", timestamp=TS)
+    body = simulate.webhook_body([good], profile_name="Tendai Moyo")
+    body["entry"][0]["changes"][0]["value"]["messages"].insert(0, poison)
+    with caplog.at_level(logging.WARNING, logger="meta_integration.services"):
+        assert post_webhook(client, body).status_code == 200  # the signature held: Meta must not retry
+
+    assert list(Message.objects.values_list("wamid", flat=True)) == [good["id"]]
+    assert list(Contact.objects.values_list("wa_id", flat=True)) == [USER]
+    assert [t.args for t in broker.tasks()] == [[Message.objects.get().pk]]
+    assert any("expected a WhatsApp number" in r.getMessage() for r in caplog.records)
+    assert WebhookEvent.objects.get().payload == body  # kept whole for the operator, whatever the sample rate
