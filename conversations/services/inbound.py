@@ -33,8 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Case, Exists, F, Model, Q, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Model
 from django.utils import timezone
 
 from conversations.models import (
@@ -504,47 +503,75 @@ def apply_pending_status_events(wamid: str) -> int:
     return len(events)
 
 
-def _when(condition: Q, value: Any, field_name: str) -> Case:
-    """``value`` where ``condition`` holds for the row, its current value elsewhere."""
-    return Case(When(condition, then=value), default=F(field_name),
-                output_field=Message._meta.get_field(field_name))
-
-
 def _apply_statuses(wamid: str, events: Sequence[StatusEvent], callback_message_id: int | None) -> bool:
     """One UPDATE of the outbound message; True if the message exists (moved or not).
 
     Only the furthest status matters (failed wins over all): applying sent, delivered, read
-    one by one ends where applying read alone does. ``callback_message_id`` also matches the
-    row it names if that row has no wamid (and no other row has this one): the wamid is
-    stored on it, sent_at filled in, and a "Send interrupted" failure undone - Meta's status
-    proves it accepted the message.
+    one by one ends where applying read alone does. The row moves forward only; Meta's time
+    is also filled in when our own write already set the status (the send path marks
+    ``sent`` without a time). ``callback_message_id`` also matches the row it names if that
+    row has no wamid and no other row has this one: the wamid is stored on it, sent_at
+    filled in, and a "Send interrupted" failure undone (Meta's status proves it accepted the
+    message; any other failure stays).
+
+    Written as SQL, not ORM expressions: this runs for each of the three statuses Meta posts
+    per reply, and compiling the equivalent Case/When/Exists costs ~1.5 ms of CPU each. Only
+    column names from the model are formatted in; every value is a parameter.
     """
     failed = [e for e in events if e.status == MessageStatus.FAILED]
     target = failed[0] if failed else max(events, key=lambda e: _RANK[e.status])
-    at = Value(target.timestamp)
-    interrupted = Q(status=MessageStatus.FAILED, error_title=SEND_INTERRUPTED, wamid__isnull=True)
+    adapt = connection.ops.adapt_datetimefield_value
+    col = _MESSAGE_COLUMNS
+    interrupted = f"({col['status']} = %s AND {col['error_title']} = %s AND {col['wamid']} IS NULL)"
+    interrupted_params: list[Any] = [MessageStatus.FAILED.value, SEND_INTERRUPTED]
+    sets: list[str] = []
+    params: list[Any] = []
+
+    def set_when(column: str, condition: str, condition_params: list[Any], value: Any) -> None:
+        value_sql = "NULL" if value is None else "%s"
+        sets.append(f"{col[column]} = CASE WHEN {condition} THEN {value_sql} ELSE {col[column]} END")
+        params.extend(condition_params)
+        if value is not None:
+            params.append(value)
+
+    at = adapt(target.timestamp)
     if failed:
-        moves = ~Q(status=MessageStatus.FAILED) | interrupted
-        changes = {"status": _when(moves, Value(MessageStatus.FAILED.value), "status"),
-                   "status_at": _when(moves, at, "status_at")}
-        changes.update({name: _when(moves, Value(value), name) for name, value in error_columns(target.errors).items()})
+        moves, moves_params = f"({col['status']} <> %s OR {interrupted})", [MessageStatus.FAILED.value,
+                                                                            *interrupted_params]
+        set_when("status", moves, moves_params, MessageStatus.FAILED.value)
+        set_when("status_at", moves, moves_params, at)
+        for name, value in error_columns(target.errors).items():
+            set_when(name, moves, moves_params, value)
     else:
-        moves = Q(status__in=STATUS_ORDER[: _RANK[target.status]]) | interrupted
-        changes = {
-            "status": _when(moves, Value(target.status), "status"),
-            # Also fill in Meta's time when our own write already set the status (mark sent).
-            "status_at": _when(moves | Q(status=target.status, status_at__isnull=True), at, "status_at"),
-            "error_code": _when(interrupted, Value(None), "error_code"),
-            "error_title": _when(interrupted, Value(""), "error_title"),
-            "error_details": _when(interrupted, Value(""), "error_details"),
-        }
-    match = Q(wamid=wamid)
+        earlier = [status.value for status in STATUS_ORDER[: _RANK[target.status]]]
+        moves = f"({col['status']} IN ({', '.join(['%s'] * len(earlier))}) OR {interrupted})"
+        moves_params = [*earlier, *interrupted_params]
+        set_when("status", moves, moves_params, target.status)
+        set_when("status_at", f"({moves} OR ({col['status']} = %s AND {col['status_at']} IS NULL))",
+                 [*moves_params, target.status], at)
+        set_when("error_code", interrupted, interrupted_params, None)
+        set_when("error_title", interrupted, interrupted_params, "")
+        set_when("error_details", interrupted, interrupted_params, "")
+    where = f"{col['wamid']} = %s"
+    where_params: list[Any] = [wamid]
     if callback_message_id is not None:
-        match |= Q(pk=callback_message_id, wamid__isnull=True) & ~Exists(Message.objects.filter(wamid=wamid))
-        changes["wamid"] = Value(wamid)
-        earliest = min(e.timestamp for e in events)
-        changes["sent_at"] = Coalesce(F("sent_at"), Value(earliest), output_field=Message._meta.get_field("sent_at"))
-    return bool(Message.objects.filter(match, direction=Direction.OUTBOUND).update(**changes))
+        sets.append(f"{col['wamid']} = %s")
+        params.append(wamid)
+        sets.append(f"{col['sent_at']} = COALESCE({col['sent_at']}, %s)")
+        params.append(adapt(min(e.timestamp for e in events)))
+        where = (
+            f"({where} OR ({col['id']} = %s AND {col['wamid']} IS NULL AND NOT EXISTS "  # noqa: S608
+            f"(SELECT 1 FROM {_MESSAGE_TABLE} AS other WHERE other.{col['wamid']} = %s)))"
+        )
+        where_params += [callback_message_id, wamid]
+    sql = f"UPDATE {_MESSAGE_TABLE} SET {', '.join(sets)} WHERE {col['direction']} = %s AND {where}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, Direction.OUTBOUND.value, *where_params])
+        return cursor.rowcount > 0
+
+
+_MESSAGE_TABLE = connection.ops.quote_name(Message._meta.db_table)
+_MESSAGE_COLUMNS = {field.name: connection.ops.quote_name(field.column) for field in Message._meta.concrete_fields}
 
 
 def reconcile_status_events(limit: int = 1000) -> int:
