@@ -420,3 +420,29 @@ def test_a_sender_that_is_not_a_number_is_refused_the_rest_of_the_batch_stored(c
     assert [t.args for t in broker.tasks()] == [[Message.objects.get().pk]]
     assert any("expected a WhatsApp number" in r.getMessage() for r in caplog.records)
     assert WebhookEvent.objects.get().payload == body  # kept whole for the operator, whatever the sample rate
+
+
+# --------------------------------------------------------------------------------------
+# The contact upsert: the number last written to; the database it needs
+# --------------------------------------------------------------------------------------
+
+
+def test_the_contact_keeps_the_business_number_it_last_wrote_to(client, app_config, broker):
+    other = make_app_config("109876543210987", "other-business-secret-fedcba9876543210")
+    post_webhook(client, simulate.webhook_body([simulate.text("to A", timestamp=TS)]))
+    assert Contact.objects.get().app_config == app_config
+    post_webhook(client, simulate.webhook_body([simulate.text("to B", timestamp=TS + 1)],
+                                               phone_number_id=other.phone_number_id),
+                 secret="other-business-secret-fedcba9876543210")
+    assert Contact.objects.get().app_config == other
+    assert {m.text: m.app_config for m in Message.objects.all()} == {"to A": app_config, "to B": other}
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="an SQLite-only check")
+def test_an_sqlite_too_old_for_insert_returning_is_refused_at_startup(monkeypatch):
+    from conversations import apps as conversations_apps
+
+    assert conversations_apps.sqlite_supports_returning(databases=["default"]) == []
+    monkeypatch.setattr(conversations_apps.sqlite3, "sqlite_version_info", (3, 34, 1))
+    (error,) = conversations_apps.sqlite_supports_returning(databases=["default"])
+    assert error.id == "conversations.E001"
