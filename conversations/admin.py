@@ -64,6 +64,12 @@ def describe(message: Message) -> str:
     return f"[{message.message_type}]"
 
 
+def _error_suffix(message: Message) -> str:
+    """`` (131047 Re-engagement message)``; without a code (a failed inbound message) just the title."""
+    parts = [str(part) for part in (message.error_code, message.error_title) if part not in (None, "")]
+    return f" ({' '.join(parts)})" if parts else ""
+
+
 class HasErrorFilter(admin.SimpleListFilter):
     title = "error"
     parameter_name = "has_error"
@@ -135,7 +141,7 @@ class ContactAdmin(admin.ModelAdmin):
                     reverse("admin:conversations_message_change", args=[m.pk]),
                     m.message_type,
                     describe(m),
-                    m.status + (f" ({m.error_code} {m.error_title})" if m.error_code or m.error_title else ""),
+                    m.status + _error_suffix(m),
                 )
                 for m in reversed(recent)
             ),

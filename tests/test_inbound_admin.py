@@ -142,7 +142,7 @@ def test_inbound_messages_whose_processing_failed_are_listed_for_operators(admin
     assert "show me fixtures" not in listing  # processed normally
     assert "Saturday: Dynamos v CAPS United" not in listing  # an outbound failure is the Failed messages list's
     timeline = admin_client.get(f"/admin/conversations/contact/{conversation.pk}/change/").content.decode()
-    assert "Processing failed" in timeline
+    assert "failed (Processing failed)" in timeline
     assert admin_client.get(f"/admin/conversations/message/{poison.pk}/change/").status_code == 200
     pending = admin_client.get("/admin/conversations/message/?processing=pending").content.decode()
     assert "the message that broke" not in pending
