@@ -446,3 +446,29 @@ def test_an_sqlite_too_old_for_insert_returning_is_refused_at_startup(monkeypatc
     monkeypatch.setattr(conversations_apps.sqlite3, "sqlite_version_info", (3, 34, 1))
     (error,) = conversations_apps.sqlite_supports_returning(databases=["default"])
     assert error.id == "conversations.E001"
+
+
+def test_two_first_messages_of_a_new_contact_at_once_make_one_contact(app_config, broker):
+    """The contact upsert races itself: INSERT ... ON CONFLICT DO UPDATE, never a duplicate or an error."""
+    bodies = [simulate.webhook_body([simulate.text(text, timestamp=TS + i)], profile_name="Tendai Moyo")
+              for i, text in enumerate(["hi", "menu"])]
+    start = threading.Barrier(2)
+    statuses = []
+
+    def deliver(body: dict) -> None:
+        try:
+            start.wait()
+            statuses.append(post_webhook(Client(), body).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert statuses == [200, 200]
+    contact = Contact.objects.get()
+    assert (contact.wa_id, contact.profile_name, contact.last_inbound_at) == (USER, "Tendai Moyo", at(TS + 1))
+    assert sorted(Message.objects.values_list("text", flat=True)) == ["hi", "menu"]
+    assert len(broker.named(inbound.PROCESS_MESSAGE_TASK)) == 2
