@@ -10,8 +10,8 @@ The view is thin; the decisions live here so they can be tested and reused:
   transaction when it holds messages), so a 200 means everything was stored. The whole
   payload goes to the audit log only when something in it was not understood or reported
   an error, or by WEBHOOK_EVENT_SAMPLE_RATE: the normal path writes no audit row.
-* The business numbers' configs are cached per process (``CONFIG_CACHE_SECONDS``) so a
-  webhook does not look its number up every time.
+* The business numbers' configs are cached per process (META_CONFIG_CACHE_SECONDS, as in
+  ``config_cache`` for the send side) so a webhook does not look its number up every time.
 * ``purge_webhook_events`` enforces the audit log's retention; ``ensure_default_app_config``
   turns ``META_*`` environment settings into a row so a fresh install answers Meta at once.
 
@@ -202,16 +202,12 @@ def authenticate(body: bytes, signature: str | None) -> VerifiedBody:
 # The business numbers' configs, cached per process
 # --------------------------------------------------------------------------------------
 
-CONFIG_CACHE_SECONDS = 5.0
-"""How long a process trusts its copy of an active business number's config.
-
-Every webhook needs its number's app secret; reading it costs one query per POST. A
-config saved or deleted (admin, ``ensure_default_app_config``) clears the cache of the
-process that saved it at once (signals below); every other process (the other gunicorn
-workers) honours the change - a rotated secret, a deactivated number - within this many
-seconds. Unknown and inactive numbers are never cached, so a number added in admin is
-answered at once everywhere."""
-
+# Every webhook needs its number's app secret; reading it costs one query per POST. Configs
+# are kept by phone_number_id for META_CONFIG_CACHE_SECONDS. A config saved or deleted
+# (admin, ensure_default_app_config) clears the cache of the process that saved it at once
+# (signals below); every other process (the other gunicorn workers) honours the change - a
+# rotated secret, a deactivated number - within META_CONFIG_CACHE_SECONDS. Unknown and
+# inactive numbers are never cached, so a number added in admin is answered at once everywhere.
 _config_cache: dict[str, tuple[float, MetaAppConfig]] = {}
 _config_cache_lock = threading.Lock()
 _config_cache_generation = 0
@@ -250,7 +246,7 @@ def active_configs(number_ids: Sequence[str]) -> dict[str, MetaAppConfig]:
         with _config_cache_lock:
             if generation == _config_cache_generation:  # no change was saved while we read
                 for config in fetched:
-                    _config_cache[config.phone_number_id] = (now + CONFIG_CACHE_SECONDS, config)
+                    _config_cache[config.phone_number_id] = (now + settings.META_CONFIG_CACHE_SECONDS, config)
         found.update((config.phone_number_id, config) for config in fetched)
     return found
 

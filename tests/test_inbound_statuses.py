@@ -184,12 +184,14 @@ def unsent(app_config, **fields) -> Message:
 
 
 def test_the_first_status_stores_a_lost_wamid_on_the_row_its_callback_names(client, app_config):
-    row = unsent(app_config)
+    """The send run died between Meta's answer and storing it: its lease is still on the row."""
+    row = unsent(app_config, claimed_by="celery@io-1 task-42", claimed_until=at(TS + 600))
     wamid = simulate.new_wamid(outgoing=True)
     callback = f"msg:{row.pk}"
     post_statuses(client, status(wamid, "sent", 1, biz_opaque_callback_data=callback))
     row.refresh_from_db()
     assert (row.wamid, row.status, row.status_at, row.sent_at) == (wamid, MessageStatus.SENT, at(TS + 1), at(TS + 1))
+    assert (row.claimed_by, row.claimed_until) == ("", None)  # the lease is given back
     post_statuses(client, status(wamid, "read", 3, biz_opaque_callback_data=callback),
                   status(wamid, "delivered", 2, biz_opaque_callback_data=callback))
     row.refresh_from_db()
@@ -254,11 +256,11 @@ def test_a_callback_that_names_no_reconcilable_row_changes_nothing(client, app_c
 
 def test_a_status_matching_a_stored_wamid_ignores_its_callback(client, outbound, app_config):
     """The wamid decides; a callback naming another (wamid-less) row must not give it the same wamid."""
-    row = unsent(app_config)
+    row = unsent(app_config, claimed_by="celery@io-1 task-43", claimed_until=at(TS + 600))
     post_statuses(client, status(outbound.wamid, "delivered", 2, biz_opaque_callback_data=f"msg:{row.pk}"))
     row.refresh_from_db()
     outbound.refresh_from_db()
-    assert (row.wamid, row.status) == (None, MessageStatus.PENDING)
+    assert (row.wamid, row.status, row.claimed_until) == (None, MessageStatus.PENDING, at(TS + 600))
     assert outbound.status == MessageStatus.DELIVERED
 
 

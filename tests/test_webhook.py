@@ -637,14 +637,14 @@ def test_a_deactivated_or_rotated_business_number_is_honoured_at_once_in_this_pr
     assert post_webhook(client, a_text_body(), secret="rotated-secret-0123456789abcdef").status_code == 403
 
 
-def test_a_change_saved_by_another_process_is_honoured_within_the_cache_time(client, app_config, monkeypatch):
+def test_a_change_saved_by_another_process_is_honoured_within_the_cache_time(client, app_config, settings):
     """Another gunicorn worker's save sends no signal here: the entry expires instead.
 
     A queryset ``update`` sends no signal either, so it stands in for the other process.
     """
     import time
 
-    monkeypatch.setattr(services, "CONFIG_CACHE_SECONDS", 0.2)
+    settings.META_CONFIG_CACHE_SECONDS = 0.2
     assert post_webhook(client, a_text_body()).status_code == 200  # cached now
     MetaAppConfig.objects.filter(pk=app_config.pk).update(is_active=False)
     time.sleep(0.3)  # past the (shortened) cache time; not a timing assertion

@@ -555,6 +555,11 @@ def _apply_statuses(wamid: str, events: Sequence[StatusEvent], callback_message_
     where = f"{col['wamid']} = %s"
     where_params: list[Any] = [wamid]
     if callback_message_id is not None:
+        # The row reconciled here (the one without a wamid) is done with sending: Meta has it.
+        # Its send lease (delivery.py) is given back, as record_accepted would have done.
+        set_when("claimed_by", f"{col['wamid']} IS NULL", [], "")
+        set_when("claimed_until", f"{col['wamid']} IS NULL", [], None)
+        set_when("next_attempt_at", f"{col['wamid']} IS NULL", [], None)
         sets.append(f"{col['wamid']} = %s")
         params.append(wamid)
         sets.append(f"{col['sent_at']} = COALESCE({col['sent_at']}, %s)")
