@@ -18,16 +18,39 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from conversations.models import Contact, Direction, Message, StatusEvent
+from conversations.models import Contact, Direction, Message, MessageStatus, StatusEvent
 
 TIMELINE_LENGTH = 200
 
 
+DELETED_TEXT = "🚫 This message was deleted"
+EDITED_LABEL = "Edited"
+
+
+def _describe_change(message: Message, content: dict[str, Any]) -> str | None:
+    """Edits, deletes and bare errors, as WhatsApp shows them (None for other messages)."""
+    if content.get("deleted"):  # the original of a delete: WhatsApp shows only this
+        return DELETED_TEXT
+    if message.message_type == "revoke":
+        return DELETED_TEXT
+    if message.message_type == "edit":
+        return f"{EDITED_LABEL}: {message.text}" if message.text else f"{EDITED_LABEL} (new text not forwarded by Meta)"
+    if content.get("edited_text") is not None:  # the original of an edit shows its new text
+        return f"{content['edited_text']} ({EDITED_LABEL})"
+    if message.message_type == "errors":
+        return f"[not delivered by WhatsApp] {message.error_title or message.error_details or 'error'}".strip()
+    return None
+
+
 def describe(message: Message) -> str:
     """A one-line rendering of any message type, for lists and the timeline."""
+    content = message.content if isinstance(message.content, dict) else {}
+    if message.direction == Direction.INBOUND:
+        change = _describe_change(message, content)
+        if change is not None:
+            return change
     if message.text:
         return message.text
-    content = message.content if isinstance(message.content, dict) else {}
     for key, render in (
         ("reaction", lambda r: f"reacted {r.get('emoji') or '(removed)'}"),
         ("location", lambda r: r.get("name") or f"{r.get('latitude')}, {r.get('longitude')}"),
@@ -39,6 +62,12 @@ def describe(message: Message) -> str:
         if value:
             return f"[{message.message_type}] {render(value)}"
     return f"[{message.message_type}]"
+
+
+def _error_suffix(message: Message) -> str:
+    """`` (131047 Re-engagement message)``; without a code (a failed inbound message) just the title."""
+    parts = [str(part) for part in (message.error_code, message.error_title) if part not in (None, "")]
+    return f" ({' '.join(parts)})" if parts else ""
 
 
 class HasErrorFilter(admin.SimpleListFilter):
@@ -53,6 +82,24 @@ class HasErrorFilter(admin.SimpleListFilter):
             return queryset.filter(error_code__isnull=False)
         if self.value() == "no":
             return queryset.filter(error_code__isnull=True)
+        return queryset
+
+
+class ProcessingFailedFilter(admin.SimpleListFilter):
+    """Inbound messages the bot gave up on after INBOUND_MAX_PROCESSING_ATTEMPTS: an operator's job."""
+
+    title = "processing"
+    parameter_name = "processing"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("failed", "Inbound: processing failed"), ("pending", "Inbound: not processed yet")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> QuerySet[Message]:
+        inbound = queryset.filter(direction=Direction.INBOUND)
+        if self.value() == "failed":
+            return inbound.filter(status=MessageStatus.FAILED)
+        if self.value() == "pending":
+            return inbound.filter(processed_at__isnull=True).exclude(status=MessageStatus.FAILED)
         return queryset
 
 
@@ -94,7 +141,7 @@ class ContactAdmin(admin.ModelAdmin):
                     reverse("admin:conversations_message_change", args=[m.pk]),
                     m.message_type,
                     describe(m),
-                    m.status + (f" ({m.error_code} {m.error_title})" if m.error_code or m.error_title else ""),
+                    m.status + _error_suffix(m),
                 )
                 for m in reversed(recent)
             ),
@@ -110,7 +157,8 @@ class ContactAdmin(admin.ModelAdmin):
 class MessageAdmin(admin.ModelAdmin):
     list_display = ("created_at", "contact", "direction", "message_type", "short_text", "status", "error_code",
                     "processed_at")
-    list_filter = ("direction", "message_type", "status", HasErrorFilter, "error_code", "app_config")
+    list_filter = ("direction", "message_type", "status", ProcessingFailedFilter, HasErrorFilter, "error_code",
+                   "app_config")
     list_select_related = ("contact",)
     search_fields = ("wamid", "text", "contact__wa_id", "contact__profile_name")
     raw_id_fields = ("contact",)

@@ -1,4 +1,14 @@
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
 from django.apps import AppConfig
+from django.core import checks
+
+# The inbound store writes contacts, messages and status events with INSERT ... ON CONFLICT
+# ... RETURNING (conversations/services/inbound.py); SQLite has RETURNING from 3.35.
+MIN_SQLITE_VERSION = (3, 35, 0)
 
 
 class ConversationsConfig(AppConfig):
@@ -11,3 +21,21 @@ class ConversationsConfig(AppConfig):
 
         # meta_integration imports no app: the webhook reaches conversations through the inbound port.
         ports.register_inbound_sink(InboundStore())
+
+
+@checks.register(checks.Tags.database)
+def sqlite_supports_returning(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Refuse an SQLite too old for the inbound store's statements, before a webhook fails on it."""
+    from django.db import connections
+
+    databases = kwargs.get("databases") or []
+    problems = []
+    for alias in databases:
+        if connections[alias].vendor == "sqlite" and sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
+            problems.append(checks.Error(
+                f"SQLite {sqlite3.sqlite_version} is too old: the inbound store needs "
+                f"{'.'.join(map(str, MIN_SQLITE_VERSION))} or later (INSERT ... RETURNING)",
+                hint="Use a Python built with a newer SQLite, or PostgreSQL (DATABASE_URL).",
+                id="conversations.E001",
+            ))
+    return problems

@@ -60,8 +60,9 @@ class MessageStatus(models.TextChoices):
 
 
 # Inbound message types the bot never answers: they change or remove an earlier message
-# (an edit, a delete) or report that Meta could not deliver one to us. They are stored
-# and shown in the conversation, and marked processed without a reply.
+# (an edit, a delete) or report that Meta could not deliver one to us. The webhook stores
+# them (meta_integration.payloads.MessageType EDIT, REVOKE, ERRORS) already processed, and
+# the conversation in admin shows them as WhatsApp does.
 BOT_IGNORED_TYPES: frozenset[str] = frozenset({"edit", "revoke", "errors"})
 
 # The order statuses may move in; failed is terminal and reachable from any of them.

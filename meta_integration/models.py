@@ -48,7 +48,9 @@ class MetaAppConfig(models.Model):
 
 
 class WebhookEvent(models.Model):
-    """Every accepted webhook POST, raw, for audit; deleted after the retention period."""
+    """Accepted webhook POSTs kept raw for audit: every one with anything not understood, an
+    error from Meta or a change not acted on, plus a sample of the rest
+    (WEBHOOK_EVENT_SAMPLE_RATE); deleted after the retention period."""
 
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     app_config = models.ForeignKey(MetaAppConfig, null=True, blank=True, on_delete=models.SET_NULL)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ __all__ = [
     "Context",
     "Conversation",
     "DeliveryStatus",
+    "Edit",
     "InboundMessage",
     "InteractiveKind",
     "InteractiveReply",
@@ -47,12 +49,15 @@ __all__ = [
     "Reaction",
     "Referral",
     "ReferredProduct",
+    "Revoke",
     "SharedContact",
     "SharedContactPhone",
     "StatusUpdate",
     "SystemEvent",
     "TemplateButton",
     "WebhookBatch",
+    "is_wa_id",
+    "parse_callback_message_id",
     "parse_webhook",
 ]
 
@@ -61,6 +66,16 @@ WABA_OBJECT = "whatsapp_business_account"
 
 MESSAGES_FIELD = "messages"
 """The webhook field that carries inbound messages, statuses and errors."""
+
+WA_ID_RE = re.compile(r"[0-9]{6,15}")
+"""A sender's WhatsApp id: the phone number in E.164 digits (at most 15, ITU-T E.164),
+no ``+``. Anything else (``<WHATSAPP_USER_PHONE_NUMBER>`` from a copied sample, ``1555abc``)
+can never be answered, so such a message is refused at parse time."""
+
+CALLBACK_PREFIX = "msg:"
+"""``biz_opaque_callback_data`` of every message this project sends: ``msg:<Message pk>``."""
+
+_CALLBACK_RE = re.compile(r"msg:([1-9][0-9]{0,17})")
 
 
 class PayloadError(ValueError):
@@ -180,6 +195,19 @@ def _opt_timestamp(value: Any) -> datetime | None:
         return None
 
 
+def is_wa_id(value: Any) -> bool:
+    """True for a WhatsApp user id a reply can be sent to (6 to 15 ASCII digits)."""
+    return isinstance(value, str) and WA_ID_RE.fullmatch(value) is not None
+
+
+def parse_callback_message_id(value: Any) -> int | None:
+    """The Message pk named by ``biz_opaque_callback_data`` (``msg:<pk>``), else None."""
+    if not isinstance(value, str):
+        return None
+    match = _CALLBACK_RE.fullmatch(value)
+    return int(match.group(1)) if match else None
+
+
 # --------------------------------------------------------------------------------------
 # Enums
 # --------------------------------------------------------------------------------------
@@ -203,6 +231,12 @@ class MessageType(StrEnum):
     SYSTEM = "system"
     REQUEST_WELCOME = "request_welcome"
     UNSUPPORTED = "unsupported"
+    # The user changed or deleted an earlier message (also when Meta forwards it only as
+    # ``unsupported`` with ``unsupported.type`` edit/revoke), or Meta sent a message that
+    # carries nothing but an error. Never a new request to answer.
+    EDIT = "edit"
+    REVOKE = "revoke"
+    ERRORS = "errors"
     UNKNOWN = "unknown"
 
     @classmethod
@@ -545,6 +579,51 @@ class Referral:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Edit:
+    """The user edited an earlier message (``type: edit``): which one, and its new text.
+
+    ``original_message_id`` is None when Meta forwarded the edit only as an ``unsupported``
+    message (numbers not on the WhatsApp Business app); then nothing says which message
+    changed or how.
+    """
+
+    original_message_id: str | None
+    message_type: str | None = None  # the edited message's type: "text", "image", ...
+    text: str = ""  # the new body, or the new caption of a media message
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "edit") -> Edit:
+        data = _obj(data, path)
+        message = data.get("message")
+        message = message if isinstance(message, Mapping) else {}
+        message_type = _opt_str(message, "type")
+        text = ""
+        for key in (message_type, "text"):
+            part = message.get(key) if key else None
+            if isinstance(part, Mapping):
+                text = _opt_str(part, "body") or _opt_str(part, "caption") or ""
+                if text:
+                    break
+        return cls(
+            original_message_id=_opt_str(data, "original_message_id") or None,
+            message_type=message_type,
+            text=text,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Revoke:
+    """The user deleted an earlier message for everyone (``type: revoke``)."""
+
+    original_message_id: str | None
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "revoke") -> Revoke:
+        data = _obj(data, path)
+        return cls(original_message_id=_opt_str(data, "original_message_id") or None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReferredProduct:
     """The catalog product a user asked about ("Message business" on a product)."""
 
@@ -687,6 +766,8 @@ class InboundMessage:
     reaction: Reaction | None = None
     order: Order | None = None
     system: SystemEvent | None = None
+    edit: Edit | None = None
+    revoke: Revoke | None = None
     referral: Referral | None = None
     context: Context | None = None
     errors: tuple[ApiError, ...] = ()
@@ -716,24 +797,32 @@ class InboundMessage:
         path: str = "message",
     ) -> InboundMessage:
         """Raise PayloadError only if the message cannot be identified (wamid, sender,
-        timestamp); bad *content* degrades to ``MessageType.UNKNOWN`` with ``parse_error``."""
+        timestamp) or its sender is not a WhatsApp number; bad *content* degrades to
+        ``MessageType.UNKNOWN`` with ``parse_error`` (or ``ERRORS`` when Meta sent an error
+        in place of the content)."""
         data = _obj(data, path)
         wamid = _req_str(data, "id", path)
         from_wa_id = _req_str(data, "from", path)
+        if not is_wa_id(from_wa_id):
+            raise PayloadError(f"{path}.from: expected a WhatsApp number (6 to 15 digits), got {_short(from_wa_id)}")
         timestamp = _timestamp(data.get("timestamp"), f"{path}.timestamp")
 
         raw_type = _opt_str(data, "type") or ""
         notes: list[str] = []
-        msg_type = MessageType.from_raw(raw_type)
+        errors, error_notes = _parse_errors(data.get("errors"), f"{path}.errors")
+        msg_type = _effective_type(MessageType.from_raw(raw_type), data)
         try:
             content = _parse_content(msg_type, data, path)
         except PayloadError as exc:
             msg_type, content = MessageType.UNKNOWN, {}
-            notes.append(exc.reason)
+            if errors:  # Meta put an error where the content should be: nothing to read
+                msg_type = MessageType.ERRORS
+            else:
+                notes.append(exc.reason)
+        if errors and _carries_only_errors(msg_type, raw_type, content):
+            msg_type, content = MessageType.ERRORS, {}
 
         optional = _optional_records(data, path, notes, context=Context.from_dict, referral=Referral.from_dict)
-
-        errors, error_notes = _parse_errors(data.get("errors"), f"{path}.errors")
         notes.extend(error_notes)
         return cls(
             phone_number_id=phone_number_id,
@@ -750,6 +839,29 @@ class InboundMessage:
             **optional,
             **content,
         )
+
+
+def _effective_type(msg_type: MessageType, data: Mapping[str, Any]) -> MessageType:
+    """Edits and deletes Meta forwards as ``unsupported`` are still edits and deletes."""
+    if msg_type is MessageType.UNSUPPORTED:
+        unsupported = data.get("unsupported")
+        kind = unsupported.get("type") if isinstance(unsupported, Mapping) else None
+        if kind == MessageType.EDIT.value:
+            return MessageType.EDIT
+        if kind == MessageType.REVOKE.value:
+            return MessageType.REVOKE
+    return msg_type
+
+
+def _carries_only_errors(msg_type: MessageType, raw_type: str, content: Mapping[str, Any]) -> bool:
+    """True for a message whose only payload is Meta's error (e.g. an interactive reply of a
+    kind Cloud API does not forward): there is no request in it to answer."""
+    if raw_type == MessageType.ERRORS.value:
+        return True
+    interactive = content.get("interactive")
+    return msg_type is MessageType.INTERACTIVE and interactive is not None and (
+        interactive.kind is InteractiveKind.UNKNOWN
+    )
 
 
 def _parse_content(
@@ -790,7 +902,16 @@ def _parse_content(
         return {"order": order, "text": order.text or ""}
     if msg_type is MessageType.SYSTEM:
         return {"system": SystemEvent.from_dict(data.get(key), sub_path)}
-    return {}  # request_welcome, unsupported, unknown: nothing typed to read
+    if msg_type is MessageType.EDIT:
+        if data.get(key) is None and data.get("type") == MessageType.UNSUPPORTED.value:
+            return {"edit": Edit(original_message_id=None)}  # forwarded as unsupported
+        edit = Edit.from_dict(data.get(key), sub_path)
+        return {"edit": edit, "text": edit.text}
+    if msg_type is MessageType.REVOKE:
+        if data.get(key) is None and data.get("type") == MessageType.UNSUPPORTED.value:
+            return {"revoke": Revoke(original_message_id=None)}
+        return {"revoke": Revoke.from_dict(data.get(key), sub_path)}
+    return {}  # request_welcome, unsupported, errors, unknown: nothing typed to read
 
 
 def _optional_records(
@@ -842,6 +963,13 @@ class StatusUpdate:
     raw: Mapping[str, Any] = dataclasses.field(
         default_factory=dict, hash=False, repr=False
     )
+
+    @property
+    def callback_message_id(self) -> int | None:
+        """The pk of our Message this status is about, from ``biz_opaque_callback_data``
+        (``msg:<pk>``, set on every send): matches a status to its row even when the
+        wamid Meta returned was never stored."""
+        return parse_callback_message_id(self.biz_opaque_callback_data)
 
     @classmethod
     def from_dict(

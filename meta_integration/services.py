@@ -6,8 +6,12 @@ The view is thin; the decisions live here so they can be tested and reused:
   ``entry[].changes[].value.metadata.phone_number_id`` and checks the HMAC with each one's
   secret. The body is decoded only to find those ids: nothing from it is trusted or acted
   on before the signature holds.
-* ``accept_webhook`` writes the audit row and hands the parsed batch to the registered
-  ``InboundSink`` in one transaction, so a 200 means everything was stored.
+* ``accept_webhook`` hands the parsed batch to the registered ``InboundSink`` (in one
+  transaction when it holds messages), so a 200 means everything was stored. The whole
+  payload goes to the audit log only when something in it was not understood or reported
+  an error, or by WEBHOOK_EVENT_SAMPLE_RATE: the normal path writes no audit row.
+* The business numbers' configs are cached per process (META_CONFIG_CACHE_SECONDS, as in
+  ``config_cache`` for the send side) so a webhook does not look its number up every time.
 * ``purge_webhook_events`` enforces the audit log's retention; ``ensure_default_app_config``
   turns ``META_*`` environment settings into a row so a fresh install answers Meta at once.
 
@@ -20,14 +24,20 @@ import hmac
 import json
 import logging
 import math
+import random
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.signals import post_delete, post_migrate, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from meta_integration import ports
@@ -188,8 +198,61 @@ def authenticate(body: bytes, signature: str | None) -> VerifiedBody:
     return VerifiedBody(configs=configs, document=document, decode_error=decode_error)
 
 
+# --------------------------------------------------------------------------------------
+# The business numbers' configs, cached per process
+# --------------------------------------------------------------------------------------
+
+# Every webhook needs its number's app secret; reading it costs one query per POST. Configs
+# are kept by phone_number_id for META_CONFIG_CACHE_SECONDS. A config saved or deleted
+# (admin, ensure_default_app_config) clears the cache of the process that saved it at once
+# (signals below); every other process (the other gunicorn workers) honours the change - a
+# rotated secret, a deactivated number - within META_CONFIG_CACHE_SECONDS. Unknown and
+# inactive numbers are never cached, so a number added in admin is answered at once everywhere.
+_config_cache: dict[str, tuple[float, MetaAppConfig]] = {}
+_config_cache_lock = threading.Lock()
+_config_cache_generation = 0
+
+
+def clear_config_cache() -> None:
+    """Forget every cached config (after a change to any of them)."""
+    global _config_cache_generation
+    with _config_cache_lock:
+        _config_cache.clear()
+        _config_cache_generation += 1
+
+
+@receiver(post_save, sender=MetaAppConfig, dispatch_uid="meta_config_cache_saved")
+@receiver(post_delete, sender=MetaAppConfig, dispatch_uid="meta_config_cache_deleted")
+@receiver(post_migrate, dispatch_uid="meta_config_cache_migrated")
+def _config_changed(**kwargs: Any) -> None:
+    # post_migrate also follows a database flush (tests), which removes configs silently.
+    clear_config_cache()
+
+
+def active_configs(number_ids: Sequence[str]) -> dict[str, MetaAppConfig]:
+    """phone_number_id -> its active config, for the ids that have one (cached, see above)."""
+    now = time.monotonic()
+    found: dict[str, MetaAppConfig] = {}
+    missing = []
+    for number_id in number_ids:
+        cached = _config_cache.get(number_id)
+        if cached is not None and cached[0] > now:
+            found[number_id] = cached[1]
+        else:
+            missing.append(number_id)
+    if missing:
+        generation = _config_cache_generation
+        fetched = list(MetaAppConfig.objects.filter(phone_number_id__in=missing, is_active=True))
+        with _config_cache_lock:
+            if generation == _config_cache_generation:  # no change was saved while we read
+                for config in fetched:
+                    _config_cache[config.phone_number_id] = (now + settings.META_CONFIG_CACHE_SECONDS, config)
+        found.update((config.phone_number_id, config) for config in fetched)
+    return found
+
+
 def _configs_for(number_ids: Sequence[str]) -> tuple[MetaAppConfig, ...]:
-    by_id = {c.phone_number_id: c for c in MetaAppConfig.objects.filter(phone_number_id__in=number_ids, is_active=True)}
+    by_id = active_configs(number_ids)
     unknown = [n for n in number_ids if n not in by_id]
     if unknown:
         raise WebhookRejected(403, f"no active app config for phone_number_id {', '.join(unknown)}")
@@ -277,39 +340,65 @@ def _counts(counter: Counter[str]) -> str:
     return ", ".join(f"{name} x{n}" if n > 1 else name for name, n in counter.most_common())
 
 
-def accept_webhook(verified: VerifiedBody, batch: WebhookBatch) -> WebhookEvent:
-    """Record the event and store its contents in ONE transaction; enqueueing is on commit.
+@dataclass(frozen=True)
+class Accepted:
+    """What a stored webhook POST was: its summary, and its audit row if one was written."""
 
-    Either everything in the POST is stored or nothing is (and the caller answers 5xx, so
-    Meta retries). Value-level errors and non-message changes are logged here.
+    summary: str
+    event_id: int | None
+
+
+def needs_audit(batch: WebhookBatch) -> bool:
+    """Keep the whole payload when part of it was not understood, Meta reported an error,
+    or it holds a change the project does not act on; otherwise by WEBHOOK_EVENT_SAMPLE_RATE."""
+    if batch.problems or batch.errors or batch.other_changes:
+        return True
+    rate = settings.WEBHOOK_EVENT_SAMPLE_RATE
+    return rate > 0 and random.random() < rate
+
+
+def accept_webhook(verified: VerifiedBody, batch: WebhookBatch) -> Accepted:
+    """Store the POST's contents (and its audit row, if kept); enqueueing is on commit.
+
+    Messages (and an audit row) are written in ONE transaction: either all of them are
+    stored or none is (the caller answers 5xx, so Meta retries). A POST of statuses only
+    runs without one: each of its statements is idempotent and complete on its own, and a
+    redelivery after a failure repeats them harmlessly; that saves BEGIN and COMMIT on the
+    most frequent webhook (three per reply). Errors, non-message changes and problems are
+    logged here.
     """
     sink = ports.inbound_sink()
-    with transaction.atomic():
-        event = WebhookEvent.objects.create(
-            app_config=verified.configs[0],
-            payload=verified.document,
-            message_count=len(batch.messages),
-            status_count=len(batch.statuses),
-            summary=summarize(batch),
-        )
-        for config, part in split_batch(batch, verified.configs):
+    summary = summarize(batch)
+    audit = needs_audit(batch)
+    parts = list(split_batch(batch, verified.configs))
+    event_id = None
+    with transaction.atomic() if audit or any(part.messages for _, part in parts) else nullcontext():
+        if audit:
+            event_id = WebhookEvent.objects.create(
+                app_config=verified.configs[0],
+                payload=verified.document,
+                message_count=len(batch.messages),
+                status_count=len(batch.statuses),
+                summary=summary,
+            ).pk
+        for config, part in parts:
             sink.accept(part, config)
-    _log_extras(event, batch)
-    return event
+    _log_extras(event_id, batch)
+    return Accepted(summary=summary, event_id=event_id)
 
 
-def _log_extras(event: WebhookEvent, batch: WebhookBatch) -> None:
+def _log_extras(event_id: int | None, batch: WebhookBatch) -> None:
     for error in batch.errors:
         logger.warning(
             "webhook event=%s Meta reported error code=%s title=%r details=%r",
-            event.pk, error.code, error.title, error.details,
+            event_id, error.code, error.title, error.details,
         )
     for other in batch.other_changes:
         logger.info(
-            "webhook event=%s change field=%s waba=%s logged, not acted on", event.pk, other.field, other.waba_id
+            "webhook event=%s change field=%s waba=%s logged, not acted on", event_id, other.field, other.waba_id
         )
     for problem in batch.problems:
-        logger.warning("webhook event=%s item not understood: %s", event.pk, problem)
+        logger.warning("webhook event=%s item not understood: %s", event_id, problem)
 
 
 # --------------------------------------------------------------------------------------

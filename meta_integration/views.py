@@ -77,6 +77,6 @@ def _receive(request: HttpRequest) -> HttpResponse:
         batch = parse_webhook(verified.document)
     except PayloadError as exc:
         raise services.WebhookRejected(400, exc.reason) from None
-    event = services.accept_webhook(verified, batch)
-    logger.info("webhook event=%s accepted: %s", event.pk, event.summary)
+    accepted = services.accept_webhook(verified, batch)
+    logger.info("webhook accepted: %s (audit event=%s)", accepted.summary, accepted.event_id)
     return HttpResponse("ok", content_type="text/plain")

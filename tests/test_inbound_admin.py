@@ -21,8 +21,9 @@ def _urls(settings):
 
 
 @pytest.fixture
-def conversation(client):
+def conversation(client, settings):
     """A short real conversation: two inbound messages through the webhook, one failed reply."""
+    settings.WEBHOOK_EVENT_SAMPLE_RATE = 1.0  # every POST in the event log, for its pages
     config = make_app_config()
     reply_wamid = simulate.new_wamid(outgoing=True)
     post_webhook(client, simulate.webhook_body([simulate.text("show me fixtures", timestamp=1_760_000_000)]))
@@ -128,3 +129,20 @@ def test_handing_a_contact_to_a_human_in_admin_records_the_time(admin_client, co
     assert response.status_code == 302, response.content.decode()[:2000]
     conversation.refresh_from_db()
     assert conversation.needs_human and conversation.handover_at is not None
+
+
+def test_inbound_messages_whose_processing_failed_are_listed_for_operators(admin_client, conversation):
+    poison = Message.objects.create(
+        contact=conversation, direction=Direction.INBOUND, message_type="text", text="the message that broke",
+        wamid=simulate.new_wamid(), status=MessageStatus.FAILED, attempts=5, error_title="Processing failed",
+        error_details="ValueError: no reply could be built",
+    )
+    listing = admin_client.get("/admin/conversations/message/?processing=failed").content.decode()
+    assert "the message that broke" in listing
+    assert "show me fixtures" not in listing  # processed normally
+    assert "Saturday: Dynamos v CAPS United" not in listing  # an outbound failure is the Failed messages list's
+    timeline = admin_client.get(f"/admin/conversations/contact/{conversation.pk}/change/").content.decode()
+    assert "failed (Processing failed)" in timeline
+    assert admin_client.get(f"/admin/conversations/message/{poison.pk}/change/").status_code == 200
+    pending = admin_client.get("/admin/conversations/message/?processing=pending").content.decode()
+    assert "the message that broke" not in pending

@@ -114,3 +114,22 @@ def test_after_an_outage_the_swept_message_is_processed_by_the_io_worker(client,
         time.sleep(0.1)
         message.refresh_from_db()
     assert message.processed_at is not None, io_worker.log()[-3000:]
+
+
+def test_the_sweeper_leaves_messages_whose_processing_failed_for_good(app_config, broker):
+    """The flows task marks a message failed after INBOUND_MAX_PROCESSING_ATTEMPTS; then it is an operator's."""
+    contact = Contact.objects.create(wa_id=simulate.DEFAULT_WA_ID)
+    now = timezone.now()
+    failed, waiting = (
+        Message.objects.create(contact=contact, app_config=app_config, direction=Direction.INBOUND,
+                               message_type="text", text=label, wamid=simulate.new_wamid(), status=status,
+                               attempts=attempts, error_title=error)
+        for label, status, attempts, error in [
+            ("poison", MessageStatus.FAILED, 5, "Processing failed"),
+            ("slow", MessageStatus.RECEIVED, 1, ""),
+        ]
+    )
+    Message.objects.update(created_at=now - timedelta(minutes=5))
+    assert inbound.enqueue_unprocessed(now=now) == 1
+    assert [t.args for t in broker.named(inbound.PROCESS_MESSAGE_TASK)] == [[waiting.pk]]
+    assert failed.pk not in {t.args[0] for t in broker.tasks()}

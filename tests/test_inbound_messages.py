@@ -2,7 +2,8 @@
 
 Each kind of message Meta sends is built by ``simulate``, posted signed through Django's test
 client, and checked in the database (Contact, Message) and in Redis (exactly one
-``flows.process_message`` per new message at HIGH priority, one read receipt at NORMAL).
+``flows.process_message`` per new message at HIGH priority and nothing else: that task also
+sends the read receipt).
 """
 
 from __future__ import annotations
@@ -57,57 +58,57 @@ def unknown_type_message() -> dict:
             "poll": {"question": "Who wins?", "options": ["Dynamos", "CAPS United"]}}
 
 
-# kind -> (message builder, type, text, {content path: value}, reply_to_wamid, read receipt?)
+# kind -> (message builder, type, text, {content path: value}, reply_to_wamid)
 KINDS = {
-    "text": (lambda: simulate.text("Hi there", timestamp=TS), "text", "Hi there", {"text": "Hi there"}, "", True),
+    "text": (lambda: simulate.text("Hi there", timestamp=TS), "text", "Hi there", {"text": "Hi there"}, ""),
     "text-reply": (
         lambda: simulate.text("yes please", timestamp=TS, context=OUR_WAMID),
-        "text", "yes please", {"context.message_id": OUR_WAMID}, OUR_WAMID, True,
+        "text", "yes please", {"context.message_id": OUR_WAMID}, OUR_WAMID,
     ),
     "text-forwarded": (
         lambda: simulate.text("look at this", timestamp=TS, context=simulate.Context(forwarded=True)),
-        "text", "look at this", {"context.forwarded": True, "context.message_id": None}, "", True,
+        "text", "look at this", {"context.forwarded": True, "context.message_id": None}, "",
     ),
     "image": (
         lambda: simulate.image("1234567890123456", caption="my bet slip", timestamp=TS),
-        "image", "my bet slip", {"media.id": "1234567890123456", "media.mime_type": "image/jpeg"}, "", True,
+        "image", "my bet slip", {"media.id": "1234567890123456", "media.mime_type": "image/jpeg"}, "",
     ),
     "video": (
         lambda: simulate.video("2234567890123456", timestamp=TS),
-        "video", "", {"media.id": "2234567890123456", "media.mime_type": "video/mp4"}, "", True,
+        "video", "", {"media.id": "2234567890123456", "media.mime_type": "video/mp4"}, "",
     ),
     "audio": (
         lambda: simulate.audio("3234567890123456", timestamp=TS),
-        "audio", "", {"media.id": "3234567890123456", "media.voice": True}, "", True,
+        "audio", "", {"media.id": "3234567890123456", "media.voice": True}, "",
     ),
     "document": (
         lambda: simulate.document("4234567890123456", filename="statement.pdf", caption="March", timestamp=TS),
-        "document", "March", {"media.filename": "statement.pdf", "media.mime_type": "application/pdf"}, "", True,
+        "document", "March", {"media.filename": "statement.pdf", "media.mime_type": "application/pdf"}, "",
     ),
     "sticker": (
         lambda: simulate.sticker("5234567890123456", animated=True, timestamp=TS),
-        "sticker", "", {"media.animated": True, "media.mime_type": "image/webp"}, "", True,
+        "sticker", "", {"media.animated": True, "media.mime_type": "image/webp"}, "",
     ),
     "location": (
         lambda: simulate.location(-17.8292, 31.0522, "Harare Gardens", "Julius Nyerere Way", timestamp=TS),
-        "location", "", {"location.latitude": -17.8292, "location.name": "Harare Gardens"}, "", True,
+        "location", "", {"location.latitude": -17.8292, "location.name": "Harare Gardens"}, "",
     ),
     "contacts": (
         lambda: simulate.contacts_message(
             [simulate.contact_card("Rudo Chikwanha", "+263 77 111 2222", wa_id="263771112222")], timestamp=TS
         ),
         "contacts", "", {"contacts.0.formatted_name": "Rudo Chikwanha", "contacts.0.phones.0.wa_id": "263771112222"},
-        "", True,
+        "",
     ),
     "button-reply": (
         lambda: simulate.button_reply("bet_slip", "My bet slip", timestamp=TS, context=OUR_WAMID),
-        "interactive", "My bet slip", {"reply_id": "bet_slip", "interactive.kind": "button_reply"}, OUR_WAMID, True,
+        "interactive", "My bet slip", {"reply_id": "bet_slip", "interactive.kind": "button_reply"}, OUR_WAMID,
     ),
     "list-reply": (
         lambda: simulate.list_reply("league_39", "Premier League", "England", timestamp=TS, context=OUR_WAMID),
         "interactive", "Premier League",
         {"reply_id": "league_39", "interactive.kind": "list_reply", "interactive.description": "England"},
-        OUR_WAMID, True,
+        OUR_WAMID,
     ),
     "flow-reply": (
         lambda: simulate.nfm_reply({"stake": "5", "team": "Dynamos"}, flow_token="tok-1", timestamp=TS,
@@ -115,41 +116,41 @@ KINDS = {
         "interactive", "Sent",
         {"interactive.kind": "nfm_reply", "interactive.response_json.stake": "5",
          "interactive.response_json.flow_token": "tok-1", "reply_id": None},
-        OUR_WAMID, True,
+        OUR_WAMID,
     ),
     "template-button": (
         lambda: simulate.template_button("CONFIRM_BET", "Confirm", timestamp=TS, context=OUR_WAMID),
-        "button", "Confirm", {"reply_id": "CONFIRM_BET", "button.payload": "CONFIRM_BET"}, OUR_WAMID, True,
+        "button", "Confirm", {"reply_id": "CONFIRM_BET", "button.payload": "CONFIRM_BET"}, OUR_WAMID,
     ),
     "reaction": (
         lambda: simulate.reaction(OUR_WAMID, "\U0001f44d", timestamp=TS),
         "reaction", "", {"reaction.message_id": OUR_WAMID, "reaction.emoji": "\U0001f44d",
-                         "reaction.removed": False}, "", False,
+                         "reaction.removed": False}, "",
     ),
     "un-reaction": (
         lambda: simulate.reaction(OUR_WAMID, "", timestamp=TS),
-        "reaction", "", {"reaction.emoji": None, "reaction.removed": True}, "", False,
+        "reaction", "", {"reaction.emoji": None, "reaction.removed": True}, "",
     ),
     "order": (
         lambda: simulate.order("194836987003835", [simulate.order_item("sku-jersey", 2, 25.0)], text="for the derby",
                                timestamp=TS),
         "order", "for the derby",
-        {"order.catalog_id": "194836987003835", "order.product_items.0.quantity": 2}, "", True,
+        {"order.catalog_id": "194836987003835", "order.product_items.0.quantity": 2}, "",
     ),
     "referral": (
         lambda: simulate.referral_text("I saw your ad", ctwa_clid="clid-123", timestamp=TS),
-        "text", "I saw your ad", {"referral.source_type": "ad", "referral.ctwa_clid": "clid-123"}, "", True,
+        "text", "I saw your ad", {"referral.source_type": "ad", "referral.ctwa_clid": "clid-123"}, "",
     ),
     "unsupported": (
         lambda: simulate.unsupported(timestamp=TS),
-        "unsupported", "", {"errors.0.code": 131051, "raw_type": "unsupported"}, "", True,
+        "unsupported", "", {"errors.0.code": 131051, "raw_type": "unsupported"}, "",
     ),
     "system": (
         lambda: simulate.system("User changed number", new_wa_id="263779999999", timestamp=TS),
-        "system", "", {"system.new_wa_id": "263779999999", "system.type": "user_changed_number"}, "", False,
+        "system", "", {"system.new_wa_id": "263779999999", "system.type": "user_changed_number"}, "",
     ),
     "unknown-type": (
-        unknown_type_message, "unknown", "", {"raw_type": "poll", "raw.poll.question": "Who wins?"}, "", True,
+        unknown_type_message, "unknown", "", {"raw_type": "poll", "raw.poll.question": "Who wins?"}, "",
     ),
 }
 
@@ -162,7 +163,7 @@ def dig(content, path: str):
 
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_each_kind_is_stored_and_enqueued_once(client, app_config, broker, kind):
-    build, message_type, text, content_checks, reply_to, read_receipt = KINDS[kind]
+    build, message_type, text, content_checks, reply_to = KINDS[kind]
     message = build()
     response = post_webhook(client, simulate.webhook_body([message], profile_name="Tendai Moyo"))
     assert response.status_code == 200
@@ -193,10 +194,7 @@ def test_each_kind_is_stored_and_enqueued_once(client, app_config, broker, kind)
     assert [(t.args, t.queue, t.priority) for t in process] == [
         ([row.id], topology.IO_QUEUE, priority(topology.Priority.HIGH))
     ]
-    receipts = broker.named(inbound.READ_RECEIPT_TASK)
-    expected_receipts = [([app_config.id, row.wamid], priority(topology.Priority.NORMAL))] if read_receipt else []
-    assert [(t.args, t.priority) for t in receipts] == expected_receipts
-    assert len(broker.tasks()) == len(process) + len(receipts)
+    assert len(broker.tasks()) == len(process)  # the read receipt is process_message's job now
 
 
 def test_unsupported_message_keeps_metas_error(client, app_config, broker):
@@ -205,7 +203,8 @@ def test_unsupported_message_keeps_metas_error(client, app_config, broker):
     assert (row.error_code, row.error_title) == (131051, "Message type unknown")
 
 
-def test_a_batch_with_several_entries_changes_messages_and_statuses(client, app_config, broker):
+def test_a_batch_with_several_entries_changes_messages_and_statuses(client, app_config, broker, settings):
+    settings.WEBHOOK_EVENT_SAMPLE_RATE = 1.0  # keep this normal POST in the audit log, to check its summary
     other_user = "263772222222"
     outbound = Message.objects.create(
         contact=Contact.objects.create(wa_id=other_user), app_config=app_config, direction=Direction.OUTBOUND,
@@ -241,7 +240,7 @@ def test_a_batch_with_several_entries_changes_messages_and_statuses(client, app_
     assert (event.message_count, event.status_count) == (4, 2)
     assert event.summary == "4 messages (text x3, image); 2 statuses (delivered, read)"
     assert [t.args for t in broker.named(inbound.PROCESS_MESSAGE_TASK)] == [[m.id] for m in inbound_rows]
-    assert len(broker.named(inbound.READ_RECEIPT_TASK)) == 4
+    assert len(broker.tasks()) == 4
 
 
 def test_the_same_payload_three_times_is_stored_and_processed_once(client, app_config, broker):
@@ -249,9 +248,8 @@ def test_the_same_payload_three_times_is_stored_and_processed_once(client, app_c
     for _ in range(3):
         assert post_webhook(client, body).status_code == 200
     row = Message.objects.get()
-    assert [t.args for t in broker.named(inbound.PROCESS_MESSAGE_TASK)] == [[row.id]]
-    assert len(broker.named(inbound.READ_RECEIPT_TASK)) == 1
-    assert WebhookEvent.objects.count() == 3  # every delivery is in the audit log
+    assert [t.args for t in broker.tasks()] == [[row.id]]
+    assert WebhookEvent.objects.count() == 0  # a normal POST is not kept whole (WEBHOOK_EVENT_SAMPLE_RATE=0)
     assert Contact.objects.count() == 1
 
 
@@ -313,7 +311,7 @@ def test_two_concurrent_deliveries_of_one_message_store_and_enqueue_it_once(app_
 
 def test_a_wamid_inserted_by_a_transaction_still_open_is_not_stored_or_enqueued_twice(client, app_config, broker,
                                                                                        caplog):
-    """The UNIQUE constraint is the last word: a concurrent writer the pre-check cannot see yet.
+    """The UNIQUE constraint is the last word: a concurrent writer whose row is not visible yet.
 
     Another transaction holds an uncommitted row with the same wamid (for another contact,
     so the contact upsert does not serialize the two). On PostgreSQL the webhook's insert
@@ -344,8 +342,7 @@ def test_a_wamid_inserted_by_a_transaction_still_open_is_not_stored_or_enqueued_
     assert response.status_code == 200
     assert list(Message.objects.values_list("text", flat=True)) == ["first"]
     assert broker.named(inbound.PROCESS_MESSAGE_TASK) == []
-    if connection.vendor == "postgresql":  # the insert itself conflicted: the savepoint path ran
-        assert any("stored by a concurrent delivery" in r.getMessage() for r in caplog.records)
+    assert any("a concurrent delivery won" in r.getMessage() for r in caplog.records)
 
 
 # --------------------------------------------------------------------------------------
@@ -400,3 +397,78 @@ def test_the_io_worker_processes_what_the_webhook_stored(client, app_config, io_
         time.sleep(0.1)
     assert received.count() == 2
     assert not received.filter(processed_at__isnull=True).exists(), io_worker.log()[-3000:]
+
+
+# --------------------------------------------------------------------------------------
+# Poison senders (issue 12.4)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sender", ["<WHATSAPP_USER_PHONE_NUMBER>", "1555abc"])
+def test_a_sender_that_is_not_a_number_is_refused_the_rest_of_the_batch_stored(client, app_config, broker, caplog,
+                                                                                sender):
+    poison = {"from": sender, "id": simulate.new_wamid(), "timestamp": str(TS), "type": "text",
+              "text": {"body": "hi"}}
+    good = simulate.text("hello", timestamp=TS)
+    body = simulate.webhook_body([good], profile_name="Tendai Moyo")
+    body["entry"][0]["changes"][0]["value"]["messages"].insert(0, poison)
+    with caplog.at_level(logging.WARNING, logger="meta_integration.services"):
+        assert post_webhook(client, body).status_code == 200  # the signature held: Meta must not retry
+
+    assert list(Message.objects.values_list("wamid", flat=True)) == [good["id"]]
+    assert list(Contact.objects.values_list("wa_id", flat=True)) == [USER]
+    assert [t.args for t in broker.tasks()] == [[Message.objects.get().pk]]
+    assert any("expected a WhatsApp number" in r.getMessage() for r in caplog.records)
+    assert WebhookEvent.objects.get().payload == body  # kept whole for the operator, whatever the sample rate
+
+
+# --------------------------------------------------------------------------------------
+# The contact upsert: the number last written to; the database it needs
+# --------------------------------------------------------------------------------------
+
+
+def test_the_contact_keeps_the_business_number_it_last_wrote_to(client, app_config, broker):
+    other = make_app_config("109876543210987", "other-business-secret-fedcba9876543210")
+    post_webhook(client, simulate.webhook_body([simulate.text("to A", timestamp=TS)]))
+    assert Contact.objects.get().app_config == app_config
+    post_webhook(client, simulate.webhook_body([simulate.text("to B", timestamp=TS + 1)],
+                                               phone_number_id=other.phone_number_id),
+                 secret="other-business-secret-fedcba9876543210")
+    assert Contact.objects.get().app_config == other
+    assert {m.text: m.app_config for m in Message.objects.all()} == {"to A": app_config, "to B": other}
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="an SQLite-only check")
+def test_an_sqlite_too_old_for_insert_returning_is_refused_at_startup(monkeypatch):
+    from conversations import apps as conversations_apps
+
+    assert conversations_apps.sqlite_supports_returning(databases=["default"]) == []
+    monkeypatch.setattr(conversations_apps.sqlite3, "sqlite_version_info", (3, 34, 1))
+    (error,) = conversations_apps.sqlite_supports_returning(databases=["default"])
+    assert error.id == "conversations.E001"
+
+
+def test_two_first_messages_of_a_new_contact_at_once_make_one_contact(app_config, broker):
+    """The contact upsert races itself: INSERT ... ON CONFLICT DO UPDATE, never a duplicate or an error."""
+    bodies = [simulate.webhook_body([simulate.text(text, timestamp=TS + i)], profile_name="Tendai Moyo")
+              for i, text in enumerate(["hi", "menu"])]
+    start = threading.Barrier(2)
+    statuses = []
+
+    def deliver(body: dict) -> None:
+        try:
+            start.wait()
+            statuses.append(post_webhook(Client(), body).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert statuses == [200, 200]
+    contact = Contact.objects.get()
+    assert (contact.wa_id, contact.profile_name, contact.last_inbound_at) == (USER, "Tendai Moyo", at(TS + 1))
+    assert sorted(Message.objects.values_list("text", flat=True)) == ["hi", "menu"]
+    assert len(broker.named(inbound.PROCESS_MESSAGE_TASK)) == 2

@@ -167,3 +167,108 @@ def test_a_status_meta_does_not_define_is_not_recorded(client, outbound):
     assert StatusEvent.objects.count() == 0
     outbound.refresh_from_db()
     assert outbound.status == MessageStatus.SENT
+
+
+# --------------------------------------------------------------------------------------
+# A lost wamid, reconciled through biz_opaque_callback_data ("msg:<Message pk>")
+# --------------------------------------------------------------------------------------
+
+
+def unsent(app_config, **fields) -> Message:
+    """An outbound row whose wamid was never stored (Meta answered, our bookkeeping did not)."""
+    values = {"status": MessageStatus.PENDING, "attempts": 1} | fields
+    return Message.objects.create(
+        contact=Contact.objects.get_or_create(wa_id=USER)[0], app_config=app_config, direction=Direction.OUTBOUND,
+        message_type="text", text="Pick a league", **values,
+    )
+
+
+def test_the_first_status_stores_a_lost_wamid_on_the_row_its_callback_names(client, app_config):
+    """The send run died between Meta's answer and storing it: its lease is still on the row."""
+    row = unsent(app_config, claimed_by="celery@io-1 task-42", claimed_until=at(TS + 600))
+    wamid = simulate.new_wamid(outgoing=True)
+    callback = f"msg:{row.pk}"
+    post_statuses(client, status(wamid, "sent", 1, biz_opaque_callback_data=callback))
+    row.refresh_from_db()
+    assert (row.wamid, row.status, row.status_at, row.sent_at) == (wamid, MessageStatus.SENT, at(TS + 1), at(TS + 1))
+    assert (row.claimed_by, row.claimed_until) == ("", None)  # the lease is given back
+    post_statuses(client, status(wamid, "read", 3, biz_opaque_callback_data=callback),
+                  status(wamid, "delivered", 2, biz_opaque_callback_data=callback))
+    row.refresh_from_db()
+    assert (row.wamid, row.status, row.status_at, row.sent_at) == (wamid, MessageStatus.READ, at(TS + 3), at(TS + 1))
+    assert set(StatusEvent.objects.values_list("status", "applied")) == {
+        ("sent", True), ("delivered", True), ("read", True)
+    }
+
+
+def test_a_row_failed_as_send_interrupted_is_sent_after_all_when_meta_reports_it(client, app_config):
+    """Nothing Meta accepted may end failed: the operator must not be invited to resend it."""
+    row = unsent(app_config, status=MessageStatus.FAILED, error_title="Send interrupted",
+                 error_details="the worker stopped between Meta's answer and the database")
+    wamid = simulate.new_wamid(outgoing=True)
+    post_statuses(client, status(wamid, "delivered", 2, biz_opaque_callback_data=f"msg:{row.pk}"))
+    row.refresh_from_db()
+    assert (row.wamid, row.status, row.error_code, row.error_title, row.error_details) == (
+        wamid, MessageStatus.DELIVERED, None, "", ""
+    )
+    assert row.sent_at == at(TS + 2)
+
+
+def test_meta_reporting_failure_for_an_interrupted_row_replaces_our_error_with_its_own(client, app_config):
+    row = unsent(app_config, status=MessageStatus.FAILED, error_title="Send interrupted")
+    wamid = simulate.new_wamid(outgoing=True)
+    post_statuses(client, status(wamid, "failed", 2, errors=[simulate.error_object(131047)],
+                                 biz_opaque_callback_data=f"msg:{row.pk}"))
+    row.refresh_from_db()
+    assert (row.wamid, row.status, row.error_code, row.error_title) == (
+        wamid, MessageStatus.FAILED, 131047, "Re-engagement message"
+    )
+
+
+def test_another_failure_is_kept_but_the_wamid_is_recorded(client, app_config):
+    row = unsent(app_config, status=MessageStatus.FAILED, error_code=131026, error_title="Message undeliverable")
+    wamid = simulate.new_wamid(outgoing=True)
+    post_statuses(client, status(wamid, "sent", 1, biz_opaque_callback_data=f"msg:{row.pk}"))
+    row.refresh_from_db()
+    assert (row.wamid, row.status, row.error_code) == (wamid, MessageStatus.FAILED, 131026)
+
+
+@pytest.mark.parametrize(
+    "callback",
+    ["msg:{other}", "msg:{inbound}", "msg:999999999", "msg:abc", "msg:{pk} ", "{pk}", "msg:-{pk}", ""],
+    ids=["row-with-another-wamid", "inbound-row", "no-such-row", "not-a-number", "trailing-space", "no-prefix",
+         "negative", "empty"],
+)
+def test_a_callback_that_names_no_reconcilable_row_changes_nothing(client, app_config, callback):
+    row = unsent(app_config)
+    other = unsent(app_config, status=MessageStatus.SENT, wamid=simulate.new_wamid(outgoing=True))
+    assert post_webhook(client, simulate.webhook_body([simulate.text("hi", timestamp=TS)])).status_code == 200
+    inbound_row = Message.objects.get(direction=Direction.INBOUND)
+    wamid = simulate.new_wamid(outgoing=True)
+    post_statuses(client, status(wamid, "delivered", 2, biz_opaque_callback_data=callback.format(
+        pk=row.pk, other=other.pk, inbound=inbound_row.pk)))
+    for message in (row, other, inbound_row):
+        before = (message.wamid, message.status)
+        message.refresh_from_db()
+        assert (message.wamid, message.status) == before
+    assert StatusEvent.objects.get().applied is False  # waits for its wamid, as any unknown status
+
+
+def test_a_status_matching_a_stored_wamid_ignores_its_callback(client, outbound, app_config):
+    """The wamid decides; a callback naming another (wamid-less) row must not give it the same wamid."""
+    row = unsent(app_config, claimed_by="celery@io-1 task-43", claimed_until=at(TS + 600))
+    post_statuses(client, status(outbound.wamid, "delivered", 2, biz_opaque_callback_data=f"msg:{row.pk}"))
+    row.refresh_from_db()
+    outbound.refresh_from_db()
+    assert (row.wamid, row.status, row.claimed_until) == (None, MessageStatus.PENDING, at(TS + 600))
+    assert outbound.status == MessageStatus.DELIVERED
+
+
+def test_the_send_path_storing_the_wamid_afterwards_finds_nothing_left_to_apply(client, app_config):
+    row = unsent(app_config)
+    wamid = simulate.new_wamid(outgoing=True)
+    post_statuses(client, status(wamid, "sent", 1, biz_opaque_callback_data=f"msg:{row.pk}"))
+    with transaction.atomic():
+        assert apply_pending_status_events(wamid) == 0
+    row.refresh_from_db()
+    assert (row.wamid, row.status) == (wamid, MessageStatus.SENT)

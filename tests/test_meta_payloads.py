@@ -561,7 +561,7 @@ def test_unsupported_message_keeps_its_errors():
                             },
                         }
                     ],
-                    "unsupported": {"type": "edit"},
+                    "unsupported": {"type": "poll_creation"},
                 }
             ]
         )
@@ -1525,3 +1525,95 @@ def test_every_single_node_replaced_by_every_wrong_type_never_raises():
             ) from exc
         count += 1
     assert count > 1000
+
+
+# --------------------------------------------------------------------------------------
+# Senders that are not WhatsApp numbers; edits, deletes and bare errors; callback data
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sender",
+    ["<WHATSAPP_USER_PHONE_NUMBER>", "1555abc", "+16505551234", "1650 555 1234", "12345", "1" * 16, "١٢٣٤٥٦٧",
+     "16505551234\n"],
+    ids=["placeholder", "letters", "plus", "spaces", "too-short", "too-long", "arabic-indic-digits", "newline"],
+)
+def test_a_sender_that_is_not_a_whatsapp_number_is_refused_and_the_rest_kept(sender):
+    good = {"from": USER, "id": WAMID, "timestamp": TS, "type": "text", "text": {"body": "hi"}}
+    poison = {"from": sender, "id": WAMID + "x", "timestamp": TS, "type": "text", "text": {"body": "hi"}}
+    batch = parse_webhook(webhook(messages=[poison, good]))
+    assert [m.wamid for m in batch.messages] == [WAMID]
+    (problem,) = batch.problems
+    assert problem.startswith("entry[0].changes[0].value.messages[0].from: expected a WhatsApp number")
+
+
+@pytest.mark.parametrize("sender", ["123456", "16505551234", "263771234567", "9" * 15])
+def test_whatsapp_numbers_of_every_length_meta_uses_are_accepted(sender):
+    body = webhook(messages=[{"from": sender, "id": WAMID, "timestamp": TS, "type": "text", "text": {"body": "x"}}],
+                   contacts=[{"profile": {"name": "A"}, "wa_id": sender}])
+    assert only_message(body).from_wa_id == sender
+
+
+def test_an_edit_keeps_the_original_id_and_the_new_text():
+    msg = only_message(webhook(messages=[{
+        "from": USER, "id": WAMID, "timestamp": TS, "type": "edit",
+        "edit": {"original_message_id": OUR_WAMID, "message": {
+            "context": {"id": OUR_WAMID}, "type": "image",
+            "image": {"id": "1234", "mime_type": "image/jpeg", "caption": "new caption"}}},
+    }]))
+    assert msg.type is MessageType.EDIT
+    assert (msg.edit.original_message_id, msg.edit.message_type, msg.edit.text) == (OUR_WAMID, "image", "new caption")
+    assert msg.text == "new caption"
+
+
+def test_a_revoke_names_the_deleted_message():
+    msg = only_message(webhook(messages=[{
+        "from": USER, "id": WAMID, "timestamp": TS, "type": "revoke", "revoke": {"original_message_id": OUR_WAMID},
+    }]))
+    assert (msg.type, msg.revoke.original_message_id, msg.text) == (MessageType.REVOKE, OUR_WAMID, "")
+
+
+@pytest.mark.parametrize("kind", ["edit", "revoke"])
+def test_an_edit_or_revoke_forwarded_as_unsupported_keeps_its_kind(kind):
+    msg = only_message(webhook(messages=[{
+        "from": USER, "id": WAMID, "timestamp": TS, "type": "unsupported", "unsupported": {"type": kind},
+        "errors": [{"code": 131051, "title": "Message type unknown"}],
+    }]))
+    assert msg.type is MessageType(kind)
+    assert getattr(msg, kind).original_message_id is None
+    assert msg.errors[0].code == 131051
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "interactive", "interactive": {"type": "call_permission_reply"}},
+        {"type": "interactive"},
+        {"type": "errors"},
+        {"type": "text"},
+    ],
+    ids=["interactive-kind-not-forwarded", "interactive-without-content", "type-errors", "text-without-body"],
+)
+def test_a_message_that_carries_only_an_error_is_errors_not_a_problem(message):
+    msg = only_message(webhook(messages=[{"from": USER, "id": WAMID, "timestamp": TS, **message,
+                                          "errors": [{"code": 131051, "title": "Message type unknown"}]}]))
+    assert (msg.type, msg.errors[0].code, msg.parse_error) == (MessageType.ERRORS, 131051, None)
+
+
+def test_a_malformed_message_without_an_error_is_still_unknown_with_a_problem():
+    batch = parse_webhook(webhook(messages=[{"from": USER, "id": WAMID, "timestamp": TS, "type": "interactive"}]))
+    assert batch.messages[0].type is MessageType.UNKNOWN
+    assert batch.problems
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [("msg:4711", 4711), ("msg:1", 1), ("message:4711", None), ("msg:0", None), ("msg:-3", None), ("msg:", None),
+     ("msg:12a", None), ("msg:" + "9" * 19, None), (" msg:4711", None), ("msg:٤٧١١", None), (None, None)],
+)
+def test_the_callback_data_names_our_message_pk(data, expected):
+    status = {"id": OUR_WAMID, "status": "sent", "timestamp": TS, "recipient_id": USER}
+    if data is not None:
+        status["biz_opaque_callback_data"] = data
+    (parsed,) = parse_webhook(webhook(statuses=[status])).statuses
+    assert parsed.callback_message_id == expected

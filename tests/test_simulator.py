@@ -68,6 +68,7 @@ def business(transactional_db, live_server, settings, fake_graph) -> Iterator[Me
     fake, server = fake_graph
     settings.DEBUG = True
     settings.META_PHONE_NUMBER_ID = PHONE_NUMBER_ID
+    settings.WEBHOOK_EVENT_SAMPLE_RATE = 1.0  # the tests read what the simulator posted from the audit log
     fake.reset()
     fake.configure_webhook(f"{live_server.url}/webhooks/meta/", APP_SECRET, status_delay_ms=10)
     config = MetaAppConfig.objects.create(

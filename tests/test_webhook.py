@@ -549,3 +549,113 @@ def test_the_environment_config_can_receive_webhooks_right_after_it_is_created(c
     services.ensure_default_app_config()
     assert post_webhook(client, a_text_body(), "env-secret").status_code == 200
     assert verify(client, mode="subscribe", verify_token="env-verify", challenge="5").content == b"5"
+
+
+# --------------------------------------------------------------------------------------
+# The audit log (anomalies always, normal POSTs by WEBHOOK_EVENT_SAMPLE_RATE) and the
+# per-process cache of business numbers
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _audit_every_post(settings):
+    """Tests in this module read the audit row of normal POSTs: keep every one.
+
+    The production default is 0 (no audit row on the normal path); the tests below that
+    are about the default set it back.
+    """
+    settings.WEBHOOK_EVENT_SAMPLE_RATE = 1.0
+
+
+def test_a_normal_post_writes_no_audit_row_by_default(client, app_config, settings):
+    settings.WEBHOOK_EVENT_SAMPLE_RATE = 0.0
+    body = simulate.webhook_body([simulate.text("hello")], statuses=[
+        simulate.status(simulate.new_wamid(outgoing=True), "delivered", simulate.DEFAULT_WA_ID)
+    ])
+    assert post_webhook(client, body).status_code == 200
+    assert (WebhookEvent.objects.count(), Message.objects.count(), StatusEvent.objects.count()) == (0, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "anomaly",
+    [
+        pytest.param(lambda body: body["entry"][0]["changes"][0]["value"]["messages"].append({"id": "x"}),
+                     id="item-not-understood"),
+        pytest.param(lambda body: body["entry"][0]["changes"][0]["value"].update(
+            errors=[simulate.error_object(131000)]), id="meta-error"),
+        pytest.param(lambda body: body["entry"][0]["changes"].append(
+            {"field": "account_update", "value": {"event": "VERIFIED_ACCOUNT"}}), id="other-change"),
+    ],
+)
+def test_a_post_with_anything_unusual_is_kept_whole(client, app_config, settings, anomaly):
+    settings.WEBHOOK_EVENT_SAMPLE_RATE = 0.0
+    body = simulate.webhook_body([simulate.text("hello")])
+    anomaly(body)
+    assert post_webhook(client, body).status_code == 200
+    event = WebhookEvent.objects.get()
+    assert event.payload == body
+    assert Message.objects.count() == 1  # the readable part is stored all the same
+
+
+def test_the_sample_rate_must_be_a_share():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=Path(__file__).resolve().parent.parent,
+        env=os.environ | {"DEBUG": "1", "WEBHOOK_EVENT_SAMPLE_RATE": "1.5"}, capture_output=True, text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "WEBHOOK_EVENT_SAMPLE_RATE=1.5 must be between 0 and 1" in result.stderr
+
+
+def test_a_cached_business_number_is_not_looked_up_again(client, app_config, django_assert_num_queries):
+    assert post_webhook(client, simulate.webhook_body(statuses=[
+        simulate.status(simulate.new_wamid(outgoing=True), "sent", simulate.DEFAULT_WA_ID)])).status_code == 200
+    with django_assert_num_queries(0):
+        assert services.active_configs([simulate.DEFAULT_PHONE_NUMBER_ID]) == {
+            simulate.DEFAULT_PHONE_NUMBER_ID: app_config
+        }
+
+
+def test_a_deactivated_or_rotated_business_number_is_honoured_at_once_in_this_process(client, app_config):
+    assert post_webhook(client, a_text_body()).status_code == 200  # cached now
+    app_config.app_secret = "rotated-secret-0123456789abcdef"
+    app_config.save()
+    assert post_webhook(client, a_text_body()).status_code == 403
+    assert post_webhook(client, a_text_body(), secret="rotated-secret-0123456789abcdef").status_code == 200
+    app_config.is_active = False
+    app_config.save()
+    assert post_webhook(client, a_text_body(), secret="rotated-secret-0123456789abcdef").status_code == 403
+    app_config.is_active = True
+    app_config.save()
+    assert post_webhook(client, a_text_body(), secret="rotated-secret-0123456789abcdef").status_code == 200
+    app_config.delete()
+    assert post_webhook(client, a_text_body(), secret="rotated-secret-0123456789abcdef").status_code == 403
+
+
+def test_a_change_saved_by_another_process_is_honoured_within_the_cache_time(client, app_config, settings):
+    """Another gunicorn worker's save sends no signal here: the entry expires instead.
+
+    A queryset ``update`` sends no signal either, so it stands in for the other process.
+    """
+    import time
+
+    settings.META_CONFIG_CACHE_SECONDS = 0.2
+    assert post_webhook(client, a_text_body()).status_code == 200  # cached now
+    MetaAppConfig.objects.filter(pk=app_config.pk).update(is_active=False)
+    time.sleep(0.3)  # past the (shortened) cache time; not a timing assertion
+    assert post_webhook(client, a_text_body()).status_code == 403
+    assert Message.objects.count() == 1
+
+
+def test_an_unknown_number_is_not_cached_so_a_new_one_is_answered_at_once(client, app_config):
+    other = simulate.webhook_body([simulate.text("hi")], phone_number_id=OTHER_NUMBER_ID)
+    assert post_webhook(client, other, secret=OTHER_SECRET).status_code == 403
+    MetaAppConfig.objects.bulk_create([MetaAppConfig(  # no signal: nothing to clear, nothing was cached
+        name="Second", phone_number_id=OTHER_NUMBER_ID, access_token="t", app_secret=OTHER_SECRET, verify_token="v",
+    )])
+    assert post_webhook(client, other, secret=OTHER_SECRET).status_code == 200

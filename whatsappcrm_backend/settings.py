@@ -226,6 +226,12 @@ INBOUND_SWEEP_AFTER_SECONDS = env_float("INBOUND_SWEEP_AFTER_SECONDS", 15.0)
 INBOUND_MAX_PROCESSING_ATTEMPTS = env_int("INBOUND_MAX_PROCESSING_ATTEMPTS", 5)
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 3 * 1024 * 1024)
 WEBHOOK_EVENT_RETENTION_DAYS = env_int("WEBHOOK_EVENT_RETENTION_DAYS", 30)
+# Share (0..1) of well-formed webhook POSTs kept whole in the audit log; POSTs with problems,
+# Meta errors or changes the project does not act on are always kept. Default 0: the normal
+# path writes no audit row (one INSERT of the whole payload per message and per status).
+WEBHOOK_EVENT_SAMPLE_RATE = env_float("WEBHOOK_EVENT_SAMPLE_RATE", 0.0)
+if not 0.0 <= WEBHOOK_EVENT_SAMPLE_RATE <= 1.0:
+    raise ConfigurationError(f"WEBHOOK_EVENT_SAMPLE_RATE={WEBHOOK_EVENT_SAMPLE_RATE} must be between 0 and 1")
 MULTIPART_GAP_SECONDS = env_float("MULTIPART_GAP_SECONDS", 2.0)
 # Transient send failures back off exponentially (with jitter) from the base, capped at the max.
 META_RETRY_BASE_SECONDS = env_float("META_RETRY_BASE_SECONDS", 1.0)
