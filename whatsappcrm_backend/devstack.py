@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-port", type=int, default=int(os.environ.get("WEB_PORT", "8000")))
     parser.add_argument("--graph-port", type=int, default=int(os.environ.get("FAKE_GRAPH_PORT", "8001")))
     parser.add_argument("--no-seed", action="store_true", help="skip loading default flows and sample data")
+    parser.add_argument("--reset", action="store_true",
+                        help="put the shipped default flows back, overwriting edits made in admin")
     args = parser.parse_args(argv)
     if args.web_port == 0:
         args.web_port = free_port()
@@ -145,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         manage = [sys.executable, "manage.py"]
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         if not args.no_seed:
-            subprocess.run([*manage, "devstack_seed"], cwd=ROOT, env=env, check=True)
+            reset = ["--reset"] if args.reset else []
+            subprocess.run([*manage, "devstack_seed", *reset], cwd=ROOT, env=env, check=True)
         web_url = env["DEVSTACK_WEB_URL"]
         stack.start("fake-graph", [
             sys.executable, "-m", "meta_integration.fake_graph", "--host", "127.0.0.1",
