@@ -102,6 +102,20 @@ def _wait_http(url: str, timeout: float = 60.0) -> bool:
     return False
 
 
+def prepare_database(*, seed: bool, reset: bool) -> None:
+    """Migrate, then seed, here: one Django start-up instead of one per command (seconds of
+    CPU, every run). The connection is closed before the children start."""
+    import django
+    from django.core.management import call_command
+    from django.db import connections
+
+    django.setup()
+    call_command("migrate", interactive=False, verbosity=0)
+    if seed:
+        call_command("devstack_seed", reset=reset)
+    connections.close_all()
+
+
 def build_env(args: argparse.Namespace) -> dict[str, str]:
     from whatsappcrm_backend.embedded_redis import ensure_redis_url
 
@@ -144,11 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     try:
-        manage = [sys.executable, "manage.py"]
-        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-        if not args.no_seed:
-            reset = ["--reset"] if args.reset else []
-            subprocess.run([*manage, "devstack_seed", *reset], cwd=ROOT, env=env, check=True)
+        prepare_database(seed=not args.no_seed, reset=args.reset)
         web_url = env["DEVSTACK_WEB_URL"]
         stack.start("fake-graph", [
             sys.executable, "-m", "meta_integration.fake_graph", "--host", "127.0.0.1",
