@@ -9,6 +9,7 @@ signed chunked body must be stored (it used to read as empty and fail its signat
 from __future__ import annotations
 
 import asyncio
+import io
 import shlex
 import socket
 import subprocess
@@ -20,10 +21,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.core.handlers.wsgi import WSGIRequest
 
 from conversations.models import Contact, Message
-from meta_integration import simulate
+from meta_integration import simulate, views
 from meta_integration.models import WebhookEvent
+from meta_integration.signatures import SIGNATURE_HEADER
 from tests.conftest import purge_project_queues
 from tests.test_inbound_support import APP_SECRET, WEBHOOK_URL, make_app_config
 from whatsappcrm_backend.asgi import application
@@ -175,4 +178,21 @@ def test_the_asgi_app_takes_in_no_more_than_the_limit_of_an_endless_body(setting
     asyncio.run(asyncio.wait_for(application(scope, endless_body, send), timeout=10))
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
     assert received <= LIMIT + 1000
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_a_chunked_body_a_wsgi_server_cannot_end_is_refused_with_411_not_read_as_empty():
+    """Without ``wsgi.input_terminated`` the input may not be read past Content-Length, and a
+    chunked request has none: refused with a clear reason instead of failing its signature."""
+    make_app_config()
+    raw, headers = simulate.signed_request(simulate.webhook_body([simulate.text("hello")]), APP_SECRET)
+    request = WSGIRequest({
+        "REQUEST_METHOD": "POST", "PATH_INFO": WEBHOOK_URL, "SERVER_NAME": "testserver", "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(raw), "HTTP_TRANSFER_ENCODING": "chunked",
+        "CONTENT_TYPE": "application/json",
+        "HTTP_" + SIGNATURE_HEADER.upper().replace("-", "_"): headers[SIGNATURE_HEADER],
+    })
+    response = views.webhook(request)
+    assert response.status_code == 411
+    assert b"chunked" in response.content
     assert WebhookEvent.objects.count() == 0
