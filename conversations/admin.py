@@ -155,6 +155,10 @@ class ContactAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
+    """The message history. No "add": a message written here would skip the validation every
+    send goes through and fail minutes later; operators send from the API
+    (``conversations.api``), which uses ``send_to_contact`` like the bot."""
+
     list_display = ("created_at", "contact", "direction", "message_type", "short_text", "status", "error_code",
                     "processed_at")
     list_filter = ("direction", "message_type", "status", ProcessingFailedFilter, HasErrorFilter, "error_code",
@@ -165,6 +169,9 @@ class MessageAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     readonly_fields = ("created_at", "processed_at", "sent_at", "status_at", "timestamp", "wamid", "reply_to_wamid",
                        "attempts")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
     @admin.display(description="message")
     def short_text(self, obj: Message) -> str:

@@ -741,6 +741,7 @@ class ImportSummary:
     updated: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
     sessions_reset: int = 0  # contacts told the flow changed (their step no longer exists)
+    kept: tuple[str, ...] = ()  # existing flows that differ from the document, left as they are
 
     def __add__(self, other: ImportSummary) -> ImportSummary:
         return ImportSummary(
@@ -748,12 +749,14 @@ class ImportSummary:
             self.updated + other.updated,
             self.unchanged + other.unchanged,
             self.sessions_reset + other.sessions_reset,
+            self.kept + other.kept,
         )
 
     def __str__(self) -> str:
+        kept = f", {len(self.kept)} kept as edited (--reset overwrites)" if self.kept else ""
         return (
             f"{len(self.created)} created, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
-            f"{self.sessions_reset} session(s) reset"
+            f"{self.sessions_reset} session(s) reset{kept}"
         )
 
 
@@ -818,13 +821,19 @@ def validate_flow_document(doc: Any, *, source: str = "") -> tuple[FlowDefinitio
     return flows
 
 
-def _write_flow(definition: FlowDefinition) -> tuple[str, Flow]:
-    """Create or update one flow's rows in place; returns ("created"|"updated"|"unchanged", flow)."""
+def _write_flow(definition: FlowDefinition, *, keep_existing: bool = False) -> tuple[str, Flow]:
+    """Create or update one flow's rows in place; returns ("created"|"updated"|"unchanged"|"kept", flow).
+
+    With ``keep_existing`` a flow that exists is never rewritten ("kept" when it differs):
+    the seed must not undo what an operator changed in admin.
+    """
     flow = Flow.objects.select_for_update().filter(name=definition.name).first()
     if flow is not None:
         current = flow.to_definition()
         if current == definition and list(current.steps) == list(definition.steps):
             return "unchanged", flow
+        if keep_existing:
+            return "kept", flow
     outcome = "updated" if flow is not None else "created"
     if flow is None:
         flow = Flow(name=definition.name)
@@ -875,13 +884,16 @@ def _reset_orphaned_sessions(flow: Flow, definition: FlowDefinition) -> int:
     return told
 
 
-def import_flow_document(doc: Any, *, source: str = "") -> ImportSummary:
-    """Validate ``doc`` completely, then create/update its flows in one transaction."""
+def import_flow_document(doc: Any, *, source: str = "", keep_existing: bool = False) -> ImportSummary:
+    """Validate ``doc`` completely, then create/update its flows in one transaction.
+
+    ``keep_existing`` only creates the flows that are missing (the development seed).
+    """
     summary = ImportSummary()
     with transaction.atomic():
         definitions = validate_flow_document(doc, source=source)
         for definition in definitions:
-            outcome, flow = _write_flow(definition)
+            outcome, flow = _write_flow(definition, keep_existing=keep_existing)
             reset = _reset_orphaned_sessions(flow, definition) if outcome == "updated" else 0
             summary += ImportSummary(**{outcome: (definition.name,)}, sessions_reset=reset)
     return summary
@@ -900,12 +912,12 @@ def _read_document(path: Path) -> Any:
         ) from None
 
 
-def import_flow_files(paths: Iterable[Path | str]) -> ImportSummary:
+def import_flow_files(paths: Iterable[Path | str], *, keep_existing: bool = False) -> ImportSummary:
     """Import several files all-or-nothing: one bad file and nothing from any file is written."""
     summary = ImportSummary()
     with transaction.atomic():
         for path in map(Path, paths):
-            summary += import_flow_document(_read_document(path), source=path.name)
+            summary += import_flow_document(_read_document(path), source=path.name, keep_existing=keep_existing)
     return summary
 
 
@@ -924,6 +936,10 @@ def default_flow_paths() -> list[Path]:
     return sorted(DEFAULT_FLOWS_DIR.glob("*.json"))
 
 
-def seed_development_data() -> str:
-    """Load the shipped flows (``flows/default_flows/*.json``); running it again changes nothing."""
-    return str(import_flow_files(default_flow_paths()))
+def seed_development_data(*, reset: bool = False) -> str:
+    """Create the shipped flows (``flows/default_flows/*.json``) that are missing.
+
+    A flow that exists is left as it is, so an operator's edits in admin survive every
+    restart of the dev stack; ``reset`` puts the shipped version back (the edits are lost).
+    """
+    return str(import_flow_files(default_flow_paths(), keep_existing=not reset))

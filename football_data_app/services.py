@@ -1676,22 +1676,24 @@ def fixture_list_text(now: datetime | None = None, *, days: int = 7) -> str:
 # --------------------------------------------------------------------------- development data
 
 
-def import_football_flows() -> str:
-    """Load ``default_flows/football.json`` through the flows app's importer (idempotent)."""
+def import_football_flows(*, keep_existing: bool = False) -> str:
+    """Load ``default_flows/football.json`` through the flows app's importer (idempotent);
+    ``keep_existing`` leaves flows that exist as they are (the seed keeps admin edits)."""
     from flows.services import import_flow_document
 
     document = json.loads(FOOTBALL_FLOWS_PATH.read_text(encoding="utf-8"))
-    return str(import_flow_document(document, source=FOOTBALL_FLOWS_PATH.name))
+    return str(import_flow_document(document, source=FOOTBALL_FLOWS_PATH.name, keep_existing=keep_existing))
 
 
 DEMO_LEAGUES = (39, 140, 135)
 DEMO_DEPOSIT_REFERENCE = "seed:demo-wallet"
 
 
-def seed_development_data() -> str:
+def seed_development_data(*, reset: bool = False) -> str:
     """Sample leagues, fixtures from tomorrow on, odds from 5 bookmakers (from ``fake_feed``),
     the football flows, and a funded wallet for the simulator's demo contact. Running it
-    again the same day changes nothing."""
+    again the same day changes nothing; football flows edited in admin are kept unless
+    ``reset``."""
     from meta_integration.simulate import DEFAULT_PROFILE_NAME, DEFAULT_WA_ID
 
     start = (timezone.now() + timedelta(days=1)).date()
@@ -1708,7 +1710,7 @@ def seed_development_data() -> str:
         deposit(wallet, Decimal("100.00"), reference=DEMO_DEPOSIT_REFERENCE, note="Development seed",
                 created_by="devstack_seed")  # fmt: skip
     try:
-        flows = import_football_flows()
+        flows = import_football_flows(keep_existing=not reset)
     except ImportError:  # the flows app is not installed
         flows = "flows app missing"
     return f"{len(items)} fixtures with odds in {len(DEMO_LEAGUES)} leagues; demo wallet {wallet.balance}; {flows}"

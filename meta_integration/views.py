@@ -2,14 +2,16 @@
 
 Meta retries any non-200 for days, so the POST answers 200 as soon as the batch is
 stored; flow work and Graph API calls happen in tasks enqueued on commit. Every
-refusal (403, 400, 413, 405) happens before anything is written.
+refusal (403, 400, 411, 413, 405) happens before anything is written.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
+from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -62,10 +64,28 @@ def _read_body(request: HttpRequest) -> bytes:
         declared = 0
     if declared > limit:
         raise services.WebhookRejected(413, f"body of {declared} bytes exceeds {limit}")
-    body = request.read(limit + 1)
+    body = _body_stream(request).read(limit + 1)
     if len(body) > limit:
         raise services.WebhookRejected(413, f"body exceeds {limit} bytes")
     return body
+
+
+def _body_stream(request: HttpRequest) -> Any:
+    """Where the body can be read from, including a chunked body under WSGI.
+
+    Django's WSGIRequest reads at most Content-Length bytes, so a chunked request (which has
+    none) reads as empty and fails its signature. A server that de-chunks the body says so
+    with ``wsgi.input_terminated`` (gunicorn does): its ``wsgi.input`` ends where the body
+    ends and is read directly. A chunked body the server cannot end is refused (411), never
+    taken for an empty one.
+    """
+    if not isinstance(request, WSGIRequest) or request.META.get("CONTENT_LENGTH"):
+        return request  # ASGI hands over the whole body; with a length Django bounds the read
+    if request.META.get("wsgi.input_terminated"):
+        return request.META["wsgi.input"]
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        raise services.WebhookRejected(411, "a chunked body needs a server that de-chunks it; send Content-Length")
+    return request
 
 
 def _receive(request: HttpRequest) -> HttpResponse:

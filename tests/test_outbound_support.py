@@ -110,6 +110,9 @@ def graph_url(fake_server) -> str:
 
 @pytest.fixture(scope="module")
 def gevent_worker(django_db_setup, django_db_blocker):
+    from tests.conftest import clear_broker
+
     worker = start_io_worker()
     yield worker
-    worker.stop()
+    worker.kill()  # as conftest's io_worker: the last test already waited for running tasks
+    clear_broker()

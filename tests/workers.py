@@ -1,8 +1,9 @@
 """Real Celery worker processes for tests, configured exactly as in docker-compose.yml.
 
 The worker command is read from the compose service (pool, concurrency, queues,
-max-tasks-per-child, app path); only the node name is made unique and the
-environment points the worker at the test database and the test broker.
+max-tasks-per-child, app path); only the node name is made unique, mingle (the
+start-up exchange with other workers) is skipped, and the environment points the
+worker at the test database and the test broker.
 """
 
 from __future__ import annotations
@@ -84,22 +85,34 @@ class WorkerProcess:
         raise RuntimeError(f"worker {self.service} not ready after {timeout}s:\n{self.log()[-4000:]}")
 
     def stop(self, timeout: float = 20.0) -> int | None:
-        """Warm shutdown (SIGTERM to the process group), then kill whatever is left."""
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
+        """Warm shutdown (SIGTERM to the process group), then kill whatever is left.
+
+        An idle gevent worker takes ~3 s to stop: Celery's green-pool loop checks for the
+        shutdown between 2-second broker polls, and polls once more after noticing it.
+        """
+        return stop_process_group(self.process, timeout=timeout)
+
+    def kill(self) -> int:
+        """Stop at once (SIGKILL to the process group): only when nothing it runs matters any more.
+
+        What it had taken from the broker stays unacknowledged there (see ``clear_broker``).
+        """
+        return stop_process_group(self.process, timeout=0)
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
+    """SIGTERM the process group, wait up to ``timeout``, SIGKILL whatever is left, reap."""
+    if process.poll() is None and timeout > 0:
         try:
-            os.killpg(self.process.pid, signal.SIGKILL)  # prefork children, if any linger
-        except ProcessLookupError:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
             pass
-        self.process.wait()
-        return self.process.returncode
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # prefork children, if any linger
+    except ProcessLookupError:
+        pass
+    return process.wait()
 
 
 def run_django_snippet(code: str, env: Mapping[str, str]) -> None:
@@ -125,6 +138,10 @@ def start_worker(
         command[command.index("-n") + 1] = nodename
     else:
         command += ["-n", nodename]
+    if "worker" in command and "--without-mingle" not in command:
+        # Mingle spends 1 s of every start asking other workers for revoked task ids; test
+        # workers have nothing to learn from each other.
+        command.append("--without-mingle")
     log_file = tempfile.NamedTemporaryFile(prefix=f"{short}-", suffix=".log", delete=False)
     full_env = worker_env(env)
     process = subprocess.Popen(

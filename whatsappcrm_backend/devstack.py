@@ -102,6 +102,20 @@ def _wait_http(url: str, timeout: float = 60.0) -> bool:
     return False
 
 
+def prepare_database(*, seed: bool, reset: bool) -> None:
+    """Migrate, then seed, here: one Django start-up instead of one per command (seconds of
+    CPU, every run). The connection is closed before the children start."""
+    import django
+    from django.core.management import call_command
+    from django.db import connections
+
+    django.setup()
+    call_command("migrate", interactive=False, verbosity=0)
+    if seed:
+        call_command("devstack_seed", reset=reset)
+    connections.close_all()
+
+
 def build_env(args: argparse.Namespace) -> dict[str, str]:
     from whatsappcrm_backend.embedded_redis import ensure_redis_url
 
@@ -125,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-port", type=int, default=int(os.environ.get("WEB_PORT", "8000")))
     parser.add_argument("--graph-port", type=int, default=int(os.environ.get("FAKE_GRAPH_PORT", "8001")))
     parser.add_argument("--no-seed", action="store_true", help="skip loading default flows and sample data")
+    parser.add_argument("--reset", action="store_true",
+                        help="put the shipped default flows back, overwriting edits made in admin")
     args = parser.parse_args(argv)
     if args.web_port == 0:
         args.web_port = free_port()
@@ -142,10 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     try:
-        manage = [sys.executable, "manage.py"]
-        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-        if not args.no_seed:
-            subprocess.run([*manage, "devstack_seed"], cwd=ROOT, env=env, check=True)
+        prepare_database(seed=not args.no_seed, reset=args.reset)
         web_url = env["DEVSTACK_WEB_URL"]
         stack.start("fake-graph", [
             sys.executable, "-m", "meta_integration.fake_graph", "--host", "127.0.0.1",

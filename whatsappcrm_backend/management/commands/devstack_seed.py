@@ -1,7 +1,9 @@
-"""``manage.py devstack_seed``: idempotent development data (admin login, business number, flows, samples).
+"""``manage.py devstack_seed [--reset]``: idempotent development data (admin login, business number, flows, samples).
 
-Each app contributes its part through a ``seed_development_data()`` function in its
-``services`` module when it has one; running it twice changes nothing.
+Each app contributes its part through a ``seed_development_data(reset=...)`` function in its
+``services`` module when it has one. The seed creates what is missing and never overwrites
+what exists, so what an operator changed in admin survives every ``./scripts/run``;
+``--reset`` puts the shipped versions back.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from whatsappcrm_backend.devstack import DEV_ADMIN
 
@@ -25,7 +27,11 @@ SEEDERS = (
 class Command(BaseCommand):
     help = "Load development data idempotently (refused outside DEBUG)."
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--reset", action="store_true",
+                            help="overwrite the shipped flows with their files (edits made in admin are lost)")
+
+    def handle(self, *args: Any, reset: bool, **options: Any) -> None:
         if not settings.DEBUG:
             raise CommandError("devstack_seed only runs with DEBUG=1: it creates a known admin login")
         user_model = get_user_model()
@@ -41,5 +47,5 @@ class Command(BaseCommand):
                 continue
             seeder = getattr(module, "seed_development_data", None)
             if seeder is not None:
-                summary = seeder()
+                summary = seeder(reset=reset)
                 self.stdout.write(f"{module_name}: {summary}")
