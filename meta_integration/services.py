@@ -10,8 +10,8 @@ The view is thin; the decisions live here so they can be tested and reused:
   transaction when it holds messages), so a 200 means everything was stored. The whole
   payload goes to the audit log only when something in it was not understood or reported
   an error, or by WEBHOOK_EVENT_SAMPLE_RATE: the normal path writes no audit row.
-* The business numbers' configs are cached per process (META_CONFIG_CACHE_SECONDS, as in
-  ``config_cache`` for the send side) so a webhook does not look its number up every time.
+* The business numbers' configs come from ``config_cache`` (per process, for
+  META_CONFIG_CACHE_SECONDS) so a webhook does not look its number up every time.
 * ``purge_webhook_events`` enforces the audit log's retention; ``ensure_default_app_config``
   turns ``META_*`` environment settings into a row so a fresh install answers Meta at once.
 
@@ -25,8 +25,6 @@ import json
 import logging
 import math
 import random
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
@@ -36,11 +34,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models.signals import post_delete, post_migrate, post_save
-from django.dispatch import receiver
 from django.utils import timezone
 
-from meta_integration import ports
+from meta_integration import config_cache, ports
 from meta_integration.models import MetaAppConfig, WebhookEvent
 from meta_integration.payloads import WebhookBatch
 from meta_integration.signatures import verify_signature
@@ -198,61 +194,8 @@ def authenticate(body: bytes, signature: str | None) -> VerifiedBody:
     return VerifiedBody(configs=configs, document=document, decode_error=decode_error)
 
 
-# --------------------------------------------------------------------------------------
-# The business numbers' configs, cached per process
-# --------------------------------------------------------------------------------------
-
-# Every webhook needs its number's app secret; reading it costs one query per POST. Configs
-# are kept by phone_number_id for META_CONFIG_CACHE_SECONDS. A config saved or deleted
-# (admin, ensure_default_app_config) clears the cache of the process that saved it at once
-# (signals below); every other process (the other gunicorn workers) honours the change - a
-# rotated secret, a deactivated number - within META_CONFIG_CACHE_SECONDS. Unknown and
-# inactive numbers are never cached, so a number added in admin is answered at once everywhere.
-_config_cache: dict[str, tuple[float, MetaAppConfig]] = {}
-_config_cache_lock = threading.Lock()
-_config_cache_generation = 0
-
-
-def clear_config_cache() -> None:
-    """Forget every cached config (after a change to any of them)."""
-    global _config_cache_generation
-    with _config_cache_lock:
-        _config_cache.clear()
-        _config_cache_generation += 1
-
-
-@receiver(post_save, sender=MetaAppConfig, dispatch_uid="meta_config_cache_saved")
-@receiver(post_delete, sender=MetaAppConfig, dispatch_uid="meta_config_cache_deleted")
-@receiver(post_migrate, dispatch_uid="meta_config_cache_migrated")
-def _config_changed(**kwargs: Any) -> None:
-    # post_migrate also follows a database flush (tests), which removes configs silently.
-    clear_config_cache()
-
-
-def active_configs(number_ids: Sequence[str]) -> dict[str, MetaAppConfig]:
-    """phone_number_id -> its active config, for the ids that have one (cached, see above)."""
-    now = time.monotonic()
-    found: dict[str, MetaAppConfig] = {}
-    missing = []
-    for number_id in number_ids:
-        cached = _config_cache.get(number_id)
-        if cached is not None and cached[0] > now:
-            found[number_id] = cached[1]
-        else:
-            missing.append(number_id)
-    if missing:
-        generation = _config_cache_generation
-        fetched = list(MetaAppConfig.objects.filter(phone_number_id__in=missing, is_active=True))
-        with _config_cache_lock:
-            if generation == _config_cache_generation:  # no change was saved while we read
-                for config in fetched:
-                    _config_cache[config.phone_number_id] = (now + settings.META_CONFIG_CACHE_SECONDS, config)
-        found.update((config.phone_number_id, config) for config in fetched)
-    return found
-
-
 def _configs_for(number_ids: Sequence[str]) -> tuple[MetaAppConfig, ...]:
-    by_id = active_configs(number_ids)
+    by_id = config_cache.active_configs(number_ids)
     unknown = [n for n in number_ids if n not in by_id]
     if unknown:
         raise WebhookRejected(403, f"no active app config for phone_number_id {', '.join(unknown)}")

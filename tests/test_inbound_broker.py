@@ -71,7 +71,7 @@ def test_the_sweeper_enqueues_what_was_stored_while_the_broker_was_down(client, 
         assert inbound.enqueue_unprocessed(older_than=timedelta(0)) == 1
         tasks = broker.tasks()
     assert [(t.task, t.args, t.priority) for t in tasks] == [
-        (inbound.PROCESS_MESSAGE_TASK, [message.id], priority(topology.Priority.HIGH))
+        (inbound.PROCESS_MESSAGE_TASK, [message.id, message.contact_id], priority(topology.Priority.HIGH))
     ]
 
 
@@ -96,7 +96,9 @@ def test_the_sweeper_leaves_recent_processed_outbound_and_stale_messages_alone(a
 
     assert inbound.enqueue_unprocessed(now=now) == 2
     # Oldest first, so a contact's messages reach the flow engine in the order they arrived.
-    assert [t.args for t in broker.named(inbound.PROCESS_MESSAGE_TASK)] == [[waiting[1].id], [waiting[0].id]]
+    assert [t.args for t in broker.named(inbound.PROCESS_MESSAGE_TASK)] == [
+        [waiting[1].id, contact.pk], [waiting[0].id, contact.pk]
+    ]
 
 
 @pytest.mark.workers
@@ -131,5 +133,5 @@ def test_the_sweeper_leaves_messages_whose_processing_failed_for_good(app_config
     )
     Message.objects.update(created_at=now - timedelta(minutes=5))
     assert inbound.enqueue_unprocessed(now=now) == 1
-    assert [t.args for t in broker.named(inbound.PROCESS_MESSAGE_TASK)] == [[waiting.pk]]
+    assert [t.args for t in broker.named(inbound.PROCESS_MESSAGE_TASK)] == [[waiting.pk, waiting.contact_id]]
     assert failed.pk not in {t.args[0] for t in broker.tasks()}

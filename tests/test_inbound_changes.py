@@ -178,7 +178,7 @@ def test_normal_messages_are_still_enqueued_next_to_changes(client, app_config, 
     follow_up = simulate.text("menu", timestamp=TS + 61)
     post(client, revoke(original.wamid), follow_up)
     assert [t.args for t in broker.named(inbound.PROCESS_MESSAGE_TASK)] == [
-        [Message.objects.get(wamid=follow_up["id"]).pk]
+        [Message.objects.get(wamid=follow_up["id"]).pk, original.contact_id]
     ]
 
 

@@ -192,7 +192,7 @@ def test_each_kind_is_stored_and_enqueued_once(client, app_config, broker, kind)
 
     process = broker.named(inbound.PROCESS_MESSAGE_TASK)
     assert [(t.args, t.queue, t.priority) for t in process] == [
-        ([row.id], topology.IO_QUEUE, priority(topology.Priority.HIGH))
+        ([row.id, row.contact_id], topology.IO_QUEUE, priority(topology.Priority.HIGH))
     ]
     assert len(broker.tasks()) == len(process)  # the read receipt is process_message's job now
 
@@ -239,7 +239,7 @@ def test_a_batch_with_several_entries_changes_messages_and_statuses(client, app_
     event = WebhookEvent.objects.get()
     assert (event.message_count, event.status_count) == (4, 2)
     assert event.summary == "4 messages (text x3, image); 2 statuses (delivered, read)"
-    assert [t.args for t in broker.named(inbound.PROCESS_MESSAGE_TASK)] == [[m.id] for m in inbound_rows]
+    assert [t.args for t in broker.named(inbound.PROCESS_MESSAGE_TASK)] == [[m.id, m.contact_id] for m in inbound_rows]
     assert len(broker.tasks()) == 4
 
 
@@ -248,7 +248,7 @@ def test_the_same_payload_three_times_is_stored_and_processed_once(client, app_c
     for _ in range(3):
         assert post_webhook(client, body).status_code == 200
     row = Message.objects.get()
-    assert [t.args for t in broker.tasks()] == [[row.id]]
+    assert [t.args for t in broker.tasks()] == [[row.id, row.contact_id]]
     assert WebhookEvent.objects.count() == 0  # a normal POST is not kept whole (WEBHOOK_EVENT_SAMPLE_RATE=0)
     assert Contact.objects.count() == 1
 
@@ -417,7 +417,7 @@ def test_a_sender_that_is_not_a_number_is_refused_the_rest_of_the_batch_stored(c
 
     assert list(Message.objects.values_list("wamid", flat=True)) == [good["id"]]
     assert list(Contact.objects.values_list("wa_id", flat=True)) == [USER]
-    assert [t.args for t in broker.tasks()] == [[Message.objects.get().pk]]
+    assert [t.args for t in broker.tasks()] == [[Message.objects.get().pk, Message.objects.get().contact_id]]
     assert any("expected a WhatsApp number" in r.getMessage() for r in caplog.records)
     assert WebhookEvent.objects.get().payload == body  # kept whole for the operator, whatever the sample rate
 

@@ -10,10 +10,13 @@ One section per stage; each stage's budget is stated with the reason for every s
 
 from __future__ import annotations
 
+import random
+
 import pytest
+from django.db import connection, transaction
 
 from conversations.models import Contact, Direction, Message, MessageStatus, StatusEvent
-from conversations.services import inbound
+from conversations.services import delivery, inbound
 from meta_integration import simulate
 from meta_integration.models import WebhookEvent
 from tests.test_inbound_support import URLCONF, isolated_broker, make_app_config, post_webhook
@@ -64,7 +67,7 @@ def test_webhook_one_text_from_a_new_contact(client, warm, broker, django_assert
     with django_assert_num_queries(WEBHOOK_ONE_TEXT):
         assert post_webhook(client, simulate.webhook_body([simulate.text("hi", wa_id=USER)])).status_code == 200
     message = Message.objects.get(contact__wa_id=USER)
-    assert [t.args for t in broker.tasks()] == [[message.pk]]
+    assert [t.args for t in broker.tasks()] == [[message.pk, message.contact_id]]
     assert [t.task for t in broker.tasks()] == [inbound.PROCESS_MESSAGE_TASK]
     assert WebhookEvent.objects.count() == 0
 
@@ -108,10 +111,66 @@ def test_webhook_one_status_for_a_stored_wamid(client, warm, django_assert_num_q
 
 
 # --------------------------------------------------------------------------------------
-# Stage 2: flows.process_message (the lead adds it)
+# Stage 2 and 3: flows.process_message - the bot's turn in one transaction, then, in the
+# same run, the reply sent and the read receipt
 # --------------------------------------------------------------------------------------
 
 
-# --------------------------------------------------------------------------------------
-# Stage 3: the send (the lead adds it)
-# --------------------------------------------------------------------------------------
+@pytest.fixture
+def bot(settings):
+    """The default flows, the business number on the project's fake Graph API, one warm run
+    (this process's flow cache and business-number cache filled, as in a running worker)."""
+    from flows import services as flow_services
+    from meta_integration.fake_graph import start_fake_graph
+    from tests.test_flow_models import business, import_defaults
+
+    fake, server = start_fake_graph()
+    config = business(graph_url=server.url)
+    import_defaults()
+    warm = _store_hi(config)
+    flow_services.answer_inbound(warm.pk, warm.contact_id, delivery.RunInfo.current())
+    yield config, fake
+    server.stop()
+
+
+def _store_hi(config, wa_id: str | None = None) -> Message:
+    from conversations.services.inbound import store_messages
+    from meta_integration.payloads import parse_webhook
+
+    wa_id = wa_id or "2547" + str(random.randint(10**7, 10**8 - 1))
+    batch = parse_webhook(simulate.webhook_body([simulate.text("hi", wa_id=wa_id)]))
+    with transaction.atomic():
+        [stored] = store_messages(batch.messages, config)
+    return Message.objects.get(pk=stored.id)
+
+
+# PostgreSQL takes the contact's advisory lock as a statement; SQLite needs none. The
+# transaction's BEGIN and COMMIT are counted too.
+LOCK = 1 if connection.vendor == "postgresql" else 0
+BEGIN_COMMIT = 2
+
+
+def test_process_message_answers_hi_with_the_menu_in_5_statements_and_the_lock(bot, django_assert_num_queries):
+    from flows import services as flow_services
+
+    config, _ = bot
+    message = _store_hi(config)
+    # lock, pending messages, contact + session + flows' version, new session, processed, reply
+    with django_assert_num_queries(BEGIN_COMMIT + LOCK + 5):
+        result = flow_services.process_inbound(message.pk, message.contact_id)
+    assert result.replied == 1 and len(result.reply_ids) == 1
+
+
+def test_sending_a_reply_is_3_statements_and_the_read_receipt_none(bot, django_assert_num_queries):
+    from flows import services as flow_services
+
+    config, fake = bot
+    message = _store_hi(config)
+    result = flow_services.process_inbound(message.pk, message.contact_id)
+    # claim (UPDATE ... RETURNING), Meta's answer recorded, the chain's next message looked for
+    with django_assert_num_queries(3):
+        outcome = delivery.send_chain(result.reply_ids[0], delivery.RunInfo.current())
+    assert outcome.result is delivery.Result.SENT
+    with django_assert_num_queries(0):
+        assert delivery.mark_read(config.pk, message.wamid)
+    assert [r.body.get("status") for r in fake.requests()][-1] == "read"

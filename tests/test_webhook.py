@@ -20,7 +20,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from conversations.models import Contact, Message, StatusEvent
-from meta_integration import services, simulate, views
+from meta_integration import config_cache, services, simulate, views
 from meta_integration.models import MetaAppConfig, WebhookEvent
 from meta_integration.signatures import SIGNATURE_HEADER, sign_body
 from tests.test_inbound_support import (
@@ -616,7 +616,7 @@ def test_a_cached_business_number_is_not_looked_up_again(client, app_config, dja
     assert post_webhook(client, simulate.webhook_body(statuses=[
         simulate.status(simulate.new_wamid(outgoing=True), "sent", simulate.DEFAULT_WA_ID)])).status_code == 200
     with django_assert_num_queries(0):
-        assert services.active_configs([simulate.DEFAULT_PHONE_NUMBER_ID]) == {
+        assert config_cache.active_configs([simulate.DEFAULT_PHONE_NUMBER_ID]) == {
             simulate.DEFAULT_PHONE_NUMBER_ID: app_config
         }
 

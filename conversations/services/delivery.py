@@ -67,7 +67,6 @@ __all__ = [
     "callback_data",
     "deliver",
     "mark_read",
-    "message_id_from_callback",
     "record_accepted",
     "send_chain",
     "warm_up",
@@ -134,15 +133,9 @@ class RunInfo:
 
 
 def callback_data(message_id: int) -> str:
-    """What every payload carries as ``biz_opaque_callback_data``; Meta echoes it in statuses."""
+    """What every payload carries as ``biz_opaque_callback_data``; Meta echoes it in statuses
+    (read back by ``meta_integration.payloads.parse_callback_message_id``)."""
     return f"{CALLBACK_PREFIX}{message_id}"
-
-
-def message_id_from_callback(value: Any) -> int | None:
-    """The Message id a status's ``biz_opaque_callback_data`` names, or None."""
-    if isinstance(value, str) and value.startswith(CALLBACK_PREFIX) and value[len(CALLBACK_PREFIX):].isdigit():
-        return int(value[len(CALLBACK_PREFIX):])
-    return None
 
 
 # ------------------------------------------------------------------ process-wide resources

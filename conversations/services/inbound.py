@@ -369,7 +369,7 @@ def enqueue_new_messages(messages: Sequence[StoredMessage]) -> int:
     sent = 0
     for message in messages:
         try:
-            _send(PROCESS_MESSAGE_TASK, [message.id])
+            _send(PROCESS_MESSAGE_TASK, [message.id, message.contact_id])  # the contact saves a lookup
         except Exception:  # broker errors come in many classes; none may fail the webhook
             logger.exception(
                 "could not enqueue %s for message id=%s wamid=%s (and %d more); the sweeper will retry",
@@ -406,12 +406,12 @@ def enqueue_unprocessed(
         )
         .exclude(status=MessageStatus.FAILED)
         .order_by("created_at", "id")
-        .values_list("id", "wamid")[:limit]
+        .values_list("id", "wamid", "contact_id")[:limit]
     )
     sent = 0
-    for message_id, wamid in pending:
+    for message_id, wamid, contact_id in pending:
         try:
-            _send(PROCESS_MESSAGE_TASK, [message_id])
+            _send(PROCESS_MESSAGE_TASK, [message_id, contact_id])
         except Exception:  # the broker is still down: try again next sweep
             logger.exception("sweeper could not enqueue message id=%s wamid=%s; next sweep retries", message_id, wamid)
             break
