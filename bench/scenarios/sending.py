@@ -31,10 +31,10 @@ def run(ctx: Context) -> ScenarioResult:
             raise
         result.status, result.reason = Status.NOT_AVAILABLE, "bench/sending.py has not landed (issue 4)"
         return result
-    messages = ctx.scale(1000, 100)
+    messages = ctx.scale(1000, 40)
     figures = sending.measure_sending(
         ctx.stack, wa_id_base=ctx.wa_base(), messages=messages, latency_ms=LATENCY_MS,
-        warmup=ctx.scale(100, 10), timeout=ctx.scale(180.0, 60.0), progress=ctx.progress,
+        warmup=ctx.scale(100, 5), timeout=ctx.scale(180.0, 60.0), progress=ctx.progress,
     )
     for run_, floor in ((figures.floor, True), (figures.project, False)):
         variant = "floor: bare Celery task, same POST" if floor else "project: meta_integration.send_message"
