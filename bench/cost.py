@@ -148,15 +148,23 @@ def instrument_django() -> None:
     for alias in connections:
         connections[alias].execute_wrappers.append(count)
 
-    original_close = BaseDatabaseWrapper._close
+    for cls in {type(connections[alias]) for alias in connections} | {BaseDatabaseWrapper}:
+        _read_before_close(cls)
+
+
+def _read_before_close(cls: type) -> None:
+    """Wrap ``cls._close`` (the PostgreSQL backend overrides the base one) to read the backend's CPU first."""
+    original = cls.__dict__.get("_close")
+    if original is None:
+        return
 
     def _close(self):
         pid = _backend_pid(self)
         if pid:
             METER.pg_read(pid)
-        return original_close(self)
+        return original(self)
 
-    BaseDatabaseWrapper._close = _close
+    cls._close = _close
 
 
 def _backend_pid(wrapper: Any) -> int | None:

@@ -269,6 +269,7 @@ class Stack:
         for service in reversed(list(self.services.values())):
             if service.process.poll() is None:
                 _signal_group(service.process.pid, signal.SIGTERM)
+                _signal_group(service.process.pid, signal.SIGCONT)  # one paused by pause() must see it
         deadline = time.monotonic() + 20
         for service in self.services.values():
             try:
@@ -378,6 +379,24 @@ class Stack:
             replies = app.control.cancel_consumer(queue, destination=[node], reply=True, timeout=10)
         if not replies:
             raise StackError(f"{service} ({node}) did not answer the {'add' if active else 'cancel'}_consumer call")
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU (user + system) used so far by each service's processes (its process group), from /proc."""
+        groups = {service.process.pid: name for name, service in self.services.items()}
+        out = dict.fromkeys(self.services, 0.0)
+        tick = os.sysconf("SC_CLK_TCK")
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            name = groups.get(int(fields[2]))
+            if name:
+                out[name] += (int(fields[11]) + int(fields[12])) / tick
+        return out
 
     def pause(self, service: str, paused: bool) -> None:
         """Stop (SIGSTOP) or resume (SIGCONT) one of the system's processes, e.g. Beat while costs are measured."""

@@ -164,6 +164,28 @@ def test_set_option_replaces_short_long_and_equals_forms_or_appends():
     assert set_option(["w"], "-Q", "q") == ["w", "-Q", "q"]
 
 
+def test_cost_counts_redis_commands_and_round_trips(redis_client):
+    """A plain command is one round trip, a pipeline is its commands in one; nothing else counts."""
+    from django.conf import settings
+
+    script = (
+        "import redis, uuid\n"
+        "from bench.cost import METER, instrument_redis\n"
+        "instrument_redis()\n"
+        f"client = redis.Redis.from_url({settings.REDIS_URL!r})\n"
+        "key = 'bench:test:' + uuid.uuid4().hex\n"
+        "client.set(key, 1)\n"
+        "client.pipeline().incr(key).incr(key).expire(key, 5).execute()\n"
+        "client.pipeline().execute()\n"
+        "assert int(client.get(key)) == 3\n"
+        "client.delete(key)\n"
+        "print(METER.current.redis_commands, METER.current.redis_round_trips)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["6", "4"]  # set, get, delete + 3 in one pipeline; the empty one sends nothing
+
+
 # --------------------------------------------------------------------------- the load generator
 
 

@@ -164,9 +164,11 @@ def reply_run(ctx: Context, label: str, path: str, rate: float, duration: float,
         load(ctx, f"{label} (warm-up)", path, min(rate, 40.0), 2.0, warmup=False)
         ctx.stack.wait_idle(30)
     since = ctx.stack.fake_last_seq()
+    cpu_before = ctx.stack.cpu_seconds()
     result = load(ctx, label, path, rate, duration, warmup=False)
     accepted = {r.wa_id: r for r in result.records if r.ok}
     replies = wait_for_replies(ctx, set(accepted), since, drain, label)
+    cpu = cpu_note(cpu_before, ctx.stack.cpu_seconds())
     latencies = [replies[w] - accepted[w].due_at for w in accepted if w in replies]
     window = (max(replies.values()) - result.started_at) if replies else 0.0
     acks = [r.latency for r in accepted.values() if r.latency is not None]
@@ -175,12 +177,20 @@ def reply_run(ctx: Context, label: str, path: str, rate: float, duration: float,
     if acks:
         acks.sort()
         note += f"webhook answered in {acks[len(acks) // 2] * 1000:.0f} ms p50"
+    if cpu:
+        note += f"; CPU s during the run: {cpu}"
     if settled:
         note += f"; {settled}"
     row = Row(label, f"{rate:g}/s for {duration:g} s",
               Summary.of(latencies, attempted=len(result.records), window=window), note=note)
     series = Series(label, tuple(latencies), tuple(replies.values()), result.started_at)
     return row, series, result
+
+
+def cpu_note(before: dict[str, float], after: dict[str, float]) -> str:
+    """Which of the system's processes used how much CPU between two readings (the busy ones)."""
+    used = sorted(((after[n] - before.get(n, 0.0), n) for n in after), reverse=True)
+    return ", ".join(f"{name} {seconds:.1f}" for seconds, name in used if seconds >= 0.05)
 
 
 def check_webhook(ctx: Context) -> None:

@@ -10,7 +10,7 @@ tasks the project actually published, found at run time.
 
 Floor, same run, same Redis and fake: the bare Django of ``bench/floor_web.py`` (no apps,
 no middleware, no database) publishing the bare chain of ``bench/floor_tasks.py`` (own
-Celery app, kombu's plain redis transport), consumed the same way: bare view + 1 publish /
+Celery app on kombu's redis transport), consumed the same way: bare view + 1 publish /
 consume + publish / consume + 1 POST / three bare status POSTs.
 
 Meanwhile the workers do not consume the queues, Beat is paused and the fake's own status
