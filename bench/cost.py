@@ -5,19 +5,20 @@ handler (middleware included), then every task it published, consumed from the r
 broker and run through Celery's worker request machinery (``celery.worker.request.Request``,
 so the task signals and Celery's Django fixup run as in a worker), in the order the broker
 hands them out (priority, then publish order); tasks those publish are further stages.
-Graph API calls go to the fake Graph API (its own
-process). Finally the three status webhooks (sent, delivered, read) Meta posts for each
-reply the fake accepted, echoing its ``biz_opaque_callback_data``, as three more POST
-stages. Stages are discovered from what is published, not named here, so the tool follows
-the project's message path as it changes.
+Graph API calls go to the fake Graph API (its own process). Finally the three status
+webhooks (sent, delivered, read) Meta posts for each reply the fake accepted, echoing its
+``biz_opaque_callback_data``, as three more POST stages. Stages are discovered from what is
+published, not named here, so the tool follows the project's message path as it changes.
 
-Per stage: CPU of this process (``time.process_time``), CPU of the PostgreSQL backends this
-process used (``/proc/<pid>/schedstat`` of ``pg_backend_pid``, read when a stage ends and
-just before a connection closes; same machine only), SQL statements (Django's
-``execute_wrapper``, savepoints included), new database connections (``connection_created``),
-Redis commands and round trips (redis-py instrumented: a round trip is one call that goes
-to the socket, a pipeline being one). Consuming a message costs what the worker's redis
-transport pays: one BRPOP, the unacked bookkeeping, the ack.
+Per stage: CPU of this process (``time.process_time``); CPU of the PostgreSQL backends this
+process used (``/proc/<pid>/schedstat`` of the connection's backend pid, read when a stage
+starts and ends and just before a connection closes; same machine only); SQL statements
+(Django's ``execute_wrapper``, savepoints included); new database connections
+(``connection_created``; on PostgreSQL only a backend pid not seen before, so a pooled
+connection handed out again is not new); Redis commands and round trips (redis-py
+instrumented: a round trip is one call that goes to the socket, a pipeline being one).
+Consuming a message costs what the worker's redis transport pays: one BRPOP, the unacked
+bookkeeping, the ack.
 
 ``floor`` measures the same shape with nothing of the project: the bare Django of
 ``bench.floor_web`` and the bare Celery chain of ``bench.floor_tasks``.
@@ -139,10 +140,13 @@ def instrument_django() -> None:
         return execute(sql, params, many, context)
 
     def on_created(sender, connection, **kwargs):
-        METER.current.connections += 1
+        # Django signals every connect, also one served by a connection pool: on PostgreSQL
+        # only a backend not seen before is a new connection (counted from its start).
         pid = _backend_pid(connection)
-        if pid:
-            METER.pg_pids.pop(pid, None)  # a new backend: count from its start
+        if pid is None or pid not in METER.pg_pids:
+            METER.current.connections += 1
+        if pid is not None and pid not in METER.pg_pids:
+            METER.pg_pids[pid] = 0.0
 
     connection_created.connect(on_created, weak=False)
     for alias in connections:
