@@ -3,7 +3,9 @@
 As local processes, with the arguments read from docker-compose.yml: gunicorn (the
 ``web`` service's gunicorn options, bound to 127.0.0.1), the gevent I/O worker, the
 prefork CPU worker and Beat; plus the fake Graph API (status webhooks back to the
-webhook, signed, as Meta does) and the floor worker of ``bench.floor_tasks``.
+webhook, signed, as Meta does, when a scenario turns them on) and the floor: its bare
+Django (``bench.floor_web``) on a second gunicorn with the same options, and the worker of
+``bench.floor_tasks``.
 
 Data: PostgreSQL and Redis when ``DATABASE_URL`` / ``REDIS_URL`` are given, else SQLite
 and an embedded redis-server. The database is always a fresh one for the run (a new
@@ -56,9 +58,9 @@ class StackOptions:
     database_url: str | None = None  # a server to create the fresh database on
     redis_url: str | None = None
     multipart_gap_seconds: float = 2.0
-    # Status webhooks (sent/delivered/read) the fake posts back for every message. Off by
-    # default: on a small machine the fake's sender takes the cores Meta's servers would
-    # not, and triples the webhook's load; turn on with --graph-statuses sent,delivered,read.
+    # Status webhooks (sent/delivered/read) the fake posts back for every message, for the
+    # scenarios that do not set their own (the reply ladder always has them, cost posts
+    # them itself): --graph-statuses sent,delivered,read.
     graph_statuses: tuple[str, ...] = ()
     ready_timeout: float = 90.0
 
