@@ -31,6 +31,7 @@ import logging
 import random
 import re
 import secrets
+import ssl
 import threading
 import time
 from collections import deque
@@ -926,7 +927,7 @@ def _status_body(
 
 
 class _StatusPoster:
-    """Signed webhook POSTs over raw keep-alive HTTP/1.1 connections, pooled per (host, port).
+    """Signed webhook POSTs over raw keep-alive HTTP/1.1 connections, pooled per (host, port, TLS).
 
     An ``httpx.AsyncClient`` cost the fake more CPU per status than the project spent
     receiving it, which on a 2-core benchmark machine turned every latency into a measure of
@@ -937,14 +938,16 @@ class _StatusPoster:
 
     def __init__(self, timeout: float = 10.0):
         self.timeout = timeout
-        self._idle: dict[tuple[str, int], list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+        self._idle: dict[tuple[str, int, bool], list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+        self._tls: ssl.SSLContext | None = None
 
     async def post(self, url: str, raw: bytes, app_secret: str) -> tuple[int | None, str | None]:
         """POST ``raw`` signed with ``app_secret``; (HTTP status, error text or None)."""
         parts = urlsplit(url)
         host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
-        if parts.scheme != "http":
-            return None, f"UnsupportedProtocol: only http:// webhooks, got {url!r}"
+        tls = parts.scheme == "https"
+        if tls and self._tls is None:
+            self._tls = ssl.create_default_context()  # built once: it costs milliseconds
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         signature = hmac.new(app_secret.encode(), raw, hashlib.sha256).hexdigest()
         request = (
@@ -952,7 +955,7 @@ class _StatusPoster:
             "Content-Type: application/json\r\nUser-Agent: facebookexternalua\r\n"
             f"X-Hub-Signature-256: sha256={signature}\r\nContent-Length: {len(raw)}\r\n\r\n"
         ).encode("latin-1") + raw
-        key = (host, port)
+        key = (host, port, tls)
         for attempt in range(2):
             idle = self._idle.setdefault(key, [])
             reused = bool(idle)
@@ -961,7 +964,8 @@ class _StatusPoster:
                     reader, writer = idle.pop()
                 else:
                     reader, writer = await asyncio.wait_for(
-                        asyncio.open_connection(host, port), self.timeout
+                        asyncio.open_connection(host, port, ssl=self._tls if tls else None),
+                        self.timeout,
                     )
             except (TimeoutError, OSError) as exc:
                 return None, f"ConnectError: {exc or type(exc).__name__}"
