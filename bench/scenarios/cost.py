@@ -49,22 +49,20 @@ def run(ctx: Context) -> ScenarioResult:
     users, warmup = ctx.scale(200, 5), ctx.scale(5, 1)
     stack = ctx.stack
     stack.set_graph_statuses([])
+    consumers = (("floor_worker", FLOOR_QUEUE), ("celery_io_worker", "celery"))
+    stopped: list[tuple[str, str]] = []
+    stack.pause("celery_beat", True)
     try:
-        figures = {}
-        for mode, service, queue in (("floor", "floor_worker", FLOOR_QUEUE),
-                                     ("project", "celery_io_worker", "celery")):
+        for service, queue in consumers:
             stack.consumer(service, queue, active=False)
-            time.sleep(BRPOP_SECONDS)  # a BRPOP the worker issued before cancelling may still take one
-            if mode == "project":
-                stack.pause("celery_beat", True)
-            try:
-                stack.purge([queue])
-                figures[mode] = _measure(ctx, mode, users, warmup)
-            finally:
-                if mode == "project":
-                    stack.pause("celery_beat", False)
-                stack.consumer(service, queue, active=True)
+            stopped.append((service, queue))
+        time.sleep(BRPOP_SECONDS)  # a BRPOP a worker issued before cancelling may still take one
+        stack.purge([queue for _service, queue in consumers])
+        figures = {mode: _measure(ctx, mode, users, warmup) for mode in ("floor", "project")}
     finally:
+        stack.pause("celery_beat", False)
+        for service, queue in stopped:
+            stack.consumer(service, queue, active=True)
         stack.set_graph_statuses(stack.options.graph_statuses)
     floor, project = figures["floor"], figures["project"]
     pg = bool(project.get("pg_readable"))
@@ -82,9 +80,10 @@ def run(ctx: Context) -> ScenarioResult:
     result.tables.append(Table("Project vs floor, totals per exchange", ("figure", "project", "floor", "ratio"),
                                tuple(rows)))
     whole = totals[0]["cpu_ms"] + totals[0]["pg_ms"]
-    result.headline = (f"project {whole:.1f} ms CPU per exchange (PostgreSQL server included: "
-                       f"{totals[0]['pg_ms']:.1f} ms), floor {totals[1]['cpu_ms'] + totals[1]['pg_ms']:.1f} ms; "
-                       f"{_num(totals[0]['statements'])} statements, {_num(totals[0]['connections'])} new connections")
+    server = f" (PostgreSQL server included: {totals[0]['pg_ms']:.1f} ms)" if pg else " (database server not read)"
+    result.headline = (f"project {whole:.1f} ms CPU per exchange{server}, floor "
+                       f"{totals[1]['cpu_ms'] + totals[1]['pg_ms']:.1f} ms; {_num(totals[0]['statements'])} "
+                       f"statements, {_num(totals[0]['connections'])} new connections")
     if whole > 0:
         result.notes.append(f"At {whole:.1f} ms of CPU per exchange, 2 cores do at most {2000 / whole:.0f} "
                             "exchanges/s (the project alone, nothing else on the machine).")
