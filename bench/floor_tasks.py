@@ -118,7 +118,7 @@ def process(wa_id: str, text: str) -> None:
 
 @app.task(name="bench.floor.send", acks_late=True, ignore_result=True)
 def send(wa_id: str, body: str) -> None:
-    """Stands for meta_integration.send_message: one POST to the Graph API."""
+    """Stands for the project's send leg: one POST to the Graph API."""
     response = http_client().post(
         messages_url(),
         json={"messaging_product": "whatsapp", "recipient_type": "individual", "to": wa_id,

@@ -2,7 +2,7 @@
 
 The measurement is issue 4's ``bench.sending.measure_sending``: a backlog of sends, each to
 its own recipient, drained by the gevent I/O worker as compose configures it (the project's
-``meta_integration.send_message``: row, throughput token, claim, POST, wamid), against a
+send task as ``send_to_contact`` enqueues it: row, throughput token, claim, POST, wamid), against a
 bare Celery task making the same POST on the floor worker (same pool and concurrency),
 with the fake Graph API answering every request after 100 ms. The business number's
 80/s limit is lifted for the run, so the figure is the send path's own cost. "Latency"
@@ -37,7 +37,7 @@ def run(ctx: Context) -> ScenarioResult:
         warmup=ctx.scale(100, 5), timeout=ctx.scale(180.0, 60.0), progress=ctx.progress,
     )
     for run_, floor in ((figures.floor, True), (figures.project, False)):
-        variant = "floor: bare Celery task, same POST" if floor else "project: meta_integration.send_message"
+        variant = "floor: bare Celery task, same POST" if floor else "project: send_to_contact -> send task"
         note = f"{run_.duplicates} duplicate sends" if run_.duplicates else ""
         row = Row(variant, f"{run_.messages:,} queued, {figures.latency_ms} ms Graph latency",
                   Summary.of(run_.arrivals, attempted=run_.messages, window=run_.seconds), floor=floor, note=note)
