@@ -174,6 +174,9 @@ def build_requests(spec: LoadSpec) -> list[bytes]:
 # --------------------------------------------------------------------------- the HTTP client
 
 
+STALE_RETRIES = 8
+
+
 class _Closed(Exception):
     """The connection ended before a complete response (a stale keep-alive, or a reset)."""
 
@@ -249,8 +252,13 @@ class _Pool:
 
 
 async def _one(pool: _Pool, raw: bytes) -> tuple[float, int]:
-    """Send one request; retry once on a fresh connection if a reused one was stale."""
-    for _attempt in range(2):
+    """Send one request; retry when a reused connection was stale, fail when a fresh one is closed.
+
+    Gunicorn closes idle keep-alive connections after its keep-alive timeout, so after a
+    pause several pooled connections can be stale at once: each is dropped in turn (the
+    request never reached the application), as HTTP clients do.
+    """
+    for _attempt in range(STALE_RETRIES + 1):
         reader, writer, reused = await pool.get()
         sent = time.time()
         try:
@@ -270,7 +278,7 @@ async def _one(pool: _Pool, raw: bytes) -> tuple[float, int]:
         else:
             await pool.discard(writer)
         return sent, status
-    raise _Closed("connection closed twice")
+    raise _Closed(f"{STALE_RETRIES + 1} pooled connections in a row were stale")
 
 
 async def run_schedule(

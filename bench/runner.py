@@ -81,7 +81,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="where REPORT.md and plots/ go (default: bench/)")
     parser.add_argument("--graph-statuses", default="",
                         help="status webhooks the fake Graph API posts back per message, e.g. sent,delivered,read "
-                             "(default: none; see bench/README.md)")
+                             "in the scenarios that do not choose their own (default: none; see bench/README.md)")
     parser.add_argument("--football-sizes", default="",
                         help="fixture counts for the football scenario, e.g. 100,1000,5000 (default: 100,1000)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs after a good run")

@@ -4,7 +4,7 @@ Both variants drain the same backlog to the same fake Graph API (each request an
 ``latency_ms``), on the same broker, gevent pool and concurrency:
 
 * **project**: ``conversations.services.outbound.send_to_contact`` writes the rows, then the
-  compose I/O worker runs ``meta_integration.send_message`` for each: load the row, attempt
+  compose I/O worker runs the send task ``send_to_contact`` enqueued for each: load the row, attempt
   record and throughput token in Redis, claim, POST, store the wamid.
 * **floor**: ``bench.floor_tasks.send``, a bare Celery task making the same POST with the same
   pooled httpx client settings and nothing else, on the stack's floor worker.

@@ -3,7 +3,9 @@
 As local processes, with the arguments read from docker-compose.yml: gunicorn (the
 ``web`` service's gunicorn options, bound to 127.0.0.1), the gevent I/O worker, the
 prefork CPU worker and Beat; plus the fake Graph API (status webhooks back to the
-webhook, signed, as Meta does) and the floor worker of ``bench.floor_tasks``.
+webhook, signed, as Meta does, when a scenario turns them on) and the floor: its bare
+Django (``bench.floor_web``) on a second gunicorn with the same options, and the worker of
+``bench.floor_tasks``.
 
 Data: PostgreSQL and Redis when ``DATABASE_URL`` / ``REDIS_URL`` are given, else SQLite
 and an embedded redis-server. The database is always a fresh one for the run (a new
@@ -38,11 +40,12 @@ ACCESS_TOKEN = "bench-access-token"
 APP_SECRET = "bench-app-secret"
 VERIFY_TOKEN = "bench-verify-token"
 WEBHOOK_PATH = "/webhooks/meta/"
-FLOOR_OK_PATH = "/bench/floor/ok/"
+FLOOR_OK_PATH = "/bench/floor/ok/"  # served by the floor's own gunicorn (bench/floor_web.py)
 FLOOR_CHAIN_PATH = "/bench/floor/chain/"
 PROJECT_QUEUES = ("celery", "football_data")
 FLOOR_QUEUE = "bench_floor"
-REDIS_PRIORITY_SUFFIXES = ("", ":3", ":6", ":9")  # kombu's per-priority lists (sep ":")
+# kombu's per-priority lists: the project's transport uses sep ":", the floor's plain one kombu's default
+REDIS_PRIORITY_SUFFIXES = ("", ":3", ":6", ":9", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
 class StackError(RuntimeError):
@@ -55,9 +58,9 @@ class StackOptions:
     database_url: str | None = None  # a server to create the fresh database on
     redis_url: str | None = None
     multipart_gap_seconds: float = 2.0
-    # Status webhooks (sent/delivered/read) the fake posts back for every message. Off by
-    # default: on a small machine the fake's sender takes the cores Meta's servers would
-    # not, and triples the webhook's load; turn on with --graph-statuses sent,delivered,read.
+    # Status webhooks (sent/delivered/read) the fake posts back for every message, for the
+    # scenarios that do not set their own (the reply ladder always has them, cost posts
+    # them itself): --graph-statuses sent,delivered,read.
     graph_statuses: tuple[str, ...] = ()
     ready_timeout: float = 90.0
 
@@ -84,6 +87,7 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     services: dict[str, Service] = field(default_factory=dict)
     web_url: str = ""
+    floor_url: str = ""  # the floor's bare Django (bench/floor_web.py) on its own gunicorn
     graph_url: str = ""
     database_label: str = ""
     nodes: dict[str, str] = field(default_factory=dict)  # service -> celery node name
@@ -98,8 +102,9 @@ class Stack:
         from whatsappcrm_backend.embedded_redis import ensure_redis_url
 
         self.options.workdir.mkdir(parents=True, exist_ok=True)
-        web_port, graph_port = free_port(), free_port()
+        web_port, graph_port, floor_port = free_port(), free_port(), free_port()
         self.web_url = f"http://127.0.0.1:{web_port}"
+        self.floor_url = f"http://127.0.0.1:{floor_port}"
         self.graph_url = f"http://127.0.0.1:{graph_port}"
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
         on_step("redis")
@@ -140,7 +145,7 @@ class Stack:
             except StackError as exc:  # an app's seeder mid-development: the runner reports what is missing
                 self._notes.append(f"devstack_seed failed: {str(exc)[-300:]}")
             on_step("processes")
-            self._start_processes(web_port, graph_port)
+            self._start_processes(web_port, graph_port, floor_port)
             on_step("django")
             self._setup_django()
         except BaseException:
@@ -148,17 +153,18 @@ class Stack:
             raise
         return self
 
-    def _start_processes(self, web_port: int, graph_port: int) -> None:
+    def _start_processes(self, web_port: int, graph_port: int, floor_port: int) -> None:
         from whatsappcrm_backend.routing_check import compose_command
 
         fake = [sys.executable, "-m", "meta_integration.fake_graph", "--host", "127.0.0.1", "--port", str(graph_port),
-                "--access-token", ACCESS_TOKEN, "--max-records", "50000"]
-        if self.options.graph_statuses:
-            fake += ["--webhook-url", f"{self.web_url}{WEBHOOK_PATH}", "--app-secret", APP_SECRET,
-                     "--statuses", ",".join(self.options.graph_statuses)]
+                "--access-token", ACCESS_TOKEN, "--max-records", "50000",
+                "--webhook-url", f"{self.web_url}{WEBHOOK_PATH}", "--app-secret", APP_SECRET,
+                "--statuses", ",".join(self.options.graph_statuses)]
         self._spawn("fake_graph", fake)
-        self._spawn("web", gunicorn_argv(compose_command("web"), f"127.0.0.1:{web_port}"),
-                    extra={"DJANGO_SETTINGS_MODULE": "bench.settings"})
+        web_argv = gunicorn_argv(compose_command("web"), f"127.0.0.1:{web_port}")
+        self._spawn("web", web_argv)
+        self._spawn("floor_web", floor_web_argv(web_argv, f"127.0.0.1:{floor_port}"),
+                    extra={"DJANGO_SETTINGS_MODULE": "bench.floor_web"})
         io_argv = compose_command("celery_io_worker")
         for service, argv in (
             ("celery_io_worker", io_argv),
@@ -176,6 +182,7 @@ class Stack:
         deadline = time.monotonic() + self.options.ready_timeout
         self._wait(deadline, "fake_graph", lambda: _http_ok(f"{self.graph_url}/_fake/health"))
         self._wait(deadline, "web", lambda: _http_ok(f"{self.web_url}/healthz"))
+        self._wait(deadline, "floor_web", lambda: _http_ok(f"{self.floor_url}{FLOOR_OK_PATH}"))
         for service in ("celery_io_worker", "celery_cpu_worker", "floor_worker"):
             self._wait(deadline, service, lambda s=service: " ready." in self.services[s].log())
 
@@ -260,16 +267,11 @@ class Stack:
             },
         )
 
-        import bench.urls
-
-        if bench.urls.MOUNTED_WEBHOOK:
-            self._notes.append("the project's urls.py does not mount meta_integration.urls yet; bench/urls.py "
-                               "mounted it for this run")
-
     def stop(self) -> None:
         for service in reversed(list(self.services.values())):
             if service.process.poll() is None:
                 _signal_group(service.process.pid, signal.SIGTERM)
+                _signal_group(service.process.pid, signal.SIGCONT)  # one paused by pause() must see it
         deadline = time.monotonic() + 20
         for service in self.services.values():
             try:
@@ -367,7 +369,10 @@ class Stack:
 
     def consumer(self, service: str, queue: str, active: bool) -> None:
         """Stop or resume a worker's consumption of ``queue`` (remote control, no restart)."""
-        from whatsappcrm_backend.celery import app
+        if service == "floor_worker":  # the floor's own app: its own transport
+            from bench.floor_tasks import app
+        else:
+            from whatsappcrm_backend.celery import app
 
         node = self.nodes[service]
         if active:
@@ -376,6 +381,28 @@ class Stack:
             replies = app.control.cancel_consumer(queue, destination=[node], reply=True, timeout=10)
         if not replies:
             raise StackError(f"{service} ({node}) did not answer the {'add' if active else 'cancel'}_consumer call")
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU (user + system) used so far by each service's processes (its process group), from /proc."""
+        groups = {service.process.pid: name for name, service in self.services.items()}
+        out = dict.fromkeys(self.services, 0.0)
+        tick = os.sysconf("SC_CLK_TCK")
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            name = groups.get(int(fields[2]))
+            if name:
+                out[name] += (int(fields[11]) + int(fields[12])) / tick
+        return out
+
+    def pause(self, service: str, paused: bool) -> None:
+        """Stop (SIGSTOP) or resume (SIGCONT) one of the system's processes, e.g. Beat while costs are measured."""
+        _signal_group(self.services[service].process.pid, signal.SIGSTOP if paused else signal.SIGCONT)
 
     # ------------------------------------------------------------------ the fake Graph API
 
@@ -417,20 +444,32 @@ class Stack:
         """Accepted message sends (not read receipts) recorded after ``since``."""
         return [r for r in self.fake_requests(since) if r["kind"] == "message" and r["http_status"] == 200]
 
+    def url_for(self, path: str) -> str:
+        """Floor paths live on the floor's gunicorn, everything else on the project's."""
+        return f"{self.floor_url if path.startswith('/bench/floor/') else self.web_url}{path}"
+
+    def set_graph_statuses(self, statuses: Iterable[str], url: str | None = None) -> None:
+        """Which status webhooks the fake posts back per accepted message, and where (default: the webhook)."""
+        import httpx
+
+        httpx.post(f"{self.graph_url}/_fake/config", json={
+            "statuses": list(statuses), "webhook_url": url or f"{self.web_url}{WEBHOOK_PATH}",
+        }, timeout=10).raise_for_status()
+
     def set_graph_latency(self, ms: int, jitter_ms: int = 0) -> None:
         import httpx
 
         httpx.post(f"{self.graph_url}/_fake/faults", json={"latency_ms": ms, "jitter_ms": jitter_ms},
                    timeout=10).raise_for_status()
 
-    def post_webhook(self, body: Mapping[str, Any], path: str = WEBHOOK_PATH) -> int:
+    def post_webhook(self, body: Mapping[str, Any], path: str = WEBHOOK_PATH, base: str | None = None) -> int:
         """POST one signed webhook body (outside the load generator, e.g. an availability probe)."""
         import httpx
 
         from meta_integration import simulate
 
         raw, headers = simulate.signed_request(body, APP_SECRET)
-        return httpx.post(f"{self.web_url}{path}", content=raw, headers=headers, timeout=30).status_code
+        return httpx.post(f"{base or self.web_url}{path}", content=raw, headers=headers, timeout=30).status_code
 
     def describe(self) -> dict[str, Any]:
         """The configuration, for the report."""
@@ -466,6 +505,14 @@ def floor_worker_argv(io_worker_argv: list[str]) -> list[str]:
     """The I/O worker's compose command (same pool and concurrency) on the floor app and queue."""
     argv = set_option(list(io_worker_argv), "-A", "bench.floor_tasks")
     return set_option(argv, "-Q", FLOOR_QUEUE)
+
+
+def floor_web_argv(web_argv: list[str], bind: str) -> list[str]:
+    """The project's gunicorn command (same workers, worker class, threads) on the floor's bare Django."""
+    argv = [("bench.floor_wsgi:application" if a.endswith(".wsgi:application") else a) for a in web_argv]
+    if "bench.floor_wsgi:application" not in argv:
+        raise StackError(f"no WSGI application in the gunicorn command: {shlex.join(web_argv)!r}")
+    return set_option(argv, "--bind", bind)
 
 
 def set_option(argv: list[str], name: str, value: str) -> list[str]:

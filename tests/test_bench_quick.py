@@ -19,7 +19,7 @@ import pytest
 from bench.load import LoadError, LoadSpec, build_requests, run_schedule
 from bench.report import fmt_seconds, markdown_table, row_cells
 from bench.scenarios.base import Curve, Row, Summary, Table, compare, per_second, percentile
-from bench.stack import floor_worker_argv, gunicorn_argv, set_option
+from bench.stack import floor_web_argv, floor_worker_argv, gunicorn_argv, set_option
 from meta_integration.payloads import parse_webhook
 from meta_integration.signatures import verify_signature
 from whatsappcrm_backend.routing_check import compose_command
@@ -127,10 +127,63 @@ def test_floor_worker_uses_the_io_workers_pool_on_its_own_app_and_queue():
     assert pool and all(a in floor for a in pool)
 
 
+def test_floor_web_is_the_compose_gunicorn_on_the_bare_django():
+    web = gunicorn_argv(compose_command("web"), "127.0.0.1:9999")
+    floor = floor_web_argv(web, "127.0.0.1:9998")
+    assert "bench.floor_wsgi:application" in floor
+    assert not any(a.endswith("whatsappcrm_backend.wsgi:application") for a in floor)
+    assert floor[floor.index("--bind") + 1] == "127.0.0.1:9998"
+    for option in ("--workers", "--worker-class", "--threads"):
+        assert floor[floor.index(option) + 1] == web[web.index(option) + 1]
+
+
+def test_the_floor_imports_nothing_of_the_project():
+    """The floor's web and Celery sides load without any project package (and serve their views)."""
+    script = (
+        "import sys, io\n"
+        "import bench.floor_tasks, bench.floor_wsgi\n"
+        "from bench.floor_wsgi import application\n"
+        "environ = {'REQUEST_METHOD': 'POST', 'PATH_INFO': '/bench/floor/ok/', 'SERVER_NAME': '127.0.0.1',\n"
+        "           'SERVER_PORT': '80', 'wsgi.input': io.BytesIO(b'{}'), 'CONTENT_LENGTH': '2',\n"
+        "           'wsgi.url_scheme': 'http', 'SERVER_PROTOCOL': 'HTTP/1.1'}\n"
+        "status = []\n"
+        "application(environ, lambda s, h, e=None: status.append(s))\n"
+        "project = ('whatsappcrm_backend', 'meta_integration', 'conversations', 'flows', 'football_data_app')\n"
+        "print(status[0], sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in project}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "200 OK []"
+
+
 def test_set_option_replaces_short_long_and_equals_forms_or_appends():
     assert set_option(["w", "-n", "a@%h"], "-n", "b@%h") == ["w", "-n", "b@%h"]
     assert set_option(["w", "--hostname=a"], "-n", "b") == ["w", "--hostname=b"]
     assert set_option(["w"], "-Q", "q") == ["w", "-Q", "q"]
+
+
+def test_cost_counts_redis_commands_and_round_trips(redis_client):
+    """A plain command is one round trip, a pipeline is its commands in one; nothing else counts."""
+    from django.conf import settings
+
+    script = (
+        "import redis, uuid\n"
+        "from bench.cost import METER, instrument_redis\n"
+        "instrument_redis()\n"
+        f"client = redis.Redis.from_url({settings.REDIS_URL!r})\n"
+        "key = 'bench:test:' + uuid.uuid4().hex\n"
+        "client.set(key, 1)\n"
+        "client.pipeline().incr(key).incr(key).expire(key, 5).execute()\n"
+        "client.pipeline().execute()\n"
+        "assert int(client.get(key)) == 3\n"
+        "client.delete(key)\n"
+        "print(METER.current.redis_commands, METER.current.redis_round_trips)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["6", "4"]  # set, get, delete + 3 in one pipeline; the empty one sends nothing
 
 
 # --------------------------------------------------------------------------- the load generator
@@ -253,9 +306,15 @@ def test_quick_run_completes_and_writes_report_and_plots(tmp_path):
     assert done.returncode == 0, f"{done.stderr[-3000:]}\n{report.read_text()[-3000:] if report.exists() else ''}"
     text = report.read_text()
     assert "quick mode" in text
-    for title in ("Webhook ingest", "Reply latency", "football_data", "HIGH vs LOW", "22-part", "Sending", "Football"):
+    for title in ("Cost per message", "Webhook ingest", "Reply latency", "football_data", "HIGH vs LOW", "22-part",
+                  "Sending", "Football"):
         assert title in text
     assert "| **floor:" in text  # at least one floor row was measured
+    cost = text.split("Cost per message", 2)[2].split("\n## ", 1)[0]
+    for stage in ("| webhook POST |", "| status webhook: sent |", "| status webhook: read |",
+                  "| bare view + publish |", "| bench.floor.send |", "| **total** |"):
+        assert stage in cost, stage
+    assert "Knee: the highest offered rate" in text
     plots = sorted((tmp_path / "plots").glob("*.png"))
     assert plots, "no plots written"
     for plot in plots:

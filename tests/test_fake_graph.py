@@ -387,6 +387,49 @@ def test_status_webhooks_are_signed_and_ordered(fake, client):
     assert all(d.http_status == 200 and d.error is None for d in deliveries)
 
 
+def test_status_webhooks_echo_biz_opaque_callback_data(fake, client):
+    """Meta repeats a send's biz_opaque_callback_data in every status of that message, and only there."""
+    receiver = Receiver()
+    with run_in_thread(receiver) as hook:
+        fake.configure_webhook(hook.url + "/webhooks/meta/", APP_SECRET, status_delay_ms=1)
+        tagged = client.post(MESSAGES, json={**text_body(to=ALICE), "biz_opaque_callback_data": "msg:4711"})
+        plain = client.post(MESSAGES, json=text_body(to=BOB))
+        assert tagged.status_code == plain.status_code == 200
+        calls = receiver.wait(6)
+    tagged_wamid = tagged.json()["messages"][0]["id"]
+    echoed: dict[str, list[str | None]] = {}
+    for _path, headers, raw in calls:
+        assert verify_signature(raw, headers["x-hub-signature-256"], APP_SECRET)
+        body = json.loads(raw)
+        [item] = body["entry"][0]["changes"][0]["value"]["statuses"]
+        [status] = parse_webhook(body).statuses
+        assert status.biz_opaque_callback_data == item.get("biz_opaque_callback_data")
+        echoed.setdefault(item["id"], []).append(item.get("biz_opaque_callback_data"))
+    assert echoed[tagged_wamid] == ["msg:4711"] * 3
+    [plain_wamid] = set(echoed) - {tagged_wamid}
+    assert echoed[plain_wamid] == [None] * 3
+
+
+def test_status_webhooks_reuse_one_keep_alive_connection(fake, client):
+    """The sender is cheap: statuses to one endpoint share a pooled connection, not one each."""
+    peers: list[tuple[str, int]] = []
+
+    class Peers(Receiver):
+        async def __call__(self, scope, receive, send):
+            if scope["type"] == "http":
+                peers.append(tuple(scope["client"]))
+            await super().__call__(scope, receive, send)
+
+    receiver = Peers()
+    with run_in_thread(receiver) as hook:
+        fake.configure_webhook(hook.url + "/wh", APP_SECRET, status_delay_ms=1)
+        for sent in range(1, 4):
+            assert client.post(MESSAGES, json=text_body()).status_code == 200
+            receiver.wait(3 * sent)  # one message's statuses done before the next: the connection is idle
+    assert len(peers) == 9
+    assert len(set(peers)) == 1, peers
+
+
 def test_failing_webhook_endpoint_is_logged_not_fatal(fake, client, caplog):
     receiver = Receiver(status=500)
     with run_in_thread(receiver) as hook:

@@ -42,13 +42,13 @@ def run(ctx: Context) -> ScenarioResult:
     except NotAvailable as exc:
         result.status, result.reason = Status.NOT_AVAILABLE, f"project variant: {exc}"
         return result
-    backlog = ctx.scale(10_000, 300)
+    backlog = ctx.scale(10_000, 60)
     key = f"bench:backlog:{uuid.uuid4().hex}"
     depth_before = _fill(ctx, backlog, key)
     try:
         rate, _duration, drain = reply._load_shape(ctx)
         row, series, _load = reply_run(ctx, f"project with {backlog:,} tasks on football_data", WEBHOOK_PATH,
-                                       rate, ctx.scale(30.0, 3.0), drain)
+                                       rate, ctx.scale(30.0, 2.0), drain)
         depth_after = ctx.stack.queue_depth("football_data")
         ran = int(ctx.stack.redis.llen(key))
     finally:

@@ -96,7 +96,7 @@ def load(ctx: Context, label: str, path: str, rate: float, duration: float, *, t
     if warmup and not ctx.quick:
         load(ctx, f"{label} (warm-up)", path, min(rate, 40.0), 2.0, text=text, timeout=timeout, warmup=False)
     spec = LoadSpec(
-        url=f"{ctx.stack.web_url}{path}", rate=rate, duration=duration, max_requests=int(rate * duration) + 1,
+        url=ctx.stack.url_for(path), rate=rate, duration=duration, max_requests=int(rate * duration) + 1,
         app_secret=APP_SECRET, phone_number_id=PHONE_NUMBER_ID, display_phone_number=DISPLAY_PHONE_NUMBER,
         wa_id_base=ctx.wa_base(), text=text, timeout=timeout, drain_timeout=timeout,
     )
@@ -157,16 +157,18 @@ def wait_for_replies(ctx: Context, wa_ids: set[str], since: int, timeout: float,
 
 
 def reply_run(ctx: Context, label: str, path: str, rate: float, duration: float,
-              drain: float) -> tuple[Row, Series, LoadResult]:
+              drain: float, *, warmup: bool = True) -> tuple[Row, Series, LoadResult]:
     """Open-loop webhooks to ``path``; latency = due time of the POST -> reply at the fake Graph API."""
     settled = ctx.settle(ctx.scale(20, 15))
-    if not ctx.quick:
+    if warmup and not ctx.quick:
         load(ctx, f"{label} (warm-up)", path, min(rate, 40.0), 2.0, warmup=False)
         ctx.stack.wait_idle(30)
     since = ctx.stack.fake_last_seq()
+    cpu_before = ctx.stack.cpu_seconds()
     result = load(ctx, label, path, rate, duration, warmup=False)
     accepted = {r.wa_id: r for r in result.records if r.ok}
     replies = wait_for_replies(ctx, set(accepted), since, drain, label)
+    cpu = cpu_note(cpu_before, ctx.stack.cpu_seconds())
     latencies = [replies[w] - accepted[w].due_at for w in accepted if w in replies]
     window = (max(replies.values()) - result.started_at) if replies else 0.0
     acks = [r.latency for r in accepted.values() if r.latency is not None]
@@ -175,12 +177,20 @@ def reply_run(ctx: Context, label: str, path: str, rate: float, duration: float,
     if acks:
         acks.sort()
         note += f"webhook answered in {acks[len(acks) // 2] * 1000:.0f} ms p50"
+    if cpu:
+        note += f"; CPU s during the run: {cpu}"
     if settled:
         note += f"; {settled}"
     row = Row(label, f"{rate:g}/s for {duration:g} s",
               Summary.of(latencies, attempted=len(result.records), window=window), note=note)
     series = Series(label, tuple(latencies), tuple(replies.values()), result.started_at)
     return row, series, result
+
+
+def cpu_note(before: dict[str, float], after: dict[str, float]) -> str:
+    """Which of the system's processes used how much CPU between two readings (the busy ones)."""
+    used = sorted(((after[n] - before.get(n, 0.0), n) for n in after), reverse=True)
+    return ", ".join(f"{name} {seconds:.1f}" for seconds, name in used if seconds >= 0.05)
 
 
 def check_webhook(ctx: Context) -> None:
@@ -194,8 +204,8 @@ def check_webhook(ctx: Context) -> None:
         raise NotAvailable(f"POST {WEBHOOK_PATH} answered {status} to a signed text message (issue 3's webhook)")
 
 
-def check_reply(ctx: Context, timeout: float = 30.0) -> float:
-    """Raise NotAvailable unless a 'hi' gets a reply at the fake Graph API; returns the latency."""
+def check_reply(ctx: Context, timeout: float = 30.0, path: str = WEBHOOK_PATH) -> float:
+    """Raise NotAvailable unless a 'hi' to ``path`` gets a reply at the fake Graph API; returns the latency."""
     from meta_integration import simulate
 
     wa_id = str(ctx.wa_base())
@@ -203,9 +213,9 @@ def check_reply(ctx: Context, timeout: float = 30.0) -> float:
     body = simulate.webhook_body([simulate.text("hi", wa_id=wa_id)], phone_number_id=PHONE_NUMBER_ID,
                                  display_phone_number=DISPLAY_PHONE_NUMBER)
     started = time.time()
-    status = ctx.stack.post_webhook(body)
+    status = ctx.stack.post_webhook(body, path, base=ctx.stack.url_for(path)[: -len(path)])
     if status != 200:
-        raise NotAvailable(f"POST {WEBHOOK_PATH} answered {status} to a signed text message (issue 3's webhook)")
+        raise NotAvailable(f"POST {path} answered {status} to a signed text message (issue 3's webhook)")
     replies = wait_for_replies(ctx, {wa_id}, since, timeout, "first reply")
     if wa_id not in replies:
         raise NotAvailable(f"a 'hi' got no reply at the fake Graph API within {timeout:g} s "

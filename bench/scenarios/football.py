@@ -34,7 +34,7 @@ def run(ctx: Context) -> ScenarioResult:
         result.status, result.reason = Status.NOT_AVAILABLE, "bench/football.py has not landed (issue 6)"
         return result
     figures = football.measure_football(
-        sizes=ctx.football_sizes or ctx.scale(DEFAULT_SIZES, (20, 50)), bets=ctx.scale(10_000, 500),
+        sizes=ctx.football_sizes or ctx.scale(DEFAULT_SIZES, (20, 30)), bets=ctx.scale(10_000, 200),
         progress=ctx.progress,
     )
     base = figures.ingest[0].ms_per_fixture

@@ -2,7 +2,7 @@
 
 The measurement is issue 4's ``bench.sending.measure_sending``: a backlog of sends, each to
 its own recipient, drained by the gevent I/O worker as compose configures it (the project's
-``meta_integration.send_message``: row, throughput token, claim, POST, wamid), against a
+send task as ``send_to_contact`` enqueues it: row, throughput token, claim, POST, wamid), against a
 bare Celery task making the same POST on the floor worker (same pool and concurrency),
 with the fake Graph API answering every request after 100 ms. The business number's
 80/s limit is lifted for the run, so the figure is the send path's own cost. "Latency"
@@ -31,13 +31,13 @@ def run(ctx: Context) -> ScenarioResult:
             raise
         result.status, result.reason = Status.NOT_AVAILABLE, "bench/sending.py has not landed (issue 4)"
         return result
-    messages = ctx.scale(1000, 100)
+    messages = ctx.scale(1000, 40)
     figures = sending.measure_sending(
         ctx.stack, wa_id_base=ctx.wa_base(), messages=messages, latency_ms=LATENCY_MS,
-        warmup=ctx.scale(100, 10), timeout=ctx.scale(180.0, 60.0), progress=ctx.progress,
+        warmup=ctx.scale(100, 5), timeout=ctx.scale(180.0, 60.0), progress=ctx.progress,
     )
     for run_, floor in ((figures.floor, True), (figures.project, False)):
-        variant = "floor: bare Celery task, same POST" if floor else "project: meta_integration.send_message"
+        variant = "floor: bare Celery task, same POST" if floor else "project: send_to_contact -> send task"
         note = f"{run_.duplicates} duplicate sends" if run_.duplicates else ""
         row = Row(variant, f"{run_.messages:,} queued, {figures.latency_ms} ms Graph latency",
                   Summary.of(run_.arrivals, attempted=run_.messages, window=run_.seconds), floor=floor, note=note)
