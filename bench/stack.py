@@ -119,6 +119,7 @@ class Stack:
             "DJANGO_SETTINGS_MODULE": "whatsappcrm_backend.settings",
             "DEBUG": "0",
             "SECRET_KEY": secrets.token_urlsafe(48),
+            "METRICS_TOKEN": secrets.token_urlsafe(24),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECURE_SSL_REDIRECT": "0",
             "SECURE_HSTS_SECONDS": "0",

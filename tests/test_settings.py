@@ -15,11 +15,12 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "k" * 20 + "production-like-secret-key-0123456789abcdefghijklmnop",
     "ALLOWED_HOSTS": "crm.example.com",
     "DATABASE_URL": "postgres://crm:pw@127.0.0.1:5432/crm",
+    "METRICS_TOKEN": "m" * 32,
 }
 
 
 def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL"}}
+    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "METRICS_TOKEN"}}
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=base | env, capture_output=True, text=True, timeout=120
     )
@@ -35,6 +36,23 @@ def test_production_with_a_development_key_refuses_to_start():
     result = run_manage("check", env={"DEBUG": "0", "SECRET_KEY": "django-insecure-" + "x" * 60})
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("token", [None, "", "short-token"])
+def test_production_without_a_metrics_token_refuses_to_start(token):
+    """/metrics publishes business volumes: never anonymously, and not behind a guessable token."""
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "METRICS_TOKEN"}
+    if token is not None:
+        env["METRICS_TOKEN"] = token
+    result = run_manage("check", env=env)
+    assert result.returncode != 0
+    assert "Refusing to start with DEBUG off: set METRICS_TOKEN (at least 20 random characters" in result.stderr
+    assert "SECRET_KEY" not in result.stderr.split("Refusing to start", 1)[1]  # names only what is missing
+
+
+def test_development_serves_metrics_without_a_token():
+    result = run_manage("check", env={"DEBUG": "1"})
+    assert result.returncode == 0, result.stderr
 
 
 def test_a_malformed_boolean_is_an_error_not_false():

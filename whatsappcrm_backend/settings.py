@@ -34,6 +34,9 @@ if not DEBUG:
     _missing = []
     if not SECRET_KEY or SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 50:
         _missing.append("SECRET_KEY (at least 50 random characters)")
+    # /metrics publishes business volumes (messages, contacts' sessions, queue depths).
+    if len(env_str("METRICS_TOKEN")) < 20:
+        _missing.append("METRICS_TOKEN (at least 20 random characters; scrapers send it as a Bearer token)")
     if _missing:
         raise ConfigurationError(
             "Refusing to start with DEBUG off: set "
