@@ -189,6 +189,123 @@ def test_task_latency_failures_and_queue_wait_from_real_workers(client, private_
         assert f"task={record['task']}" in lines[0]
 
 
+def _redis_stats(client: redis_lib.Redis) -> tuple[int, int]:
+    """(commands, reads) the server processed, not counting this INFO itself.
+
+    A pipeline arrives in one read event on loopback, so ``total_reads_processed`` counts
+    round trips; the INFO asking is counted by the next call, hence the -1.
+    """
+    stats = client.info("stats")
+    return stats["total_commands_processed"], stats["total_reads_processed"]
+
+
+def _run_and_count(store: redis_lib.Redis, broker: redis_lib.Redis, send) -> tuple[int, int]:
+    """Commands and round trips the metrics store received for the task run(s) ``send`` publishes."""
+    from tests.conftest import _broker_is_idle
+
+    commands_before, reads_before = _redis_stats(store)
+    send()
+    deadline = time.monotonic() + 30
+    while True:
+        time.sleep(0.05)
+        if _broker_is_idle(broker):
+            break
+        assert time.monotonic() < deadline, "the worker did not finish"
+    commands_after, reads_after = _redis_stats(store)
+    return commands_after - commands_before - 1, reads_after - reads_before - 1
+
+
+@pytest.mark.workers
+@pytest.mark.django_db(transaction=True)
+@urls
+def test_one_round_trip_per_task_run_and_expired_sessions_reach_metrics(client, settings):
+    """The gevent worker writes each run's metrics in one pipeline; the expiry job's count is cluster-wide.
+
+    The metrics store is a redis-server of its own, separate from the broker, so every
+    command it receives is a metrics write from the worker.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from conversations.models import Contact
+    from flows.models import ContactFlowState, Flow
+    from tests.workers import start_worker
+
+    with EmbeddedRedis() as broker_server, EmbeddedRedis() as store_server:
+        settings.CELERY_BROKER_URL = broker_server.url
+        settings.REDIS_URL = store_server.url
+        store, broker = redis_lib.Redis.from_url(store_server.url), redis_lib.Redis.from_url(broker_server.url)
+        env = {"REDIS_URL": store_server.url, "CELERY_BROKER_URL": broker_server.url}
+        worker = start_worker("celery_io_worker", env=env, argv=_worker_argv("celery_io_worker"))
+        try:
+            with app.connection_for_write(url=broker_server.url) as conn:
+                def expire() -> None:
+                    app.send_task("flows.expire_sessions", connection=conn)
+
+                def fail() -> None:
+                    probe_io.apply_async(args=["unused", "broken", "soon"], connection=conn)  # TypeError
+
+                _run_and_count(store, broker, expire)  # warm-up: the worker's first connection
+                # queue wait (bucket + sum), run state, duration (bucket + sum): 5 commands, 1 trip
+                assert [_run_and_count(store, broker, expire) for _ in range(3)] == [(5, 1)] * 3
+                # ... and the failure counter in the same trip
+                assert _run_and_count(store, broker, fail) == (6, 1)
+
+                settings.FLOW_SESSION_TIMEOUT = 300
+                flow = Flow.objects.create(name="bet_slip", trigger_keywords=["bet"])
+                idle_since = timezone.now() - timedelta(seconds=600)
+                for n in range(2):
+                    # Blocked contacts are not told, so no send task runs beside the expiry.
+                    contact = Contact.objects.create(wa_id=f"25471200000{n}", blocked=True)
+                    ContactFlowState.objects.create(contact=contact, flow=flow, step="stake",
+                                                    last_activity_at=idle_since)
+                assert value(scrape(client), "whatsappcrm_flow_sessions_expired_total") == 0
+                # the expired-sessions counter joins the run's batch: 6 commands, still 1 trip
+                assert _run_and_count(store, broker, expire) == (6, 1)
+        finally:
+            worker.stop()
+        assert not ContactFlowState.objects.exists()
+        samples = scrape(client)
+        assert value(samples, "whatsappcrm_flow_sessions_expired_total") == 2
+        runs = family(samples, "whatsappcrm_task_runs_total")
+        assert runs[frozenset({("task", "flows.expire_sessions"), ("queue", "celery"), ("state", "SUCCESS")})] == 5
+        assert value(samples, "whatsappcrm_task_failures_total", task="diagnostics.probe_io",
+                     exception="TypeError") == 1
+        assert value(samples, "whatsappcrm_task_queue_wait_seconds_count", task="flows.expire_sessions",
+                     queue="celery") == 5
+
+
+@pytest.mark.django_db
+@urls
+def test_one_round_trip_per_webhook_request(client, settings, private_redis):
+    middleware = "whatsappcrm_backend.metrics.WebhookMetricsMiddleware"
+    settings.MIDDLEWARE = [middleware, *(m for m in settings.MIDDLEWARE if m != middleware)]
+    store = redis_lib.Redis.from_url(private_redis)
+    body = json.dumps({"object": "whatsapp_business_account", "entry": []})
+    client.post("/webhooks/test/", body, content_type="application/json")  # the first connection
+    commands, reads = _redis_stats(store)
+    assert client.post("/webhooks/test/", body, content_type="application/json").status_code == 200
+    after_commands, after_reads = _redis_stats(store)
+    assert (after_commands - commands - 1, after_reads - reads - 1) == (2, 1)  # bucket + sum, one trip
+
+
+def test_observations_inside_a_batch_are_written_once_at_its_end(private_redis):
+    store = redis_lib.Redis.from_url(private_redis)
+    metrics.record_webhook(0.01, 200)  # connect
+    commands, reads = _redis_stats(store)
+    with metrics.batched():
+        metrics.record_task_retry("diagnostics.probe_io", "ConnectionError")
+        metrics.record_sessions_expired(3)
+        with metrics.batched():  # nested: joins the outer batch
+            metrics.record_task_failure("diagnostics.probe_io", "TypeError")
+        assert _redis_stats(store)[0] - commands == 1  # nothing written yet (only the INFO)
+    after_commands, after_reads = _redis_stats(store)
+    assert (after_commands - commands - 2, after_reads - reads - 2) == (3, 1)
+    raw = store.hgetall(metrics.FLOW_SESSIONS_EXPIRED.key)
+    assert {k.decode(): int(v) for k, v in raw.items()} == {"[]": 3}
+
+
 @pytest.mark.django_db
 @urls
 def test_retries_are_counted_by_cause(client, private_redis):

@@ -4,8 +4,11 @@ Why Redis and not ``prometheus_client``'s in-process metrics: the work happens i
 processes (gunicorn workers, the gevent worker, prefork children recycled every 100
 tasks, Beat), in separate containers. In-process counters would be scraped from
 whichever web process answered ``/metrics`` and lost whenever a child is recycled.
-So every process adds its observations to Redis hashes (one pipelined round trip,
-short timeouts, errors logged and dropped: metrics never fail a task or a webhook),
+So every process adds its observations to Redis hashes (short timeouts, errors logged
+and dropped: metrics never fail a task or a webhook), in one pipelined round trip per
+task run and per webhook request: everything observed while a run or a request is under
+way (queue wait, duration, state, failure, retry, and what the task itself records, e.g.
+expired sessions) is collected by ``batched`` and written when it ends,
 and ``ClusterCollector`` turns those hashes, plus a few live reads (messages in the
 database, queue depths in the broker, flow sessions, the API-Football quota), into
 Prometheus families on each scrape.
@@ -18,6 +21,7 @@ bucket bound (``[..labels, "le", "0.5"]``) and a sum (``[..labels, "sum"]``). Ch
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import json
 import logging
@@ -26,6 +30,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,6 +50,7 @@ __all__ = [
     "HistogramSeries",
     "Kind",
     "WebhookMetricsMiddleware",
+    "batched",
     "bucket_bound",
     "connect_task_metrics",
     "histogram_series",
@@ -282,7 +288,22 @@ def _observe_ops(family: Family, labels: Sequence[Any], seconds: float) -> list[
     ]
 
 
+# Observations made while a task run or webhook request is under way (per greenlet/thread:
+# contextvars are greenlet-local under gevent), written in one round trip when it ends.
+_batch: contextvars.ContextVar[list[Op] | None] = contextvars.ContextVar("metrics_batch", default=None)
+
+
 def _apply(ops: Sequence[Op], redis_url: str | None = None) -> None:
+    batch = _batch.get()
+    if batch is not None and redis_url is None:
+        batch.extend(ops)
+        return
+    _write(ops, redis_url)
+
+
+def _write(ops: Sequence[Op], redis_url: str | None = None) -> None:
+    if not ops:
+        return
     try:
         with _client(redis_url).pipeline(transaction=False) as pipe:
             for command, key, field, amount in ops:
@@ -290,6 +311,24 @@ def _apply(ops: Sequence[Op], redis_url: str | None = None) -> None:
             pipe.execute()
     except (redis.RedisError, OSError) as exc:
         _note_dropped(exc)
+
+
+@contextmanager
+def batched(redis_url: str | None = None) -> Iterator[None]:
+    """Collect every observation recorded inside and write them in one round trip at the end.
+
+    Nested use joins the outer batch. The task hooks and the webhook middleware use it.
+    """
+    if _batch.get() is not None:
+        yield
+        return
+    ops: list[Op] = []
+    token = _batch.set(ops)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+        _write(ops, redis_url)
 
 
 def record_task(task: str, queue: str, seconds: float, state: str, *, redis_url: str | None = None) -> None:
@@ -331,9 +370,18 @@ def record_sessions_expired(count: int, *, redis_url: str | None = None) -> None
 
 # --- Celery signal hooks ---------------------------------------------------------------
 
-# task_id -> monotonic start. Bounded: a task killed before postrun leaves its entry behind.
-_started: dict[str, float] = {}
-_MAX_STARTED = 10_000
+@dataclass
+class _Run:
+    """A task run in progress: when it started and the observations to write when it ends."""
+
+    started: float
+    ops: list[Op]
+    token: contextvars.Token | None
+
+
+# task_id -> its run. Bounded: a task killed before postrun leaves its entry behind.
+_runs: dict[str, _Run] = {}
+_MAX_RUNS = 10_000
 
 
 def _queue_of(task: Any) -> str:
@@ -349,27 +397,40 @@ def _stamp_sent_at(headers: dict | None = None, **_: Any) -> None:
 
 
 def _on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    """Start the run's batch: its wait now, its duration/state/failure/retry at postrun."""
     if task is None or task_id is None:
         return
-    if len(_started) >= _MAX_STARTED:
-        _started.clear()
-    _started[task_id] = time.monotonic()
+    if len(_runs) >= _MAX_RUNS:
+        _runs.clear()
+    ops: list[Op] = []
     request = task.request
-    if getattr(request, "is_eager", False):
-        return
-    wait = queue_wait_seconds(request.get("sent_at"), request.get("eta"), time.time())
-    if wait is not None:
-        record_task_wait(task.name, _queue_of(task), wait)
+    if not getattr(request, "is_eager", False):
+        wait = queue_wait_seconds(request.get("sent_at"), request.get("eta"), time.time())
+        if wait is not None:
+            ops.extend(_observe_ops(TASK_QUEUE_WAIT, (task.name, _queue_of(task)), wait))
+    # The task body, task_failure and task_retry run in this greenlet/thread: they join ops.
+    token = _batch.set(ops) if _batch.get() is None else None
+    _runs[task_id] = _Run(time.monotonic(), ops, token)
 
 
 def _on_postrun(task_id: str | None = None, task: Any = None, state: str | None = None, **_: Any) -> None:
-    started = _started.pop(task_id, None) if task_id is not None else None
-    if task is None or started is None:
+    run = _runs.pop(task_id, None) if task_id is not None else None
+    if run is None:
         return
-    record_task(task.name, _queue_of(task), time.monotonic() - started, state or "UNKNOWN")
+    if run.token is not None:
+        try:
+            _batch.reset(run.token)
+        except ValueError:  # not the context prerun ran in (should not happen): detach anyway
+            _batch.set(None)
+    if task is not None:
+        run.ops.append(_counter_op(TASK_RUNS, (task.name, _queue_of(task), state or "UNKNOWN")))
+        run.ops.extend(_observe_ops(TASK_DURATION, (task.name, _queue_of(task)), time.monotonic() - run.started))
+    _write(run.ops)
 
 
 def _on_failure(sender: Any = None, exception: BaseException | None = None, **_: Any) -> None:
+    # In the run's batch when raised by the task; written at once when the worker records
+    # the failure itself (hard time limit, worker lost), outside any run.
     name = getattr(sender, "name", None) or "unknown"
     record_task_failure(name, type(exception).__name__ if exception is not None else "unknown")
 
@@ -412,9 +473,10 @@ class WebhookMetricsMiddleware:
     def __call__(self, request: Any) -> Any:
         if not request.path.startswith(self.path_prefix):
             return self.get_response(request)
-        started = time.perf_counter()
-        response = self.get_response(request)
-        record_webhook(time.perf_counter() - started, response.status_code, request.method)
+        with batched():  # the duration and anything recorded by the view: one round trip
+            started = time.perf_counter()
+            response = self.get_response(request)
+            record_webhook(time.perf_counter() - started, response.status_code, request.method)
         return response
 
 
