@@ -57,6 +57,7 @@ from flows.definitions import (
 from flows.engine import ContactView, EngineResult, EngineSettings, Inbound, Session, advance
 from flows.models import ContactFlowState, Flow, FlowStep, FlowTransition, build_definition
 from meta_integration.outbound import build_message
+from whatsappcrm_backend.metrics import record_sessions_expired
 
 __all__ = [
     "DEFAULT_FLOWS_DIR",
@@ -727,6 +728,7 @@ def expire_sessions(now: datetime | None = None, *, limit: int = 1000) -> int:
     expired = sum(expire_state(pk, version, idle_before=idle_before) for pk, version in candidates)
     if expired:
         logger.info("flows: expired %d idle session(s)", expired)
+        record_sessions_expired(expired)  # whatsappcrm_flow_sessions_expired_total, cluster-wide
     return expired
 
 
