@@ -26,6 +26,8 @@ class ProjectConfig(AppConfig):
 
         from whatsappcrm_backend.logging import connect_task_logging
         from whatsappcrm_backend.metrics import connect_task_metrics
+        from whatsappcrm_backend.shutdown import connect_shutdown_deadline
 
         connect_task_metrics()
         connect_task_logging()
+        connect_shutdown_deadline()

@@ -222,6 +222,14 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_WORKER_SEND_TASK_EVENTS", False)
+# A worker asked to stop exits after this many seconds even if its warm shutdown is stuck
+# (e.g. the broker is gone): see shutdown.py. Longer than a task may run; compose's
+# stop_grace_period for the workers is longer still.
+WORKER_SHUTDOWN_GRACE_SECONDS = env_float("WORKER_SHUTDOWN_GRACE_SECONDS", 100.0)
+if not WORKER_SHUTDOWN_GRACE_SECONDS > 0:
+    raise ConfigurationError(
+        f"WORKER_SHUTDOWN_GRACE_SECONDS={WORKER_SHUTDOWN_GRACE_SECONDS} must be a positive number of seconds"
+    )
 CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
