@@ -108,6 +108,19 @@ def _backends() -> set[tuple[int, object]]:
         return set(cursor.fetchall())
 
 
+def _broker_is_idle(client: redis_lib.Redis) -> bool:
+    """No message waiting on a project queue (any priority) and none taken but not acknowledged."""
+    from whatsappcrm_backend.topology import QUEUES, REDIS_PRIORITY_STEPS
+
+    sep = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("sep", ":")
+    pipe = client.pipeline()
+    for name in QUEUES:
+        for step in REDIS_PRIORITY_STEPS:
+            pipe.llen(name if step == 0 else f"{name}{sep}{step}")
+    pipe.hlen("unacked")
+    return not any(pipe.execute())
+
+
 def _send(count: int) -> None:
     with app.connection_for_write() as conn:
         for _ in range(count):
@@ -115,8 +128,6 @@ def _send(count: int) -> None:
 
 
 def _wait_idle(timeout: float = 60.0) -> None:
-    from tests.conftest import _broker_is_idle
-
     client = redis_lib.Redis.from_url(settings.CELERY_BROKER_URL)
     try:
         deadline = time.monotonic() + timeout
