@@ -22,10 +22,11 @@ from django.forms.models import BaseInlineFormSet, inlineformset_factory
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from flows import services
 from flows.actions import action_names
 from flows.definitions import FlowDefinition, StepDefinition, TransitionDefinition, validate_flow
 from flows.models import ContactFlowState, Flow, FlowStep, FlowTransition, WaitingContact
+from flows.services.documents import export_flow_document
+from flows.services.sessions import expire_state, release_contact
 
 STEP_FIELDS = ("name", "type", "is_entry", "position", "config")
 TRANSITION_FIELDS = ("from_step", "to_step", "order", "condition")
@@ -167,7 +168,7 @@ class FlowAdmin(admin.ModelAdmin):
     @admin.action(description="Export selected flows as JSON")
     def export_json(self, request: HttpRequest, queryset: QuerySet[Flow]) -> HttpResponse:
         names = list(queryset.order_by("id").values_list("name", flat=True))
-        body = json.dumps(services.export_flow_document(names), indent=2, ensure_ascii=False) + "\n"
+        body = json.dumps(export_flow_document(names), indent=2, ensure_ascii=False) + "\n"
         response = HttpResponse(body, content_type="application/json; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="flows.json"'
         return response
@@ -192,7 +193,7 @@ class ContactFlowStateAdmin(admin.ModelAdmin):
 
     @admin.action(description="Expire now (the contact is told the session timed out)")
     def expire_now(self, request: HttpRequest, queryset: QuerySet[ContactFlowState]) -> None:
-        expired = sum(services.expire_state(pk, version) for pk, version in queryset.values_list("pk", "version"))
+        expired = sum(expire_state(pk, version) for pk, version in queryset.values_list("pk", "version"))
         self.message_user(request, f"Expired {expired} session(s).", messages.SUCCESS)
 
 
@@ -235,7 +236,7 @@ class WaitingContactAdmin(admin.ModelAdmin):
     def release_to_bot(self, request: HttpRequest, queryset: QuerySet[WaitingContact]) -> None:
         text = request.POST.get("message", "")
         released = sum(
-            services.release_contact(pk, message=text, released_by=request.user.get_username())
+            release_contact(pk, message=text, released_by=request.user.get_username())
             for pk in queryset.values_list("pk", flat=True)
         )
         self.message_user(request, f"Released {released} contact(s) to the bot.", messages.SUCCESS)

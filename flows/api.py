@@ -23,9 +23,10 @@ from rest_framework.settings import api_settings
 from conversations.api import ContactSerializer, window_open
 from conversations.models import Contact
 from conversations.services.outbound import NoBusinessNumberError
-from flows import services
 from flows.definitions import FieldError, FlowValidationError, flow_to_document
 from flows.models import ContactFlowState, Flow
+from flows.services.documents import export_flow_document, import_flow_document
+from flows.services.sessions import expire_state, release_contact, start_handover
 from whatsappcrm_backend.api import ApiMixin, PagePagination, Role, error_responses
 from whatsappcrm_backend.api_errors import ApiError
 
@@ -190,7 +191,7 @@ class FlowImport(ApiMixin, generics.GenericAPIView):
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         try:
-            summary = services.import_flow_document(request.data)
+            summary = import_flow_document(request.data)
         except FlowValidationError as exc:
             fields = field_errors(exc.errors)
             raise ApiError(400, "invalid", f"The flow document is invalid: {exc.errors[0]}"
@@ -223,7 +224,7 @@ class FlowExport(ApiMixin, generics.GenericAPIView):
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         names = [name for name in request.query_params.getlist("name") if name]
         try:
-            document = services.export_flow_document(names or None)
+            document = export_flow_document(names or None)
         except LookupError as exc:
             raise ApiError(404, "not_found", f"name: {exc.args[0]}", {"name": [str(exc.args[0])]}) from None
         return Response(document)
@@ -272,7 +273,7 @@ class FlowStateExpire(ApiMixin, generics.GenericAPIView):
         form.is_valid(raise_exception=True)
         version = form.validated_data.get("version", state.version)
         try:
-            expired = services.expire_state(state.pk, version, notify=form.validated_data["notify"])
+            expired = expire_state(state.pk, version, notify=form.validated_data["notify"])
         except NoBusinessNumberError as exc:
             raise ApiError(409, "no_business_number", str(exc)) from None
         if not expired:
@@ -300,7 +301,7 @@ class ContactHandover(ApiMixin, generics.GenericAPIView):
     @extend_schema(request=None, responses={200: HandoverResultSerializer, **error_responses(404)})
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         contact = self.get_object()
-        changed = services.start_handover(contact.pk)
+        changed = start_handover(contact.pk)
         contact.refresh_from_db()
         return Response({"changed": changed, "contact": ContactSerializer(contact).data})
 
@@ -327,7 +328,7 @@ class ContactRelease(ApiMixin, generics.GenericAPIView):
                 {"message": ["outside the 24-hour window"]},
             )  # fmt: skip
         try:
-            changed = services.release_contact(contact.pk, message=text, released_by=request.user.get_username())
+            changed = release_contact(contact.pk, message=text, released_by=request.user.get_username())
         except NoBusinessNumberError as exc:
             raise ApiError(409, "no_business_number", f"{exc}; nothing changed.") from None
         contact.refresh_from_db()

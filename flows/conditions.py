@@ -31,6 +31,8 @@ __all__ = [
     "ConditionContext",
     "ConditionType",
     "check_condition",
+    "check_fields",
+    "check_pattern",
     "evaluate",
     "keyword_matches",
     "keyword_position",
@@ -261,6 +263,26 @@ def check_fields(spec: Mapping[str, Any], allowed: Mapping[str, bool], what: str
     return problems
 
 
+def check_pattern(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Problems with the ``pattern`` (required) and ``ignore_case`` keys of a typed config.
+
+    Shared by regex conditions and regex reply expectations, so both refuse the same patterns
+    with the same words.
+    """
+    problems: list[tuple[str, str]] = []
+    pattern = spec["pattern"]
+    if not isinstance(pattern, str) or not pattern:
+        problems.append(("pattern", "must be a non-empty string"))
+    else:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problems.append(("pattern", f"invalid regular expression: {exc}"))
+    if not isinstance(spec.get("ignore_case", False), bool):
+        problems.append(("ignore_case", "must be true or false"))
+    return problems
+
+
 def check_condition(condition: Any, *, message_types: Collection[str] | None = None) -> list[tuple[str, str]]:
     """Problems with a condition as ``(relative_field, message)`` pairs; empty means valid.
 
@@ -289,16 +311,7 @@ def check_condition(condition: Any, *, message_types: Collection[str] | None = N
                 if not normalize_text(keyword):
                     problems.append((f"keywords[{index}]", "must contain at least one letter or digit"))
     elif kind is ConditionType.REGEX:
-        pattern = condition["pattern"]
-        if not isinstance(pattern, str) or not pattern:
-            problems.append(("pattern", "must be a non-empty string"))
-        else:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                problems.append(("pattern", f"invalid regular expression: {exc}"))
-        if not isinstance(condition.get("ignore_case", False), bool):
-            problems.append(("ignore_case", "must be true or false"))
+        problems += check_pattern(condition)
     elif kind is ConditionType.REPLY_ID:
         ids = condition["ids"]
         if not _is_str_list(ids) or not ids or any(not item for item in ids):

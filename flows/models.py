@@ -137,7 +137,20 @@ def build_definition(flow: Flow, steps: list[FlowStep], transitions: Any) -> Flo
     )
 
 
-class FlowStep(models.Model):
+class _PartOfFlow:
+    """A step or transition: deleting one marks its flow changed, so every process's cached
+    definitions reload (saving does the same, in each model's ``save``)."""
+
+    flow: Flow
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        flow = self.flow
+        result = super().delete(*args, **kwargs)
+        flow.touch()
+        return result
+
+
+class FlowStep(_PartOfFlow, models.Model):
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="steps")
     name = models.CharField(max_length=100)
     type = models.CharField(max_length=20, choices=[(t.value, t.value.replace("_", " ")) for t in StepType])
@@ -166,12 +179,6 @@ class FlowStep(models.Model):
         super().save(*args, **kwargs)
         self.flow.touch()
 
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        flow = self.flow
-        result = super().delete(*args, **kwargs)
-        flow.touch()
-        return result
-
     def clean(self) -> None:
         step_names = None
         if self.flow_id:
@@ -185,7 +192,7 @@ class FlowStep(models.Model):
             raise ValidationError(errors_by_field(errors, {"config": "config", "type": "type"}, "config"))
 
 
-class FlowTransition(models.Model):
+class FlowTransition(_PartOfFlow, models.Model):
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="transitions")
     from_step = models.ForeignKey(FlowStep, on_delete=models.CASCADE, related_name="outgoing")
     to_step = models.ForeignKey(FlowStep, on_delete=models.CASCADE, related_name="incoming")
@@ -211,12 +218,6 @@ class FlowTransition(models.Model):
             raise ValidationError(errors)
         super().save(*args, **kwargs)
         self.flow.touch()
-
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        flow = self.flow
-        result = super().delete(*args, **kwargs)
-        flow.touch()
-        return result
 
     def clean(self) -> None:
         if not self.flow_id and self.from_step_id:

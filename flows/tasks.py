@@ -4,7 +4,7 @@ transaction live (so tests and the admin call exactly what the worker runs)."""
 from __future__ import annotations
 
 from conversations.services import delivery
-from flows import services
+from flows.services import processing, sessions
 from whatsappcrm_backend.celery import project_task
 
 
@@ -13,10 +13,10 @@ def process_message(self, message_id: int, contact_id: int | None = None) -> Non
     """Answer the contact's inbound messages up to this one, in arrival order, and send the
     replies and the read receipt in this same run (HIGH priority: the reply path)."""
     run = delivery.RunInfo.current(self.request.id, self.request.hostname)
-    services.answer_inbound(message_id, contact_id, run)
+    processing.answer_inbound(message_id, contact_id, run)
 
 
 @project_task("flows.expire_sessions")
 def expire_sessions() -> int:
     """Beat: end sessions idle longer than FLOW_SESSION_TIMEOUT, telling each user once."""
-    return services.expire_sessions()
+    return sessions.expire_sessions()

@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
-from flows.conditions import check_fields, normalize_text
+from flows.conditions import check_fields, check_pattern, normalize_text
 from flows.templating import TemplateSyntaxError, parse_path
 
 __all__ = [
@@ -460,16 +460,7 @@ def check_expectation(expect: Any) -> list[tuple[str, str]]:
         if _is_number(low) and _is_number(high) and Decimal(str(low)) > Decimal(str(high)):
             problems.append(("min", f"is greater than max ({low} > {high})"))
     elif kind is ReplyType.REGEX:
-        pattern = spec["pattern"]
-        if not isinstance(pattern, str) or not pattern:
-            problems.append(("pattern", "must be a non-empty string"))
-        else:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                problems.append(("pattern", f"invalid regular expression: {exc}"))
-        if "ignore_case" in spec and not isinstance(spec["ignore_case"], bool):
-            problems.append(("ignore_case", "must be true or false"))
+        problems += check_pattern(spec)
     elif kind is ReplyType.CHOICE:
         if "choices" in spec:
             raw = spec["choices"]

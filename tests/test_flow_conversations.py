@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib import admin
 from django.db import connection, transaction
 from django.test import Client
@@ -381,7 +382,7 @@ def test_expiry_notice_reaches_the_user_once_and_an_old_button_gets_the_expired_
     assert services.expire_sessions(now=later) == 0
     assert services.expire_sessions(now=later + services.session_timeout() / 300) == 1
     assert services.expire_sessions(now=later + services.session_timeout()) == 0
-    assert phone.replies() == [services.DEFAULT_SESSION_EXPIRED_TEXT]
+    assert phone.replies() == [settings.FLOW_SESSION_EXPIRED_TEXT]
 
     assert phone.tap("rate_good", "Good") == [ENGINE.session_expired_text, MENU_GREETING]
     assert fake.messages(to=phone.wa_id)[-1].body["interactive"]["type"] == "list"

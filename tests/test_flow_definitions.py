@@ -302,6 +302,16 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "flows[0].steps[2].config.expect.pattern: invalid regular expression: unterminated character set",
     ),
     (
+        "non-boolean ignore_case in a condition",
+        lambda d: _flow(d)["transitions"][3].update(condition={"type": "regex", "pattern": "^x", "ignore_case": "y"}),
+        "flows[0].transitions[3].condition.ignore_case: must be true or false",
+    ),
+    (
+        "non-boolean ignore_case in question validation",
+        lambda d: _step(d, "ask_code")["config"]["expect"].update(ignore_case=1),
+        "flows[0].steps[2].config.expect.ignore_case: must be true or false",
+    ),
+    (
         "unknown condition type",
         lambda d: _flow(d)["transitions"][0].update(condition={"type": "sometimes"}),
         "flows[0].transitions[0].condition.type: unknown condition type 'sometimes'",

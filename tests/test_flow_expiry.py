@@ -13,6 +13,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message
@@ -35,7 +36,8 @@ def chat(db) -> Chat:
     return Chat(business())
 
 
-def notices(chat: Chat, text: str = services.DEFAULT_SESSION_EXPIRED_TEXT) -> int:
+def notices(chat: Chat, text: str | None = None) -> int:
+    text = text or settings.FLOW_SESSION_EXPIRED_TEXT
     return Message.objects.filter(contact=chat.contact, direction=Direction.OUTBOUND, content__body=text).count()
 
 

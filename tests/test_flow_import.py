@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from conversations.models import Direction, Message
@@ -153,7 +154,7 @@ def test_a_contact_whose_step_was_removed_is_told_the_flow_changed(default_flows
     assert summary.sessions_reset == 1
     assert on_removed.state is None and on_kept.where == ("profile", "ask_name")
     notice = Message.objects.filter(contact=on_removed.contact, direction=Direction.OUTBOUND).order_by("pk").last()
-    assert notice.content["body"] == services.DEFAULT_FLOW_CHANGED_TEXT
+    assert notice.content["body"] == settings.FLOW_CHANGED_TEXT
     assert "I've saved your name" in texts(on_kept.say("Odhiambo"))[0]
     assert on_kept.contact.name == "Odhiambo"
 

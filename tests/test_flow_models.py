@@ -509,6 +509,15 @@ def test_flow_edits_reach_the_cached_definitions(default_flows):
     assert "help" not in [f.name for f in services.load_flows().values() if f.active]
 
 
+def test_deleting_one_step_or_transition_reaches_the_cached_definitions(default_flows):
+    # Instance deletes (as admin's inline formsets do) mark the flow changed by themselves.
+    assert [(t.from_step, t.to_step) for t in services.load_flows()["help"].transitions] == [("explain", "done")]
+    FlowTransition.objects.get(flow__name="help").delete()
+    assert services.load_flows()["help"].transitions == ()
+    FlowStep.objects.get(flow__name="help", name="done").delete()
+    assert list(services.load_flows()["help"].steps) == ["explain"]
+
+
 # ---------------------------------------------------------------------------------------
 # Admin
 # ---------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from flows import services
+from flows.services.documents import export_flow_document
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, names: list[str], output: str | None, **options: Any) -> None:
         try:
-            document = services.export_flow_document(names or None)
+            document = export_flow_document(names or None)
         except LookupError as exc:
             raise CommandError(str(exc)) from None
         text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"

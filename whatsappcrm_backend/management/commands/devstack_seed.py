@@ -19,7 +19,7 @@ from whatsappcrm_backend.devstack import DEV_ADMIN
 
 SEEDERS = (
     "meta_integration.services",
-    "flows.services",
+    "flows.services.seed",
     "football_data_app.services",
 )
 

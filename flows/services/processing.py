@@ -1,0 +1,455 @@
+"""Inbound messages through the engine: what ``flows.process_message`` runs for every
+message a contact sends.
+
+The engine (:mod:`flows.engine`) decides; this module loads what it needs from the database,
+calls it, and stores what it returned, each in one transaction:
+
+* **Per-contact order.** ``process_inbound`` takes the contact's lock, then runs every
+  unprocessed inbound message of that contact up to the one it was called for, oldest first.
+  A later message never overtakes an earlier one, two first messages cannot both create a
+  session (the second waits for the lock, then finds the first's), and a redelivered task
+  finds its message processed and does nothing. Replies are stored as outbound Message rows
+  in the same transaction and enqueued on commit, so running a message twice replies once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import redis as redis_lib
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import DatabaseError, transaction
+from django.db.models import DateTimeField, F, FilteredRelation, IntegerField, Q
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from conversations.models import BOT_IGNORED_TYPES, Contact, Direction, Message, MessageStatus
+from conversations.services import delivery, outbound
+from conversations.services.delivery import RunInfo
+from flows.actions import registry
+from flows.definitions import thaw
+from flows.engine import ContactView, EngineResult, EngineSettings, Inbound, Session, advance
+from flows.models import ContactFlowState
+from flows.services.loading import LoadedFlows, cached_flows
+from flows.services.sessions import lock_contact, session_timeout
+from meta_integration.outbound import build_message
+
+__all__ = [
+    "ProcessResult",
+    "answer_inbound",
+    "contact_view",
+    "engine_settings",
+    "inbound_from_message",
+    "process_inbound",
+    "record_processing_failure",
+]
+
+logger = logging.getLogger(__name__)
+
+# Messages that are not worth a blue tick of their own (a reaction, Meta's system notices).
+_NO_READ_RECEIPT = frozenset({"system", "reaction", *BOT_IGNORED_TYPES})
+_WARNING_EVENTS = ("template_missing:", "template_error:", "action_", "loop_limit:", "step_missing:")
+
+
+def engine_settings() -> EngineSettings:
+    """The engine's settings from Django settings (read per call, so overrides apply)."""
+    return EngineSettings(main_menu_flow=settings.FLOW_MAIN_MENU, session_timeout=session_timeout())
+
+
+# ---------------------------------------------------------------------------------------
+# Rows <-> engine records
+# ---------------------------------------------------------------------------------------
+
+
+def _as_float(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _sub(content: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = content.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def inbound_from_message(message: Message) -> Inbound:
+    """The engine's view of a stored inbound message (``content`` is the parsed record)."""
+    content = message.content if isinstance(message.content, Mapping) else {}
+    message_type = message.message_type or str(content.get("type") or "unknown")
+    interactive = _sub(content, "interactive")
+    button = _sub(content, "button")
+    location = _sub(content, "location")
+    media = _sub(content, "media") or _sub(content, message_type)
+    reply_id = content.get("reply_id") or interactive.get("id") or button.get("payload")
+    reply_title = interactive.get("title") or button.get("text")
+    text = content.get("text")
+    if not isinstance(text, str) or not text:
+        text = message.text or None
+    return Inbound(
+        message_type=message_type,
+        text=text,
+        reply_id=reply_id if isinstance(reply_id, str) and reply_id else None,
+        reply_title=reply_title if isinstance(reply_title, str) and reply_title else None,
+        latitude=_as_float(location.get("latitude")),
+        longitude=_as_float(location.get("longitude")),
+        media_id=media.get("id") if isinstance(media.get("id"), str) else None,
+        wamid=message.wamid,
+    )
+
+
+def contact_view(contact: Contact) -> ContactView:
+    """What templates see as ``contact``: the name the user gave (else their WhatsApp profile
+    name), email, and every attribute flows have set."""
+    fields = {**(contact.attributes or {}), "email": contact.email, "profile_name": contact.profile_name}
+    return ContactView(wa_id=contact.wa_id, name=contact.name or contact.profile_name or None, fields=fields)
+
+
+def _session_from(state: ContactFlowState | None, flow_names: Mapping[int, str]) -> Session | None:
+    if state is None or state.flow_id not in flow_names:
+        return None
+    return Session(
+        flow=flow_names[state.flow_id],
+        step=state.step,
+        variables=state.variables or {},
+        retries=state.retries,
+        awaiting_reply=state.awaiting_reply,
+        updated_at=state.last_activity_at,
+    )
+
+
+
+# ---------------------------------------------------------------------------------------
+# Processing inbound messages
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """What one ``process_inbound`` call did (for logs, tests, and the caller's sends)."""
+
+    processed: int = 0  # messages marked processed by this call
+    replied: int = 0  # of those, messages the bot answered
+    skipped: int = 0  # of those, messages left to operators (handover, blocked, edits and deletes)
+    failed: int = 0  # of those, messages whose turn raised (the user got the error text)
+    events: tuple[str, ...] = field(default=(), repr=False)
+    reply_ids: tuple[int, ...] = ()  # the replies written, in sending order (not sent yet)
+    read: tuple[int | None, str] | None = None  # (business number, wamid) to mark read
+
+
+def _apply_contact_updates(contact: Contact, updates: Mapping[str, Any]) -> set[str]:
+    changed: set[str] = set()
+    attributes = dict(contact.attributes or {})
+    for key, value in updates.items():
+        if key == "name":
+            contact.name = str(value).strip()[:255]
+            changed.add("name")
+        elif key == "email":
+            email = str(value).strip()
+            try:
+                validate_email(email)
+            except ValidationError:
+                logger.warning("contact %s: flow set an invalid email %r; ignored", contact.pk, email)
+                continue
+            contact.email = email
+            changed.add("email")
+        elif key in ("wa_id", "profile_name", "needs_human", "handover_at", "blocked"):
+            logger.warning("contact %s: flows may not set %r; ignored", contact.pk, key)
+        else:
+            attributes[key] = value
+            changed.add("attributes")
+    if "attributes" in changed:
+        contact.attributes = attributes
+    return changed
+
+
+def _store_session(
+    contact: Contact,
+    app_config_id: int | None,
+    state: ContactFlowState | None,
+    session: Session | None,
+    result: EngineResult,
+    flow_ids: Mapping[str, int],
+    now: datetime,
+) -> ContactFlowState | None:
+    """Persist the engine's new session (or its end); every write bumps ``version``."""
+    if session is None or session.flow not in flow_ids:
+        if state is not None:
+            ContactFlowState.objects.filter(pk=state.pk).delete()
+        return None
+    restarted = any(event.startswith("flow_started:") for event in result.events)
+    if state is None:
+        return ContactFlowState.objects.create(
+            contact=contact,
+            app_config_id=app_config_id,
+            flow_id=flow_ids[session.flow],
+            step=session.step,
+            variables=thaw(session.variables),
+            retries=session.retries,
+            awaiting_reply=session.awaiting_reply,
+            started_at=now,
+            last_activity_at=now,
+        )
+    state.flow_id = flow_ids[session.flow]
+    state.step = session.step
+    state.variables = thaw(session.variables)
+    state.retries = session.retries
+    state.awaiting_reply = session.awaiting_reply
+    if restarted:
+        state.started_at = now
+    state.last_activity_at = now
+    state.version += 1
+    state.save()
+    return state
+
+
+def _log_events(contact: Contact, message: Message, events: Iterable[str]) -> None:
+    for event in events:
+        level = logging.WARNING if event.startswith(_WARNING_EVENTS) else logging.DEBUG
+        logger.log(level, "flows: contact %s message %s: %s", contact.pk, message.pk, event)
+
+
+def answer_inbound(message_id: int, contact_id: int | None = None, run: RunInfo | None = None) -> ProcessResult:
+    """What ``flows.process_message`` does: process, then send the replies and the read
+    receipt in the same run, so a reply costs no second task.
+
+    A run that raises is counted on the message (``record_processing_failure``) and raised
+    again. A send that cannot finish here (no token yet, a transient error) continues in
+    ``conversations.send_message``; one interrupted by an infrastructure error is left to the
+    outbound sweeper. The read receipt comes after the replies: it must never delay them.
+    """
+    try:
+        result = process_inbound(message_id, contact_id)
+    except Exception as exc:
+        record_processing_failure(message_id, exc)
+        raise
+    if result.reply_ids:
+        try:
+            delivery.send_chain(result.reply_ids[0], run)
+        except (DatabaseError, redis_lib.RedisError):
+            logger.exception("flows: replies %s written, not sent; the outbound sweeper sends them", result.reply_ids)
+    if result.read is not None:
+        delivery.mark_read(*result.read)
+    return result
+
+
+def record_processing_failure(message_id: int, exc: BaseException) -> bool:
+    """Count a failed processing run on the inbound message; at INBOUND_MAX_PROCESSING_ATTEMPTS
+    it is marked failed with the error, for operators, and no sweeper picks it up again.
+    Returns whether it was marked failed now. Never raises (the caller is already failing)."""
+    details = f"{type(exc).__name__}: {exc}"[:2000]
+    try:
+        with transaction.atomic():
+            unprocessed = Message.objects.filter(
+                pk=message_id, direction=Direction.INBOUND, processed_at__isnull=True,
+                status=MessageStatus.RECEIVED,
+            )
+            unprocessed.update(attempts=F("attempts") + 1, error_title="Processing failed", error_details=details)
+            failed = unprocessed.filter(attempts__gte=settings.INBOUND_MAX_PROCESSING_ATTEMPTS).update(
+                status=MessageStatus.FAILED, status_at=timezone.now()
+            )
+    except DatabaseError:
+        logger.exception("flows: could not record the processing failure of message %s", message_id)
+        return False
+    if failed:
+        logger.error("flows: message %s failed %s times and is given up: %s", message_id,
+                     settings.INBOUND_MAX_PROCESSING_ATTEMPTS, details)
+    return bool(failed)
+
+
+def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessResult:
+    """Run the contact's unprocessed inbound messages up to ``message_id`` through the bot.
+
+    Idempotent and safe to call concurrently for the same contact (see the module docstring).
+    A contact in human handover or blocked gets no reply, nor do edits, deletes and error
+    reports (``BOT_IGNORED_TYPES``); those messages are still marked processed, and operators
+    see them in the conversation. The replies are written, not sent: the caller sends
+    ``result.reply_ids`` after the commit (``flows.process_message`` does, in the same run).
+    ``contact_id`` (the webhook knows it) saves looking the message up first.
+    """
+    if contact_id is None:
+        contact_id = (
+            Message.objects.filter(pk=message_id, direction=Direction.INBOUND)
+            .values_list("contact_id", flat=True)
+            .first()
+        )
+        if contact_id is None:
+            return ProcessResult()
+    engine = engine_settings()
+    processed = replied = skipped = failed = 0
+    all_events: list[str] = []
+    # (business number, spec, payload): each reply goes out from the number its message was
+    # addressed to; replies to every message handled in this run go out in order.
+    outgoing: list[_Reply] = []
+
+    with transaction.atomic():
+        lock_contact(contact_id)
+        pending = list(
+            Message.objects.filter(
+                contact_id=contact_id, direction=Direction.INBOUND, processed_at__isnull=True, pk__lte=message_id,
+                status=MessageStatus.RECEIVED,  # a message given up on (failed) stays for operators
+            ).order_by("timestamp", "id")
+        )
+        if not pending:
+            return ProcessResult()
+        # One conversation per business number: this run answers the messages written to the
+        # number ``message_id`` was addressed to; the other number's have their own runs.
+        app_config_id = next((m.app_config_id for m in pending if m.pk == message_id), pending[-1].app_config_id)
+        pending = [m for m in pending if m.app_config_id == app_config_id]
+        contact = _contact_with_session(contact_id, app_config_id)
+        if contact is None:
+            return ProcessResult()
+        loaded = cached_flows((contact.flows_count, contact.flows_updated))
+        flow_names = {pk: name for name, pk in loaded.ids.items()}
+        state = _session_state(contact)
+
+        for message in pending:
+            if contact.blocked or contact.needs_human or message.message_type in BOT_IGNORED_TYPES:
+                skipped += 1
+                continue
+            try:
+                state, result, payloads = _turn(contact, message, state, loaded, flow_names, engine)
+            except Exception:  # one bad turn must not block the contact's later messages
+                logger.exception("flows: contact %s message %s failed; session dropped", contact.pk, message.pk)
+                failed += 1
+                if state is not None:
+                    ContactFlowState.objects.filter(pk=state.pk).delete()
+                    state = None
+                error = {"type": "text", "body": engine.error_text}
+                outgoing.append((message.app_config_id, error, build_message(contact.wa_id, error)))
+                continue
+            all_events.extend(result.events)
+            outgoing.extend(
+                (message.app_config_id, spec, payload) for spec, payload in zip(result.replies, payloads, strict=True)
+            )
+            replied += bool(result.replies)
+        processed = len(pending)
+        Message.objects.filter(pk__in=[message.pk for message in pending]).update(processed_at=timezone.now())
+        reply_ids = _write_replies(contact, outgoing)
+    newest = pending[-1]
+    read = (newest.app_config_id, newest.wamid) if newest.message_type not in _NO_READ_RECEIPT else None
+    return ProcessResult(processed, replied, skipped, failed, tuple(all_events), tuple(reply_ids), read)
+
+
+# The flows' version, read with the contact (a table name, no input: nothing to inject).
+_FLOWS_COUNT_SQL = "SELECT COUNT(*) FROM flows_flow"
+_FLOWS_UPDATED_SQL = "SELECT MAX(updated_at) FROM flows_flow"
+_Reply = tuple[int | None, dict[str, Any], dict[str, Any]]  # (business number, spec, Graph payload)
+
+
+def _contact_with_session(contact_id: int, app_config_id: int | None) -> Contact | None:
+    """The contact, its session with the number and the flows' version in ONE query (read
+    under the contact's lock). The session is ``contact.session`` (None if there is none)."""
+    on_number = (
+        Q(flow_states__app_config__isnull=True) if app_config_id is None
+        else Q(flow_states__app_config_id=app_config_id)
+    )
+    return (
+        Contact.objects.annotate(session=FilteredRelation("flow_states", condition=on_number))
+        .select_related("session")
+        .annotate(
+            flows_count=RawSQL(_FLOWS_COUNT_SQL, [], output_field=IntegerField()),  # noqa: S611
+            flows_updated=RawSQL(_FLOWS_UPDATED_SQL, [], output_field=DateTimeField()),  # noqa: S611
+        )
+        .filter(pk=contact_id)
+        .first()
+    )
+
+
+def _session_state(contact: Contact) -> ContactFlowState | None:
+    return getattr(contact, "session", None)
+
+
+def _write_replies(contact: Contact, outgoing: Sequence[_Reply]) -> list[int]:
+    """Store the replies; consecutive replies from one number become one ordered group."""
+    ids: list[int] = []
+    start = 0
+    while start < len(outgoing):
+        config_id = outgoing[start][0]
+        end = start
+        while end < len(outgoing) and outgoing[end][0] == config_id:
+            end += 1
+        batch = outgoing[start:end]
+        ids += outbound.write_replies(
+            contact, config_id, [spec for _, spec, _ in batch], [payload for _, _, payload in batch],
+            gap_seconds=settings.FLOW_REPLY_GAP_SECONDS,  # small: each part waits for the previous
+        )
+        start = end
+    return ids
+
+
+def _in_savepoint(action: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """An action's writes (a bet, a wallet entry) roll back if it raises; the engine then
+    answers politely and the rest of the turn goes on. Only turns that call an action pay
+    for the savepoint."""
+
+    def run(call: Any) -> Any:
+        with transaction.atomic():
+            return action(call)
+
+    return run
+
+
+_wrapped_actions: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None
+
+
+def _actions() -> Mapping[str, Any]:
+    global _wrapped_actions
+    current = registry()
+    snapshot = dict(current)
+    if _wrapped_actions is None or _wrapped_actions[0] != snapshot:
+        _wrapped_actions = (snapshot, {name: _in_savepoint(action) for name, action in snapshot.items()})
+    return _wrapped_actions[1]
+
+
+def _turn(
+    contact: Contact,
+    message: Message,
+    state: ContactFlowState | None,
+    loaded: LoadedFlows,
+    flow_names: Mapping[int, str],
+    engine: EngineSettings,
+) -> tuple[ContactFlowState | None, EngineResult, list[dict[str, Any]]]:
+    """One message through the engine, and everything it returned stored (the caller writes
+    the replies). Everything that can refuse the turn runs before its first write."""
+    session = _session_from(state, flow_names)
+    result = advance(
+        flows=loaded.flows,
+        session=session,
+        inbound=inbound_from_message(message),
+        contact=contact_view(contact),
+        actions=_actions(),
+        settings=engine,
+        # Staleness is judged at arrival, not at processing: a queue delay never expires a
+        # session the user answered in time.
+        now=message.created_at,
+    )
+    # Refuse an unsendable reply (e.g. a templated button title over WhatsApp's limit) here,
+    # before anything of this turn is written, so only this turn fails and gets the error text.
+    replies = [thaw(reply) for reply in result.replies]
+    payloads = outbound.validate_specs(contact.wa_id, replies)
+    _log_events(contact, message, result.events)
+    now = timezone.now()
+    changed = _apply_contact_updates(contact, result.contact_updates)
+    if result.handover:
+        contact.needs_human = True
+        contact.handover_at = now
+        changed |= {"needs_human", "handover_at"}
+    if changed:
+        contact.save(update_fields=sorted(changed))
+    if result.session is not session or (state is not None and session is None):
+        state = _store_session(contact, message.app_config_id, state, result.session, result, loaded.ids, now)
+    return state, replace(result, replies=tuple(replies)), payloads
+
