@@ -215,31 +215,31 @@ def _step(stats: Any, measured: dict[str, float]) -> StepFigure:
 
 
 def _ingest(fixtures: int, bookmakers: int, start: str, progress: Callable[[str], None]) -> IngestFigure:
-    from football_data_app import services
     from football_data_app.client import MINUTE_WINDOW_KEY, QUOTA_EXHAUSTED_KEY
     from football_data_app.models import ApiFootballAccount, Outcome
+    from football_data_app.services import api_account, ingestion
 
     _wipe()
-    services.redis_client().delete(QUOTA_EXHAUSTED_KEY, MINUTE_WINDOW_KEY)
+    api_account.redis_client().delete(QUOTA_EXHAUSTED_KEY, MINUTE_WINDOW_KEY)
     with _fake_api(fixtures, start, bookmakers) as url:
         ApiFootballAccount.objects.update_or_create(
             pk=1, defaults={"base_url": url, "api_key": "bench-key", "requests_per_minute": 1_000_000}
         )
         days = 30 + fixtures // (8 * len(LEAGUES))
-        with services.api_client() as client:
+        with api_account.api_client() as client:
             progress(f"football: {fixtures:,} fixtures: leagues and fixtures")
             before = client.requests_made
-            stats = services.SyncStats()
+            stats = ingestion.SyncStats()
             with _measure() as measured:
-                services.sync_leagues(client, stats=stats, activate=LEAGUES)
-                services.sync_fixtures(client, stats=stats, days_back=1, days_ahead=days)
+                ingestion.sync_leagues(client, stats=stats, activate=LEAGUES)
+                ingestion.sync_fixtures(client, stats=stats, days_back=1, days_ahead=days)
             stats.requests = client.requests_made - before
             fixtures_step = _step(stats, measured)
             for label in ("odds", "refresh"):
                 progress(f"football: {fixtures:,} fixtures: {label}")
-                before, stats = client.requests_made, services.SyncStats()
+                before, stats = client.requests_made, ingestion.SyncStats()
                 with _measure() as measured:
-                    services.sync_odds(client, stats=stats)
+                    ingestion.sync_odds(client, stats=stats)
                 stats.requests = client.requests_made - before
                 if label == "odds":
                     odds = _step(stats, measured)
@@ -255,12 +255,12 @@ def _place_bets(fixture_ids: Sequence[int], bets: int, rng: random.Random) -> tu
     from django.db import transaction
 
     from conversations.models import Contact
-    from football_data_app import services
     from football_data_app.models import Bet, EntryKind, Fixture, LedgerEntry, Outcome, Ticket, TicketKind, Wallet
+    from football_data_app.services import catalogue
 
     offers: dict[int, list[tuple[int, Decimal, str]]] = {}
     for fixture_id in fixture_ids:
-        book = services.house_bookmaker(Fixture.objects.get(pk=fixture_id))
+        book = catalogue.house_bookmaker(Fixture.objects.get(pk=fixture_id))
         offers[fixture_id] = list(
             Outcome.objects.filter(market__fixture_id=fixture_id, market__bookmaker=book, active=True).values_list(
                 "id", "odds", "key"
@@ -320,9 +320,11 @@ def _settle(fixtures: int, bets: int, start: str, progress: Callable[[str], None
     from django.db import connection
     from django.utils import timezone
 
-    from football_data_app import fake_feed, services
+    from football_data_app import fake_feed
     from football_data_app.feed import parse_fixture
     from football_data_app.models import Fixture, Ticket, TicketStatus
+    from football_data_app.services import settling, upserts
+    from football_data_app.services.wallet import wallet_discrepancies
 
     # The same fixtures the fake served (same arguments and seed), finished by the results feed.
     items = fake_feed.fixture_items(fixtures, LEAGUES, start_date=date.fromisoformat(start))
@@ -333,16 +335,16 @@ def _settle(fixtures: int, bets: int, start: str, progress: Callable[[str], None
     tickets, placed = _place_bets(fixture_ids, bets, random.Random(6))
     results = fake_feed.results_body(chosen)["response"]
     Fixture.objects.filter(id__in=fixture_ids).update(kickoff=timezone.now() - timedelta(hours=3))
-    services.upsert_fixtures([parse_fixture(item) for item in results])
+    upserts.upsert_fixtures([parse_fixture(item) for item in results])
     if connection.vendor == "postgresql":  # planner statistics for the rows just loaded, as autovacuum would
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
     progress(f"football: settling {placed:,} bets on {tickets:,} tickets")
     with _measure() as measured:
         for fixture_id in fixture_ids:
-            services.settle_fixture(fixture_id, settled_by="bench", notify=False)
+            settling.settle_fixture(fixture_id, settled_by="bench", notify=False)
     still_open = Ticket.objects.filter(status=TicketStatus.OPEN).count()
-    if still_open or services.wallet_discrepancies():
+    if still_open or wallet_discrepancies():
         raise RuntimeError(f"settlement left {still_open} tickets open or a wallet off its ledger")
     return SettleFigure(placed, tickets, len(fixture_ids), round(measured["seconds"], 3), int(measured["statements"]))
 
@@ -362,13 +364,13 @@ def measure_football(
     from django.db import connection
     from django.utils import timezone
 
-    from football_data_app import services
     from football_data_app.models import SyncKind
+    from football_data_app.services import ingestion
 
     start = (timezone.now() + timedelta(days=1)).date().isoformat()
     with ExitStack() as locks:
         for kind in SyncKind:
-            locks.enter_context(services.run_lock(kind, 3600))
+            locks.enter_context(ingestion.run_lock(kind, 3600))
         ingest = tuple(_ingest(size, bookmakers, start, progress) for size in sizes)
         settle = _settle(sizes[-1], bets, start, progress)
         _wipe()

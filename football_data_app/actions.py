@@ -28,10 +28,12 @@ from conversations.models import Contact
 from flows.engine import ActionCall, ActionResult
 from meta_integration.outbound import split_text
 
-from . import services
 from .markets import MarketType
 from .models import Fixture, League, LedgerEntry, Market, Outcome, Ticket, TicketStatus, Wallet
-from .services import MARKET_TITLES, BetRefused, RefusalCode, Selection
+from .services import betting, catalogue
+from .services.betting import BetRefused, RefusalCode, Selection
+from .services.wallet import wallet_for
+from .texts import MARKET_TITLES, amount_text, fixture_name, money_text, selection_label
 
 __all__ = [
     "ACTIONS",
@@ -67,10 +69,6 @@ def _cut(text: str, limit: int) -> str:
 
 def _odds(value: Decimal | str) -> str:
     return f"{Decimal(str(value)):.2f}"
-
-
-def _money(amount: Decimal, currency: str) -> str:
-    return f"{currency} {Decimal(amount).quantize(Decimal('0.01')):,}"
 
 
 def _local(moment) -> Any:
@@ -157,7 +155,7 @@ def _day(value: Any) -> date | None:
 
 def list_leagues(call: ActionCall) -> ActionResult:
     """Leagues with fixtures open for betting."""
-    leagues = services.upcoming_leagues(call.now)
+    leagues = catalogue.upcoming_leagues(call.now)
     if not leagues:
         return _nothing("There are no matches open for betting right now. Please check back later ⚽")
     shown, page, more = _paged(leagues, _page(call.inputs))
@@ -176,7 +174,7 @@ def list_days(call: ActionCall) -> ActionResult:
     league = League.objects.filter(pk=_id(call.inputs.get("league"), "lg"), active=True).first()
     if league is None:
         return _nothing("That league is no longer available. Send *fixtures* to see what's on.")
-    days = services.upcoming_days(league, call.now)
+    days = catalogue.upcoming_days(league, call.now)
     if not days:
         return _nothing(f"There are no {league.name} matches open for betting right now.")
     shown, page, more = _paged(days, _page(call.inputs))
@@ -192,7 +190,7 @@ def list_days(call: ActionCall) -> ActionResult:
 
 def _match_odds(fixture_ids: Iterable[int]) -> dict[int, dict[str, Decimal]]:
     """1X2 prices per fixture from the house bookmaker (the configured one, else the lowest id)."""
-    preferred = getattr(settings, "API_FOOTBALL_BOOKMAKER_ID", None)
+    preferred = settings.API_FOOTBALL_BOOKMAKER_ID
     rows = (
         Outcome.objects.filter(
             market__fixture_id__in=list(fixture_ids), market__market_type=MarketType.MATCH_WINNER.value,
@@ -223,13 +221,13 @@ def list_fixtures(call: ActionCall) -> ActionResult:
     day = _day(call.inputs.get("day"))
     if league is None or day is None:
         return _nothing("Those matches are no longer available. Send *fixtures* to start again.")
-    fixtures = services.fixtures_on(league, day, call.now)
+    fixtures = catalogue.fixtures_on(league, day, call.now)
     if not fixtures:
         return _nothing(f"There are no {league.name} matches left to bet on for {day:%a %d %b}.")
     shown, page, more = _paged(fixtures, _page(call.inputs))
     prices = _match_odds(f.pk for f in shown)
     rows = [
-        (f"fx:{f.pk}", services.fixture_name(f), f"{_local(f.kickoff):%H:%M} · {_prices_text(prices.get(f.pk, {}))}")
+        (f"fx:{f.pk}", fixture_name(f), f"{_local(f.kickoff):%H:%M} · {_prices_text(prices.get(f.pk, {}))}")
         for f in shown
     ]
     spec, choices = list_message(
@@ -241,18 +239,17 @@ def list_fixtures(call: ActionCall) -> ActionResult:
 
 def _open_fixture(value: Any, now) -> Fixture | None:
     fixture_id = _id(value, "fx")
-    return (
-        services.bettable_fixtures(now).select_related("league", "home_team", "away_team").filter(pk=fixture_id).first()
-    )
+    fixtures = catalogue.bettable_fixtures(now).select_related("league", "home_team", "away_team")
+    return fixtures.filter(pk=fixture_id).first()
 
 
 def show_markets(call: ActionCall) -> ActionResult:
     fixture = _open_fixture(call.inputs.get("fixture"), call.now)
     if fixture is None:
         return _nothing("Betting on that match has closed. Send *fixtures* to pick another one.")
-    board = services.fixture_markets(fixture)
+    board = catalogue.fixture_markets(fixture)
     if not board:
-        return _nothing(f"There are no odds for {services.fixture_name(fixture)} yet. Please check back later.")
+        return _nothing(f"There are no odds for {fixture_name(fixture)} yet. Please check back later.")
     shown, page, more = _paged(board, _page(call.inputs))
     rows = []
     for market, outcomes in shown:
@@ -260,7 +257,7 @@ def show_markets(call: ActionCall) -> ActionResult:
         summary = ", ".join(f"{_short_label(o, market_type, fixture)} {_odds(o.odds)}" for o in outcomes[:3])
         rows.append((f"mk:{market.pk}", MARKET_TITLES[MarketType(market.market_type)], summary))
     body = (
-        f"*{services.fixture_name(fixture)}*\n{_local(fixture.kickoff):%a %d %b %H:%M} · {fixture.league.name}\n"
+        f"*{fixture_name(fixture)}*\n{_local(fixture.kickoff):%a %d %b %H:%M} · {fixture.league.name}\n"
         "Choose a market:"
     )
     spec, choices = list_message(body=body, button="Markets", section="Markets", rows=rows, more=more, page=page)
@@ -289,7 +286,7 @@ def list_outcomes(call: ActionCall) -> ActionResult:
     market_id = _id(call.inputs.get("market"), "mk")
     market = (
         Market.objects.select_related("fixture__home_team", "fixture__away_team", "fixture__league")
-        .filter(pk=market_id, is_live=False, suspended=False, fixture__in=services.bettable_fixtures(call.now))
+        .filter(pk=market_id, is_live=False, suspended=False, fixture__in=catalogue.bettable_fixtures(call.now))
         .first()
     )
     if market is None:
@@ -306,13 +303,13 @@ def list_outcomes(call: ActionCall) -> ActionResult:
         (
             f"oc:{o.pk}",
             _short_label(o, market_type, fixture),
-            f"@ {_odds(o.odds)} · {services.selection_label(o, fixture)}",
+            f"@ {_odds(o.odds)} · {selection_label(o, fixture)}",
         )
         for o in shown
     ]
     title = MARKET_TITLES[MarketType(market.market_type)]
     spec, choices = list_message(
-        body=f"*{services.fixture_name(fixture)}*\n{title}: pick your selection.", button="Selections",
+        body=f"*{fixture_name(fixture)}*\n{title}: pick your selection.", button="Selections",
         section=title, rows=rows, more=more, page=page,
     )  # fmt: skip
     return ActionResult(variables={"nothing": False, "outcome_choices": choices, "outcome_page": page}, replies=(spec,))
@@ -326,7 +323,7 @@ def _contact(call: ActionCall) -> Contact:
 
 
 def _wallet(call: ActionCall) -> Wallet:
-    return services.wallet_for(_contact(call))
+    return wallet_for(_contact(call))
 
 
 def _legs(raw: Any) -> list[dict[str, Any]]:
@@ -363,19 +360,19 @@ def add_to_slip(call: ActionCall) -> ActionResult:
         .filter(pk=outcome_id, active=True, suspended=False, market__is_live=False)
         .first()
     )
-    if outcome is None or not services.bettable_fixtures(call.now).filter(pk=outcome.market.fixture_id).exists():
+    if outcome is None or not catalogue.bettable_fixtures(call.now).filter(pk=outcome.market.fixture_id).exists():
         return _nothing("Sorry, that selection is no longer available. Send *fixtures* to pick again.")
     fixture = outcome.market.fixture
     leg = {
         "outcome": outcome.pk,
         "fixture": fixture.pk,
         "odds": str(outcome.odds),
-        "label": services.selection_label(outcome, fixture),
-        "match": services.fixture_name(fixture),
+        "label": selection_label(outcome, fixture),
+        "match": fixture_name(fixture),
     }
     replaced = any(existing["fixture"] == fixture.pk for existing in legs)
     legs = [existing for existing in legs if existing["fixture"] != fixture.pk]
-    max_legs = int(getattr(settings, "FOOTBALL_MAX_LEGS", 10))
+    max_legs = settings.FOOTBALL_MAX_LEGS
     note = "Replaced your earlier pick on this match." if replaced else "Added ✅"
     if len(legs) >= max_legs:
         note = f"A ticket can have at most {max_legs} selections; that one was not added."
@@ -387,7 +384,7 @@ def add_to_slip(call: ActionCall) -> ActionResult:
             "nothing": False,
             "slip": legs,
             "slip_text": slip_text(legs, note=note),
-            "balance_text": _money(wallet.balance, wallet.currency),
+            "balance_text": money_text(wallet.balance, wallet.currency),
         }
     )
 
@@ -410,9 +407,9 @@ def preview_ticket(call: ActionCall) -> ActionResult:
     lines = [
         slip_text(legs),
         "",
-        f"Stake: {_money(stake, wallet.currency)}",
-        f"Potential payout: *{_money(payout, wallet.currency)}*",
-        f"Your balance: {_money(wallet.balance, wallet.currency)}",
+        f"Stake: {money_text(stake, wallet.currency)}",
+        f"Potential payout: *{money_text(payout, wallet.currency)}*",
+        f"Your balance: {money_text(wallet.balance, wallet.currency)}",
     ]
     if wallet.balance < stake:
         lines.append("⚠️ Your balance is lower than the stake.")
@@ -427,7 +424,7 @@ def place_ticket(call: ActionCall) -> ActionResult:
     wallet = _wallet(call)
     selections = [Selection(leg["outcome"], odds=Decimal(str(leg["odds"]))) for leg in legs]
     try:
-        ticket = services.place_ticket(wallet, selections, stake if stake is not None else "", now=call.now)
+        ticket = betting.place_ticket(wallet, selections, stake if stake is not None else "", now=call.now)
     except BetRefused as refused:
         variables: dict[str, Any] = {"placed": False, "refusal": refused.code.value}
         if refused.code is RefusalCode.ODDS_CHANGED:
@@ -437,9 +434,9 @@ def place_ticket(call: ActionCall) -> ActionResult:
     currency = wallet.currency
     body = (
         f"✅ Ticket #{ticket.pk} placed!\n"
-        f"Stake {_money(ticket.stake, currency)} at odds {_odds(ticket.total_odds)} · "
-        f"potential payout {_money(ticket.potential_payout, currency)}.\n"
-        f"Your balance is now {_money(wallet.balance, currency)}. I'll message you when it settles. Good luck! 🍀"
+        f"Stake {money_text(ticket.stake, currency)} at odds {_odds(ticket.total_odds)} · "
+        f"potential payout {money_text(ticket.potential_payout, currency)}.\n"
+        f"Your balance is now {money_text(wallet.balance, currency)}. I'll message you when it settles. Good luck! 🍀"
     )
     return ActionResult(
         variables={"placed": True, "refusal": "", "slip": [], "ticket_id": ticket.pk},
@@ -455,9 +452,9 @@ def wallet_summary(call: ActionCall) -> ActionResult:
     open_stakes = Ticket.objects.filter(wallet=wallet, status=TicketStatus.OPEN).aggregate(
         n=Count("id"), stake=Sum("stake")
     )
-    lines = [f"👛 *Your wallet*\nBalance: *{_money(wallet.balance, wallet.currency)}*"]
+    lines = [f"👛 *Your wallet*\nBalance: *{money_text(wallet.balance, wallet.currency)}*"]
     if open_stakes["n"]:
-        lines.append(f"Open tickets: {open_stakes['n']} (staked {_money(open_stakes['stake'], wallet.currency)})")
+        lines.append(f"Open tickets: {open_stakes['n']} (staked {money_text(open_stakes['stake'], wallet.currency)})")
     else:
         lines.append("No open tickets.")
     return ActionResult(variables={"wallet_text": "\n".join(lines)})
@@ -483,8 +480,8 @@ def wallet_history(call: ActionCall) -> ActionResult:
         if entry.ticket_id:
             what += f" (ticket #{entry.ticket_id})"
         sign = "+" if entry.amount > 0 else "-"
-        lines.append(f"{_local(entry.created_at):%d %b %H:%M} {what}: {sign}{abs(entry.amount):,.2f}")
-    lines.append(f"Balance: {_money(wallet.balance, wallet.currency)}")
+        lines.append(f"{_local(entry.created_at):%d %b %H:%M} {what}: {sign}{amount_text(abs(entry.amount))}")
+    lines.append(f"Balance: {money_text(wallet.balance, wallet.currency)}")
     return ActionResult(replies=({"type": "text", "body": "\n".join(lines)},))
 
 
@@ -502,11 +499,11 @@ def open_tickets(call: ActionCall) -> ActionResult:
     lines = ["🎫 *Open tickets*"]
     for ticket in tickets:
         lines.append(
-            f"\n#{ticket.pk} · stake {_money(ticket.stake, wallet.currency)} · odds {_odds(ticket.total_odds)} · "
-            f"pays {_money(ticket.potential_payout, wallet.currency)}"
+            f"\n#{ticket.pk} · stake {money_text(ticket.stake, wallet.currency)} · odds {_odds(ticket.total_odds)} · "
+            f"pays {money_text(ticket.potential_payout, wallet.currency)}"
         )
         lines.extend(
-            f"• {bet.selection} — {services.fixture_name(bet.fixture)} @ {_odds(bet.odds)}" for bet in ticket.bets.all()
+            f"• {bet.selection} — {fixture_name(bet.fixture)} @ {_odds(bet.odds)}" for bet in ticket.bets.all()
         )
     return ActionResult(replies=({"type": "text", "body": "\n".join(lines)},))
 
@@ -514,7 +511,7 @@ def open_tickets(call: ActionCall) -> ActionResult:
 def fixtures_text(call: ActionCall) -> ActionResult:
     """Every fixture open for betting this week as text. Longer than one WhatsApp message
     (4096 characters) it is returned as ordered parts, which the flow sends as one group."""
-    text = services.fixture_list_text(call.now)
+    text = catalogue.fixture_list_text(call.now)
     if not text:
         return _nothing("There are no matches open for betting right now.")
     header = "📋 *All matches this week* (1 · X · 2 odds)\n\n"

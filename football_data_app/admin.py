@@ -24,7 +24,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import services
 from .models import (
     ApiFootballAccount,
     Bet,
@@ -39,6 +38,9 @@ from .models import (
     Ticket,
     Wallet,
 )
+from .services import api_account, ingestion, settling
+from .services.wallet import WalletError, adjust, deposit, ledger_total
+from .texts import fixture_name
 
 
 def _operator(request: HttpRequest) -> str:
@@ -78,13 +80,13 @@ class ApiFootballAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description="Requests blocked until")
     def blocked(self, account: ApiFootballAccount) -> str:
-        until = services.quota_status()["blocked_until"]
+        until = api_account.quota_status()["blocked_until"]
         return f"{until:%Y-%m-%d %H:%M} UTC (daily quota spent)" if until else "not blocked"
 
     @admin.action(description="Check the quota now (/status, does not count)")
     def check_quota(self, request: HttpRequest, queryset: QuerySet) -> None:
         try:
-            status = services.refresh_quota()
+            status = api_account.refresh_quota()
         except Exception as exc:  # noqa: BLE001 - shown to the operator, whatever went wrong
             self.message_user(request, f"Could not reach API-Football: {exc}", messages.ERROR)
             return
@@ -92,7 +94,7 @@ class ApiFootballAccountAdmin(admin.ModelAdmin):
 
     @admin.action(description="Lift the quota block (after a plan upgrade)")
     def lift_block(self, request: HttpRequest, queryset: QuerySet) -> None:
-        services.clear_quota_block()
+        api_account.clear_quota_block()
         self.message_user(request, "Requests to API-Football are allowed again.")
 
 
@@ -162,7 +164,7 @@ class AwaitingResultFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Fixture]) -> QuerySet[Fixture]:
         if self.value() == "waiting":
-            return queryset.filter(settled_at__isnull=True, kickoff__lte=timezone.now() - services.RESULT_GRACE)
+            return queryset.filter(settled_at__isnull=True, kickoff__lte=timezone.now() - ingestion.RESULT_GRACE)
         if self.value() == "missing":
             return queryset.filter(settled_at__isnull=True, result_missing_since__isnull=False)
         if self.value() == "settled":
@@ -214,7 +216,7 @@ class FixtureAdmin(admin.ModelAdmin):
 
     @admin.display(description="match")
     def match(self, fixture: Fixture) -> str:
-        return services.fixture_name(fixture)
+        return fixture_name(fixture)
 
     @admin.display(description="90' (HT)")
     def score(self, fixture: Fixture) -> str:
@@ -246,7 +248,7 @@ class FixtureAdmin(admin.ModelAdmin):
         for fixture in queryset:
             try:
                 with transaction.atomic():
-                    services.set_manual_result(
+                    settling.set_manual_result(
                         fixture, home=home, away=away, ht_home=ht_home, ht_away=ht_away, by=_operator(request),
                         settle=False,
                     )  # fmt: skip
@@ -268,7 +270,7 @@ class FixtureAdmin(admin.ModelAdmin):
         for fixture in queryset:
             try:
                 with transaction.atomic():
-                    services.void_fixture(fixture, by=_operator(request), reason=reason, settle=False)
+                    settling.void_fixture(fixture, by=_operator(request), reason=reason, settle=False)
                     _enqueue_settlement([fixture.pk])
             except ValueError as exc:
                 self.message_user(request, f"{fixture}: {exc}", messages.ERROR)
@@ -279,7 +281,7 @@ class FixtureAdmin(admin.ModelAdmin):
 
     @admin.action(description="Settle now (finished, void or awarded fixtures)")
     def settle_now(self, request: HttpRequest, queryset: QuerySet[Fixture]) -> None:
-        due = [s.value for s in services.SETTLEABLE_STATUSES]
+        due = [s.value for s in settling.SETTLEABLE_STATUSES]
         ids = list(queryset.filter(status__in=due).values_list("pk", flat=True))
         with transaction.atomic():
             _enqueue_settlement(ids)
@@ -374,7 +376,7 @@ class WalletAdmin(admin.ModelAdmin):
 
     @admin.display(description="ledger")
     def ledger_check(self, wallet: Wallet) -> str:
-        total = services.ledger_total(wallet)
+        total = ledger_total(wallet)
         if total == wallet.balance:
             return "✔ matches the ledger"
         return f"✘ ledger sums to {total}"
@@ -393,12 +395,12 @@ class WalletAdmin(admin.ModelAdmin):
         for wallet in queryset:
             try:
                 if kind == "deposit":
-                    services.deposit(wallet, amount, reference=f"admin:{reference}:{wallet.pk}", note=note,
+                    deposit(wallet, amount, reference=f"admin:{reference}:{wallet.pk}", note=note,
                                      created_by=_operator(request))  # fmt: skip
                 else:
-                    services.adjust(wallet, amount, reference=f"admin:{reference}:{wallet.pk}", note=note,
+                    adjust(wallet, amount, reference=f"admin:{reference}:{wallet.pk}", note=note,
                                     created_by=_operator(request))  # fmt: skip
-            except services.WalletError as exc:
+            except WalletError as exc:
                 self.message_user(request, f"{wallet.contact}: {exc}", messages.ERROR)
             else:
                 self.message_user(request, f"{wallet.contact}: {kind} of {amount} booked; balance {wallet.balance}.")

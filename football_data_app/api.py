@@ -1,7 +1,7 @@
 """REST API for bet tickets and wallets: read for every operator, deposits and adjustments for
 admins.
 
-Money moves only through ``football_data_app.services.post_entry`` (via ``deposit`` and
+Money moves only through ``football_data_app.services.wallet.post_entry`` (via ``deposit`` and
 ``adjust``): a ledger entry and the balance change in one transaction under the wallet's row
 lock. The client's ``Idempotency-Key`` header becomes the entry's unique reference, so a
 retried request (a timeout, a double click) books once and answers with the same entry, and
@@ -22,8 +22,9 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from football_data_app import services
 from football_data_app.models import MONEY, Bet, LedgerEntry, Ticket, TicketStatus, Wallet
+from football_data_app.services.wallet import InsufficientFunds, WalletError, adjust, deposit
+from football_data_app.texts import fixture_name
 from whatsappcrm_backend.api import ApiMixin, PagePagination, Role, error_responses
 from whatsappcrm_backend.api_errors import ApiError
 
@@ -80,7 +81,7 @@ class BetSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_fixture_name(self, bet: Bet) -> str:
-        return services.fixture_name(bet.fixture)
+        return fixture_name(bet.fixture)
 
 
 class TicketSerializer(serializers.ModelSerializer):
@@ -284,10 +285,10 @@ class _BookEntry(ApiMixin, generics.GenericAPIView):
             )  # fmt: skip
         try:
             entry = self.book(wallet, form.validated_data, reference, request.user.get_username())
-        except services.InsufficientFunds as exc:
+        except InsufficientFunds as exc:
             _, _, message = str(exc).partition(": ")
             raise ApiError(409, "insufficient_funds", f"{exc}; nothing was booked", {"amount": [message]}) from None
-        except services.WalletError as exc:
+        except WalletError as exc:
             field, _, message = str(exc).partition(": ")
             if field == "reference":
                 raise ApiError(
@@ -309,7 +310,7 @@ class WalletDeposit(_BookEntry):
     serializer_class = DepositSerializer
 
     def book(self, wallet: Wallet, data: dict[str, Any], reference: str, created_by: str) -> LedgerEntry:
-        return services.deposit(
+        return deposit(
             wallet, data["amount"], reference=reference, note=data.get("note", ""), created_by=created_by
         )
 
@@ -329,7 +330,7 @@ class WalletAdjustment(_BookEntry):
     serializer_class = AdjustmentSerializer
 
     def book(self, wallet: Wallet, data: dict[str, Any], reference: str, created_by: str) -> LedgerEntry:
-        return services.adjust(wallet, data["amount"], note=data["note"], reference=reference, created_by=created_by)
+        return adjust(wallet, data["amount"], note=data["note"], reference=reference, created_by=created_by)
 
     @extend_schema(
         summary="Adjust a wallet's balance",

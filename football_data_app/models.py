@@ -28,6 +28,7 @@ from .markets import MarketType
 from .settlement import OutcomeResult
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
+CENT = Decimal("0.01")  # the smallest amount a MONEY field holds
 ODDS = {"max_digits": 9, "decimal_places": 3}
 LINE = {"max_digits": 6, "decimal_places": 2}
 

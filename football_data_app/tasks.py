@@ -1,4 +1,4 @@
-"""Football tasks: thin wrappers over :mod:`football_data_app.services`.
+"""Football tasks: thin wrappers over :mod:`football_data_app.services` (``ingestion`` and ``settling``).
 
 Every task here is on the ``football_data`` queue (the prefork CPU worker; see
 ``whatsappcrm_backend/topology.py``), so parsing and bulk writes never delay a flow reply.
@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from whatsappcrm_backend.celery import enqueue, project_task
 
-from . import services
 from .models import SyncKind, SyncStatus
+from .services import ingestion, settling
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ MAX_RESUME_COUNTDOWN = 300  # seconds; well under topology.LONGEST_COUNTDOWN
 
 
 def _sync(task: Any, kind: SyncKind, **kwargs: Any) -> dict[str, Any] | None:
-    run = services.run_sync(kind, worker=task.request.hostname or "", **kwargs)
+    run = ingestion.run_sync(kind, worker=task.request.hostname or "", **kwargs)
     if run is None:
         return None
     if run.status == SyncStatus.PARTIAL and "resume" in run.detail:
@@ -67,7 +67,7 @@ def sync_live_odds(self) -> dict[str, Any] | None:
 def sync_results(self) -> dict[str, Any] | None:
     """Results of fixtures that should be over, then one settlement task per settleable fixture."""
     outcome = _sync(self, SyncKind.RESULTS)
-    fixture_ids = services.settleable_fixture_ids()
+    fixture_ids = settling.settleable_fixture_ids()
     for fixture_id in fixture_ids:
         enqueue(settle_fixture, fixture_id)
     return {**(outcome or {}), "settle": len(fixture_ids)}
@@ -77,15 +77,15 @@ def sync_results(self) -> dict[str, Any] | None:
 def settle_fixture(self, fixture_id: int) -> dict[str, Any]:
     """Settle one fixture: outcomes, bets, tickets, wallet credits, notifications."""
     worker, started_at = self.request.hostname or "", timezone.now()
-    result = services.settle_fixture(fixture_id, settled_by=worker)
-    services.record_settlement_run(result, worker=worker, started_at=started_at)
+    result = settling.settle_fixture(fixture_id, settled_by=worker)
+    settling.record_settlement_run(result, worker=worker, started_at=started_at)
     return {"state": result.state, "tickets": len(result.tickets)}
 
 
 @project_task("football_data.settle_due", bind=True)
 def settle_due(self) -> dict[str, int]:
     """Sweeper: settle what is over but unsettled, send notifications a crash left unsent."""
-    return services.settle_due(settled_by=self.request.hostname or "")
+    return settling.settle_due(settled_by=self.request.hostname or "")
 
 
 def enqueue_settlement(fixture_id: int) -> None:

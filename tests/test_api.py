@@ -35,9 +35,10 @@ from conversations.models import Contact, Direction, Message, MessageStatus
 from flows import services as flow_services
 from flows.models import ContactFlowState, Flow
 from football_data_app import fake_feed
-from football_data_app import services as football
 from football_data_app.feed import parse_fixture, parse_league
 from football_data_app.models import LedgerEntry, Outcome, Ticket, Wallet
+from football_data_app.services import betting, upserts
+from football_data_app.services.wallet import deposit, wallet_discrepancies, wallet_for
 from meta_integration import simulate
 from meta_integration.models import MetaAppConfig
 from meta_integration.payloads import parse_webhook
@@ -115,14 +116,14 @@ def build_world() -> dict[str, Any]:
     waiting = Contact.objects.get(wa_id="263772000111")
     flow_services.start_handover(waiting.pk)
 
-    football.upsert_leagues([parse_league(item) for item in fake_feed.league_items([39])], activate=[39])
+    upserts.upsert_leagues([parse_league(item) for item in fake_feed.league_items([39])], activate=[39])
     items = fake_feed.fixture_items(2, [39], start_date=(timezone.now() + timedelta(days=2)).date(), seed=3)
-    football.upsert_fixtures([parse_fixture(item) for item in items])
-    football.ingest_odds([fake_feed.odds_item(item, bookmakers=1, seed=3) for item in items])
-    wallet = football.wallet_for(contact)
-    football.deposit(wallet, D("100.00"), reference="test:seed-deposit", note="Cash at the shop")
+    upserts.upsert_fixtures([parse_fixture(item) for item in items])
+    upserts.ingest_odds([fake_feed.odds_item(item, bookmakers=1, seed=3) for item in items])
+    wallet = wallet_for(contact)
+    deposit(wallet, D("100.00"), reference="test:seed-deposit", note="Cash at the shop")
     outcome = Outcome.objects.filter(market__fixture__api_id=items[0]["fixture"]["id"], active=True).first()
-    ticket = football.place_ticket(wallet, [football.Selection(outcome.pk)], D("10.00"))
+    ticket = betting.place_ticket(wallet, [betting.Selection(outcome.pk)], D("10.00"))
     users, tokens = make_users()
     return {
         "ids": {
@@ -878,7 +879,7 @@ def test_deposit_books_once_per_idempotency_key(world):
     reused = _book(world, "adjustments", {"amount": "25.50", "note": "same key, other kind"})
     assert reused.status_code == 409
     assert fingerprint() == before
-    assert football.wallet_discrepancies() == []
+    assert wallet_discrepancies() == []
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.models import Contact
-from football_data_app import fake_feed, services
+from football_data_app import fake_feed
 from football_data_app.client import (
     MINUTE_WINDOW_KEY,
     QUOTA_EXHAUSTED_KEY,
@@ -48,6 +48,8 @@ from football_data_app.models import (
     SyncStatus,
     Team,
 )
+from football_data_app.services import api_account, betting, ingestion, settling
+from football_data_app.services.wallet import deposit, wallet_for
 
 pytestmark = pytest.mark.django_db
 
@@ -75,13 +77,13 @@ def serve(data: FakeFootballData, *, per_minute: int = 1000, **config) -> Iterat
 
 
 def client() -> ApiFootballClient:
-    return services.api_client()
+    return api_account.api_client()
 
 
 def load_leagues_and_fixtures(league_ids=(39, 140)) -> None:
     with client() as api:
-        services.sync_leagues(api, activate=league_ids)
-        services.sync_fixtures(api, now=NOW)
+        ingestion.sync_leagues(api, activate=league_ids)
+        ingestion.sync_fixtures(api, now=NOW)
 
 
 FIXTURE_FIELDS = (
@@ -133,12 +135,12 @@ def offered_selections(odds_item: dict) -> int:
 def test_league_sync_is_idempotent_and_never_reactivates_a_league_an_operator_turned_off():
     with serve(FakeFootballData.generate(4, [39, 140, 135])):
         with client() as api:
-            services.sync_leagues(api, activate=[39, 140])
+            ingestion.sync_leagues(api, activate=[39, 140])
             assert dict(League.objects.values_list("api_id", "active")) == {39: True, 140: True, 135: False}
             League.objects.filter(api_id=39).update(active=False)  # the operator turns it off
             League.objects.filter(api_id=135).update(active=True)  # and another on
             before = snapshot()
-            services.sync_leagues(api, activate=[39, 140])
+            ingestion.sync_leagues(api, activate=[39, 140])
     assert snapshot() == before
     premier = League.objects.get(api_id=39)
     assert (premier.active, premier.name, premier.current_season, premier.has_odds) == (
@@ -153,7 +155,7 @@ def test_fixture_sync_maps_every_status_keeps_the_90_minute_score_and_is_idempot
         load_leagues_and_fixtures()
         first = snapshot()
         with client() as api:
-            services.sync_fixtures(api, now=NOW)
+            ingestion.sync_fixtures(api, now=NOW)
         assert snapshot() == first
         assert len(fake.requests("/fixtures")) == 4  # one request per active league per run
 
@@ -179,8 +181,8 @@ def test_fixture_sync_maps_every_status_keeps_the_90_minute_score_and_is_idempot
 def test_fixtures_of_inactive_leagues_are_not_fetched():
     with serve(FakeFootballData.generate(10, [39, 140])) as fake:
         with client() as api:
-            services.sync_leagues(api, activate=[39])
-            services.sync_fixtures(api, now=NOW)
+            ingestion.sync_leagues(api, activate=[39])
+            ingestion.sync_fixtures(api, now=NOW)
     assert [r.params["league"] for r in fake.requests("/fixtures")] == ["39"]
     assert set(Fixture.objects.values_list("league__api_id", flat=True)) == {39}
 
@@ -221,9 +223,9 @@ def test_odds_statements_per_page_do_not_depend_on_the_number_of_pages():
     with serve(data) as fake:
         load_leagues_and_fixtures()
         with client() as api, CaptureQueriesContext(connection) as one_page:
-            services.sync_odds(api, league_ids=[39])
+            ingestion.sync_odds(api, league_ids=[39])
         with client() as api, CaptureQueriesContext(connection) as three_pages:
-            services.sync_odds(api, league_ids=[140])
+            ingestion.sync_odds(api, league_ids=[140])
         assert [r.params.get("page") for r in fake.requests("/odds")] == ["1", "1", "2", "3"]
 
     one, three = statements_per_page(one_page.captured_queries), statements_per_page(three_pages.captured_queries)
@@ -239,10 +241,10 @@ def test_odds_ingestion_twice_gives_the_same_rows_and_skips_markets_we_do_not_of
     with serve(data):
         load_leagues_and_fixtures()
         with client() as api:
-            services.sync_odds(api)
+            ingestion.sync_odds(api)
         first = snapshot()
         with client() as api:
-            services.sync_odds(api)
+            ingestion.sync_odds(api)
     assert snapshot() == first
     template = next(iter(pinned.values()))
     assert Outcome.objects.count() == 40 * offered_selections(template)
@@ -273,9 +275,9 @@ def test_an_odds_refresh_updates_in_place_deactivates_what_left_the_feed_and_kee
     data.put_odds(fixture_id, original)
     with serve(data):
         with client() as api:
-            services.sync_leagues(api, activate=[39])
-            services.sync_fixtures(api)
-            services.sync_odds(api)
+            ingestion.sync_leagues(api, activate=[39])
+            ingestion.sync_fixtures(api)
+            ingestion.sync_odds(api)
         home = Outcome.objects.get(
             market__fixture__api_id=fixture_id, market__bookmaker__api_id=8,
             market__market_type=MarketType.MATCH_WINNER, key="Home",
@@ -285,9 +287,9 @@ def test_an_odds_refresh_updates_in_place_deactivates_what_left_the_feed_and_kee
                 market__fixture__api_id=fixture_id, market__bookmaker__api_id=8, market__market_type=MarketType.BTTS
             ).values_list("id", flat=True)
         )
-        wallet = services.wallet_for(Contact.objects.create(wa_id="263770000001"))
-        services.deposit(wallet, Decimal("50.00"))
-        ticket = services.place_ticket(wallet, [services.Selection(home.pk)], Decimal("10.00"))
+        wallet = wallet_for(Contact.objects.create(wa_id="263770000001"))
+        deposit(wallet, Decimal("50.00"))
+        ticket = betting.place_ticket(wallet, [betting.Selection(home.pk)], Decimal("10.00"))
         placed_odds = home.odds
 
         # The bookmaker moves the price and stops offering both-teams-to-score.
@@ -298,7 +300,7 @@ def test_an_odds_refresh_updates_in_place_deactivates_what_left_the_feed_and_kee
         bet365["bets"] = [bet for bet in bet365["bets"] if bet["name"] != "Both Teams Score"]
         data.put_odds(fixture_id, changed)
         with client() as api:
-            services.sync_odds(api)
+            ingestion.sync_odds(api)
 
     home.refresh_from_db()
     assert home.odds == placed_odds + Decimal("0.75") and home.active  # same row, new price
@@ -323,9 +325,9 @@ def test_a_malformed_item_or_unknown_label_is_counted_and_the_rest_of_the_page_i
     data.put_odds(ids[1], broken)
     with serve(data):
         with client() as api:
-            services.sync_leagues(api, activate=[39])
-            services.sync_fixtures(api, now=NOW)
-        run = services.run_sync(SyncKind.ODDS)
+            ingestion.sync_leagues(api, activate=[39])
+            ingestion.sync_fixtures(api, now=NOW)
+        run = ingestion.run_sync(SyncKind.ODDS)
     assert run.status == SyncStatus.OK
     assert run.skipped >= 2
     assert any("update: missing" in note for note in run.detail["notes"])
@@ -345,11 +347,11 @@ def test_live_odds_are_fetched_once_per_run_for_every_league_and_deduplicated():
     data.put_live_odds(fixture["fixture"]["id"], live)
     with serve(data) as fake:
         with client() as api:
-            services.sync_leagues(api, activate=[39, 140])
-            services.sync_fixtures(api, now=NOW)
-            services.sync_live_odds(api)
+            ingestion.sync_leagues(api, activate=[39, 140])
+            ingestion.sync_fixtures(api, now=NOW)
+            ingestion.sync_live_odds(api)
             first = snapshot()
-            services.sync_live_odds(api)
+            ingestion.sync_live_odds(api)
         assert len(fake.requests("/odds/live")) == 2  # once per run, never per league
     assert snapshot() == first
     live_markets = Market.objects.filter(is_live=True)
@@ -373,8 +375,8 @@ def test_results_sync_asks_20_ids_per_request_and_flags_a_fixture_missing_from_t
     ids = data.fixture_ids()
     with serve(data) as fake:
         with client() as api:
-            services.sync_leagues(api, activate=[39])
-            services.sync_fixtures(api, days_back=6)
+            ingestion.sync_leagues(api, activate=[39])
+            ingestion.sync_fixtures(api, days_back=6)
             assert Fixture.objects.filter(status=FixtureStatus.SCHEDULED).count() == 25
             data.set_result(ids[0], 2, 1, 1, 0)
             data.set_status(ids[1], "PST")
@@ -382,7 +384,7 @@ def test_results_sync_asks_20_ids_per_request_and_flags_a_fixture_missing_from_t
             # A fixture we have that the feed has never heard of (deleted upstream, say).
             ghost = Fixture.objects.get(api_id=ids[3])
             Fixture.objects.filter(pk=ghost.pk).update(api_id=9_999_999)
-            services.sync_results(api)
+            ingestion.sync_results(api)
         requests = fake.requests("/fixtures")[-2:]
     assert [len(r.params["ids"].split("-")) for r in requests] == [20, 5]
     finished = Fixture.objects.get(api_id=ids[0])
@@ -391,7 +393,7 @@ def test_results_sync_asks_20_ids_per_request_and_flags_a_fixture_missing_from_t
     assert Fixture.objects.get(api_id=ids[2]).status == FixtureStatus.FINISHED_PEN
     ghost.refresh_from_db()
     assert ghost.result_missing_since is not None and "Not in the results feed" in ghost.settlement_note
-    settleable = set(services.settleable_fixture_ids())
+    settleable = set(settling.settleable_fixture_ids())
     assert {Fixture.objects.get(api_id=i).pk for i in ids[:3]} <= settleable
     assert ghost.pk not in settleable  # it waits: never settled on an assumed score
 
@@ -405,7 +407,7 @@ def test_a_spent_daily_quota_stops_the_run_with_a_status_not_a_traceback(caplog,
         load_leagues_and_fixtures()  # 3 requests: leagues + 2 leagues' fixtures
         caplog.clear()
         with caplog.at_level(logging.WARNING):
-            run = services.run_sync(SyncKind.ODDS)
+            run = ingestion.run_sync(SyncKind.ODDS)
         assert run.status == SyncStatus.QUOTA_EXHAUSTED
         assert "quota" in run.message
         # The 6th answer said 0 remaining: no request was spent learning the quota was gone.
@@ -413,17 +415,17 @@ def test_a_spent_daily_quota_stops_the_run_with_a_status_not_a_traceback(caplog,
         assert run.requests == 3 and run.pages == 3
         assert redis_client.get(QUOTA_REMAINING_KEY) == b"0"
         assert ApiFootballAccount.objects.get().exhausted_until > timezone.now()
-        assert services.quota_status()["blocked_until"] is not None
+        assert api_account.quota_status()["blocked_until"] is not None
         warnings = [r for r in caplog.records if r.name.startswith("football_data_app")]
         assert warnings and all(r.exc_info is None for r in warnings)
 
         # Every later run stops before the network until the block is lifted.
-        again = services.run_sync(SyncKind.FIXTURES)
+        again = ingestion.run_sync(SyncKind.FIXTURES)
         assert again.status == SyncStatus.QUOTA_EXHAUSTED and again.requests == 0
         assert len(fake.requests()) == 6
         fake.reset_quota()
-        services.clear_quota_block()
-        assert services.run_sync(SyncKind.ODDS).status == SyncStatus.OK
+        api_account.clear_quota_block()
+        assert ingestion.run_sync(SyncKind.ODDS).status == SyncStatus.OK
 
 
 def test_quota_refused_by_the_api_blocks_further_requests(redis_client):
@@ -454,13 +456,13 @@ def test_the_per_minute_limit_pauses_a_run_which_resumes_where_it_stopped(redis_
         load_leagues_and_fixtures()
         redis_client.delete(MINUTE_WINDOW_KEY)
         ApiFootballAccount.objects.update(requests_per_minute=2)
-        run = services.run_sync(SyncKind.ODDS)
+        run = ingestion.run_sync(SyncKind.ODDS)
         assert run.status == SyncStatus.PARTIAL
         assert run.detail["resume"] == {"league_ids": [140], "page": 2}
         assert 0 < run.detail["retry_after"] <= 60
         redis_client.delete(MINUTE_WINDOW_KEY)  # the minute passes
         ApiFootballAccount.objects.update(requests_per_minute=1000)
-        assert services.run_sync(SyncKind.ODDS, **run.detail["resume"]).status == SyncStatus.OK
+        assert ingestion.run_sync(SyncKind.ODDS, **run.detail["resume"]).status == SyncStatus.OK
         pages = [(r.params["league"], r.params.get("page")) for r in fake.requests("/odds")]
     assert pages == [("39", "1"), ("140", "1"), ("140", "2"), ("140", "3")]  # nothing fetched twice
     assert Outcome.objects.count() == 40 * offered_selections(next(iter(pinned.values())))
@@ -479,7 +481,7 @@ def test_the_minute_limiter_is_shared_by_every_client_on_the_same_redis(redis_cl
 def test_a_missing_api_key_ends_the_run_with_a_message_not_a_traceback(settings):
     settings.API_FOOTBALL_KEY = ""
     ApiFootballAccount.objects.update_or_create(pk=1, defaults={"base_url": "http://127.0.0.1:9", "api_key": ""})
-    run = services.run_sync(SyncKind.LEAGUES)
+    run = ingestion.run_sync(SyncKind.LEAGUES)
     assert run.status == SyncStatus.FAILED and run.requests == 0
     assert "key is not configured" in run.message
     assert "key is not configured" in ApiFootballAccount.objects.get().last_error
@@ -499,6 +501,6 @@ def test_bad_configuration_and_bad_requests_fail_with_a_clear_error(redis_client
         ApiFootballAccount.objects.update(api_key="test-key")
         with client() as api, pytest.raises(ApiRequestError, match="season"):
             api.fixtures(league=39, season="last")
-        run = services.run_sync(SyncKind.LEAGUES)
+        run = ingestion.run_sync(SyncKind.LEAGUES)
         assert run.status == SyncStatus.OK
         fake.set_latency(0)

@@ -19,7 +19,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message
-from football_data_app import fake_feed, services
+from football_data_app import fake_feed
 from football_data_app.client import MINUTE_WINDOW_KEY, QUOTA_EXHAUSTED_KEY
 from football_data_app.fake_api import FakeFootballData, start_fake_api
 from football_data_app.feed import FixtureStatus, parse_fixture, parse_league
@@ -36,6 +36,8 @@ from football_data_app.models import (
     Ticket,
     TicketStatus,
 )
+from football_data_app.services import betting, settling, upserts
+from football_data_app.services.wallet import deposit, ledger_total, wallet_discrepancies, wallet_for
 from football_data_app.tasks import settle_due, settle_fixture, sync_fixtures
 from meta_integration.models import MetaAppConfig
 from tests.conftest import purge_project_queues
@@ -53,12 +55,12 @@ class Feed:
     """A tiny API-Football: fixtures from ``fake_feed``, results played out by the fake store."""
 
     def __init__(self, n: int = 1, *, kickoff_in: timedelta = timedelta(days=2), first_id: int = 1_100_000):
-        services.upsert_leagues([parse_league(item) for item in fake_feed.league_items([39])], activate=[39])
+        upserts.upsert_leagues([parse_league(item) for item in fake_feed.league_items([39])], activate=[39])
         self.data = FakeFootballData(seed=3)
         start = (timezone.now() + kickoff_in).date()
         self.items = fake_feed.fixture_items(n, [39], start_date=start, first_id=first_id, seed=3)
         self.data.put_fixtures(self.items)
-        services.upsert_fixtures([parse_fixture(item) for item in self.items])
+        upserts.upsert_fixtures([parse_fixture(item) for item in self.items])
         self.fixtures = [Fixture.objects.get(api_id=item["fixture"]["id"]) for item in self.items]
 
     def offer(self, index: int, bets: dict[MarketType, list[tuple[str, str]]], book=(8, "Bet365")) -> None:
@@ -72,19 +74,19 @@ class Feed:
                 for m, values in bets.items()
             ],
         }]  # fmt: skip
-        result = services.ingest_odds([item])
+        result = upserts.ingest_odds([item])
         assert result.skipped == 0, result.notes
 
     def result(self, index: int, home: int, away: int, ht: tuple[int, int] | None = None, **kwargs) -> Fixture:
         """The results feed reports a final score (``status`` etc. as ``FakeFootballData.set_result``)."""
         fixture_id = self.items[index]["fixture"]["id"]
         item = self.data.set_result(fixture_id, home, away, *(ht or (None, None)), **kwargs)
-        services.upsert_fixtures([parse_fixture(item)])
+        upserts.upsert_fixtures([parse_fixture(item)])
         return Fixture.objects.get(api_id=fixture_id)
 
     def status(self, index: int, code: str) -> Fixture:
         fixture_id = self.items[index]["fixture"]["id"]
-        services.upsert_fixtures([parse_fixture(self.data.set_status(fixture_id, code))])
+        upserts.upsert_fixtures([parse_fixture(self.data.set_status(fixture_id, code))])
         return Fixture.objects.get(api_id=fixture_id)
 
 
@@ -93,13 +95,13 @@ def outcome(fixture: Fixture, market: MarketType, key: str) -> Outcome:
 
 
 def funded_wallet(wa_id: str = "263770000100", amount: str = "1000.00"):
-    wallet = services.wallet_for(Contact.objects.create(wa_id=wa_id, profile_name="Bettor"))
-    services.deposit(wallet, D(amount), reference=f"test-deposit:{wa_id}")
+    wallet = wallet_for(Contact.objects.create(wa_id=wa_id, profile_name="Bettor"))
+    deposit(wallet, D(amount), reference=f"test-deposit:{wa_id}")
     return wallet
 
 
 def single(wallet, fixture: Fixture, market: MarketType, key: str, stake: Decimal = STAKE) -> Ticket:
-    return services.place_ticket(wallet, [services.Selection(outcome(fixture, market, key).pk)], stake)
+    return betting.place_ticket(wallet, [betting.Selection(outcome(fixture, market, key).pk)], stake)
 
 
 def credits(ticket: Ticket) -> list[tuple[str, Decimal]]:
@@ -183,7 +185,7 @@ def test_every_offered_market_settles_on_a_concrete_score_and_credits_the_wallet
     assert wallet.balance == D("1000.00") - STAKE * len(EXPECTED_2_1)
 
     settled = feed.result(0, 2, 1, ht=(1, 0))
-    outcome_ = services.settle_fixture(settled.pk, settled_by="test")
+    outcome_ = settling.settle_fixture(settled.pk, settled_by="test")
     assert outcome_.state == "settled" and len(outcome_.tickets) == len(EXPECTED_2_1)
 
     for market, key, status, credited in EXPECTED_2_1:
@@ -194,8 +196,8 @@ def test_every_offered_market_settles_on_a_concrete_score_and_credits_the_wallet
     wallet.refresh_from_db()
     total_credit = sum(D(credited) for *_, credited in EXPECTED_2_1)
     assert wallet.balance == D("1000.00") - STAKE * len(EXPECTED_2_1) + total_credit
-    assert services.ledger_total(wallet) == wallet.balance
-    assert services.wallet_discrepancies() == []
+    assert ledger_total(wallet) == wallet.balance
+    assert wallet_discrepancies() == []
     fixture.refresh_from_db()
     assert fixture.settled_at is not None and fixture.settlement_note == ""
     assert not Outcome.objects.filter(market__fixture=fixture, result="").exists()
@@ -213,7 +215,7 @@ def test_markets_settle_on_the_90_minute_score_never_extra_time_or_penalties():
     # 1-1 after 90 minutes, 3-1 after extra time.
     fixture = feed.result(0, 1, 1, ht=(0, 1), status="AET", extratime=(2, 0))
     assert (fixture.goals_home, fixture.goals_away) == (3, 1)
-    services.settle_fixture(fixture.pk)
+    settling.settle_fixture(fixture.pk)
     assert [Ticket.objects.get(pk=t.pk).status for t in (draw, home, under)] == ["won", "lost", "won"]
 
 
@@ -226,7 +228,7 @@ def test_a_fixture_that_is_not_played_voids_its_bets_and_refunds_the_stake(code)
     ticket = single(wallet, feed.fixtures[0], M.MATCH_WINNER, "Away", stake=D("12.50"))
     fixture = feed.status(0, code)
     assert fixture.fixture_status.is_void
-    services.settle_fixture(fixture.pk)
+    settling.settle_fixture(fixture.pk)
     ticket.refresh_from_db()
     assert (ticket.status, ticket.payout) == (TicketStatus.VOID, D("12.50"))
     assert credits(ticket) == [("refund", D("12.50"))]
@@ -244,26 +246,26 @@ def test_accumulators_multiply_void_legs_count_as_one_and_a_lost_leg_loses_at_on
     wallet = funded_wallet()
 
     def acca(*legs) -> Ticket:
-        selections = [services.Selection(outcome(fx, M.MATCH_WINNER, key).pk) for fx, key in legs]
-        return services.place_ticket(wallet, selections, STAKE)
+        selections = [betting.Selection(outcome(fx, M.MATCH_WINNER, key).pk) for fx, key in legs]
+        return betting.place_ticket(wallet, selections, STAKE)
 
     void_leg = acca((a, "Home"), (b, "Draw"), (c, "Away"))  # b is postponed
     lost_early = acca((a, "Away"), (d, "Home"))  # a ends 2-0: lost before d is played
     pending = acca((a, "Home"), (d, "Home"))
     assert void_leg.kind == "accumulator" and void_leg.potential_payout == D("90.00")
 
-    services.settle_fixture(feed.result(0, 2, 0, ht=(1, 0)).pk)
+    settling.settle_fixture(feed.result(0, 2, 0, ht=(1, 0)).pk)
     assert Ticket.objects.get(pk=lost_early.pk).status == TicketStatus.LOST
     assert Ticket.objects.get(pk=pending.pk).status == TicketStatus.OPEN
     assert Ticket.objects.get(pk=void_leg.pk).status == TicketStatus.OPEN
 
-    services.settle_fixture(feed.status(1, "PST").pk)
-    services.settle_fixture(feed.result(2, 0, 1, ht=(0, 0)).pk)
+    settling.settle_fixture(feed.status(1, "PST").pk)
+    settling.settle_fixture(feed.result(2, 0, 1, ht=(0, 0)).pk)
     void_leg.refresh_from_db()
     assert (void_leg.status, void_leg.payout) == (TicketStatus.WON, D("30.00"))  # 10 x 2.00 x 1 x 1.50
     assert credits(void_leg) == [("win", D("30.00"))]
 
-    services.settle_fixture(feed.result(3, 1, 1, ht=(0, 0)).pk)
+    settling.settle_fixture(feed.result(3, 1, 1, ht=(0, 0)).pk)
     assert Ticket.objects.get(pk=pending.pk).status == TicketStatus.LOST
     assert credits(Ticket.objects.get(pk=lost_early.pk)) == []
 
@@ -278,7 +280,7 @@ def test_a_ticket_is_paid_at_the_odds_it_was_placed_at_after_the_odds_changed():
     home = outcome(feed.fixtures[0], M.MATCH_WINNER, "Home")
     assert home.odds == D("3.75") and ticket.bets.get().outcome_id == home.pk
 
-    services.settle_fixture(feed.result(0, 1, 0, ht=(0, 0)).pk)
+    settling.settle_fixture(feed.result(0, 1, 0, ht=(0, 0)).pk)
     ticket.refresh_from_db()
     assert (ticket.status, ticket.payout) == (TicketStatus.WON, D("21.00"))  # 10.00 x 2.10, not x 3.75
     assert ticket.bets.get().odds == D("2.10")
@@ -294,9 +296,9 @@ def test_settling_twice_pays_once_and_notifies_once():
     wallet = funded_wallet()
     ticket = single(wallet, feed.fixtures[0], M.MATCH_WINNER, "Home")
     fixture = feed.result(0, 3, 0, ht=(2, 0))
-    first = services.settle_fixture(fixture.pk)
-    second = services.settle_fixture(fixture.pk)
-    swept = services.settle_due()
+    first = settling.settle_fixture(fixture.pk)
+    second = settling.settle_fixture(fixture.pk)
+    swept = settling.settle_due()
     assert first.tickets == (ticket.pk,) and second.tickets == () and swept["tickets"] == 0
     assert credits(ticket) == [("win", D("21.00"))]
     wallet.refresh_from_db()
@@ -316,7 +318,7 @@ def test_a_finished_fixture_without_a_90_minute_score_waits_and_says_why():
     half = single(wallet, feed.fixtures[0], M.FIRST_HALF_WINNER, "Home")
     fixture = feed.result(0, 1, 1, status="PEN", extratime=(0, 0), penalty=(5, 4))
     Fixture.objects.filter(pk=fixture.pk).update(fulltime_home=None, fulltime_away=None)  # the feed lost it
-    waiting = services.settle_fixture(fixture.pk)
+    waiting = settling.settle_fixture(fixture.pk)
     assert waiting.state == "waiting" and "90-minute score" in waiting.note
     fixture.refresh_from_db()
     assert fixture.settled_at is None and "90-minute score" in fixture.settlement_note
@@ -325,11 +327,11 @@ def test_a_finished_fixture_without_a_90_minute_score_waits_and_says_why():
 
     # Full-time known, half-time not: full-time markets settle, first-half ones wait.
     Fixture.objects.filter(pk=fixture.pk).update(fulltime_home=1, fulltime_away=1, halftime_home=None)
-    partial = services.settle_fixture(fixture.pk)
+    partial = settling.settle_fixture(fixture.pk)
     assert partial.state == "waiting" and "half-time" in partial.note
     assert Ticket.objects.get(pk=full.pk).status == TicketStatus.LOST
     assert Ticket.objects.get(pk=half.pk).status == TicketStatus.OPEN
-    assert fixture.pk in services.settleable_fixture_ids()  # still listed for operators and the sweeper
+    assert fixture.pk in settling.settleable_fixture_ids()  # still listed for operators and the sweeper
 
 
 @pytest.mark.django_db
@@ -342,18 +344,18 @@ def test_operators_can_enter_a_result_or_void_a_fixture_once():
     first = single(wallet, feed.fixtures[0], M.MATCH_WINNER, "Away")
     second = single(wallet, feed.fixtures[1], M.MATCH_WINNER, "Home")
     with pytest.raises(ValueError, match="half-time"):
-        services.set_manual_result(feed.fixtures[0], home=0, away=1, ht_home=2, ht_away=0, by="ops")
+        settling.set_manual_result(feed.fixtures[0], home=0, away=1, ht_home=2, ht_away=0, by="ops")
     with pytest.raises(ValueError, match="operator"):
-        services.void_fixture(feed.fixtures[1], by="")
+        settling.void_fixture(feed.fixtures[1], by="")
 
-    services.set_manual_result(feed.fixtures[0], home=0, away=1, ht_home=0, ht_away=0, by="ops")
-    services.void_fixture(feed.fixtures[1], by="ops", reason="played behind closed doors, result annulled")
+    settling.set_manual_result(feed.fixtures[0], home=0, away=1, ht_home=0, ht_away=0, by="ops")
+    settling.void_fixture(feed.fixtures[1], by="ops", reason="played behind closed doors, result annulled")
     assert (Ticket.objects.get(pk=first.pk).status, Ticket.objects.get(pk=second.pk).status) == ("won", "void")
     assert Ticket.objects.get(pk=first.pk).settled_by == "ops"
     with pytest.raises(ValueError, match="already settled"):
-        services.void_fixture(feed.fixtures[0], by="ops")
+        settling.void_fixture(feed.fixtures[0], by="ops")
     # The feed can no longer overwrite an operator's result.
-    services.upsert_fixtures([parse_fixture(feed.data.set_result(feed.items[0]["fixture"]["id"], 5, 0))])
+    upserts.upsert_fixtures([parse_fixture(feed.data.set_result(feed.items[0]["fixture"]["id"], 5, 0))])
     assert Fixture.objects.get(pk=feed.fixtures[0].pk).fulltime_home == 0
 
 
@@ -386,14 +388,14 @@ def test_ingestion_and_settlement_run_on_the_prefork_football_worker_never_the_g
     io_worker, cpu_worker, redis_client
 ):
     data = FakeFootballData.generate(6, [39], start_date=(timezone.now() + timedelta(days=1)).date())
-    services.upsert_leagues([parse_league(item) for item in fake_feed.league_items([39])], activate=[39])
+    upserts.upsert_leagues([parse_league(item) for item in fake_feed.league_items([39])], activate=[39])
     with fake_api_for_workers(data, redis_client):
         enqueue(sync_fixtures)
         wait_for(lambda: SyncRun.objects.filter(kind=SyncKind.FIXTURES).exclude(status="running").exists(),
                  what="the fixtures sync")  # fmt: skip
     assert Fixture.objects.count() == 6
     fixture = Fixture.objects.first()
-    services.upsert_fixtures([parse_fixture(data.set_result(fixture.api_id, 1, 0, 0, 0))])
+    upserts.upsert_fixtures([parse_fixture(data.set_result(fixture.api_id, 1, 0, 0, 0))])
     enqueue(settle_fixture, fixture.pk)
     wait_for(lambda: SyncRun.objects.filter(kind=SyncKind.SETTLE).exists(), what="the settlement")
 
@@ -421,7 +423,7 @@ def test_settlement_enqueued_repeatedly_on_two_prefork_workers_pays_each_ticket_
     wallets = [funded_wallet(f"2637700{n:05d}", "100.00") for n in range(100)]
     for wallet in wallets:
         for selection in (home, home, draw, home, home, draw):
-            services.place_ticket(wallet, [services.Selection(selection.pk)], STAKE)
+            betting.place_ticket(wallet, [betting.Selection(selection.pk)], STAKE)
     feed.result(0, 2, 0, ht=(1, 0))
 
     purge_project_queues()
@@ -453,7 +455,7 @@ def test_settlement_enqueued_repeatedly_on_two_prefork_workers_pays_each_ticket_
     for wallet in wallets:
         wallet.refresh_from_db()
         assert wallet.balance == D("100.00") - 6 * STAKE + 4 * D("21.00")
-    assert services.wallet_discrepancies() == []
+    assert wallet_discrepancies() == []
     assert Message.objects.filter(direction=Direction.OUTBOUND).count() == 600  # one notification per ticket
 
 
@@ -464,7 +466,7 @@ def test_settlement_timestamps_are_recorded():
     wallet = funded_wallet()
     ticket = single(wallet, feed.fixtures[0], M.BTTS, "No")
     before = datetime.now(UTC)
-    services.settle_fixture(feed.result(0, 0, 0, ht=(0, 0)).pk, settled_by="cpu@test")
+    settling.settle_fixture(feed.result(0, 0, 0, ht=(0, 0)).pk, settled_by="cpu@test")
     ticket.refresh_from_db()
     assert ticket.settled_at >= before and ticket.settled_by == "cpu@test"
     assert FixtureStatus(Fixture.objects.get(pk=feed.fixtures[0].pk).status) is FixtureStatus.FINISHED
@@ -500,7 +502,7 @@ def test_admin_enters_a_result_or_voids_and_settlement_is_queued_for_the_footbal
     assert "entered by admin" in entered.settlement_note
     assert voided.status == FixtureStatus.CANCELLED and "pitch waterlogged" in voided.settlement_note
     for fixture in (entered, voided):  # what the queued tasks run on the worker
-        services.settle_fixture(fixture.pk)
+        settling.settle_fixture(fixture.pk)
     assert Ticket.objects.get(pk=home.pk).status == TicketStatus.WON
     assert Ticket.objects.get(pk=draw.pk).status == TicketStatus.VOID
     page = admin_client.get(f"{url}?settlement=settled").content.decode()

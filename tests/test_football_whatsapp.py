@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message, MessageStatus
 from flows import services as flow_services
-from football_data_app import fake_feed, services
+from football_data_app import fake_feed
 from football_data_app.client import MINUTE_WINDOW_KEY, QUOTA_EXHAUSTED_KEY
 from football_data_app.fake_api import FakeFootballData, start_fake_api
 from football_data_app.feed import parse_fixture
@@ -37,6 +37,8 @@ from football_data_app.models import (
     SyncStatus,
     Ticket,
 )
+from football_data_app.services import bot_flows, upserts
+from football_data_app.services.wallet import deposit, wallet_for
 from football_data_app.tasks import sync_fixtures, sync_leagues, sync_odds, sync_results
 from meta_integration import simulate
 from meta_integration.fake_graph import FakeGraphAPI, start_fake_graph
@@ -81,7 +83,7 @@ def world(graph, io_worker, cpu_worker, redis_client) -> Iterator[dict[str, Any]
         },
     )  # fmt: skip
     flow_services.import_flow_files(flow_services.default_flow_paths())
-    services.import_football_flows()
+    bot_flows.import_football_flows()
 
     redis_client.delete(QUOTA_EXHAUSTED_KEY, MINUTE_WINDOW_KEY, *redis_client.keys("football:lock:*"))
     data = FakeFootballData.generate(60, [39, 140], start_date=(timezone.now() + timedelta(days=1)).date())
@@ -177,8 +179,8 @@ def test_browse_bet_settle_and_get_told_over_whatsapp(client, world):
     graph = world["graph"]
     phone = Phone(client, graph)
     contact = Contact.objects.create(wa_id=phone.wa_id, profile_name="Tendai Moyo")
-    wallet = services.wallet_for(contact)
-    services.deposit(wallet, Decimal("50.00"), reference="test:topup", created_by="ops")
+    wallet = wallet_for(contact)
+    deposit(wallet, Decimal("50.00"), reference="test:topup", created_by="ops")
 
     # Leagues (from the main menu's "fixtures" option), then the prompt that goes with the list.
     replies = phone.say("menu")
@@ -271,7 +273,7 @@ def test_the_full_fixture_list_arrives_as_ordered_parts(client, world):
     # A busy week: 80 more Premier League matches, so the list is longer than one message.
     start = (timezone.now() + timedelta(days=1)).date()
     extra = fake_feed.fixture_items(80, [39], start_date=start, first_id=1_300_000, seed=5)
-    services.upsert_fixtures([parse_fixture(item) for item in extra])
+    upserts.upsert_fixtures([parse_fixture(item) for item in extra])
     phone = Phone(client, graph)
     phone.say("fixtures")
     parts = phone.tap("all_text", "All matches as text")

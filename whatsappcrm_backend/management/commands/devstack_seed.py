@@ -1,7 +1,7 @@
 """``manage.py devstack_seed [--reset]``: idempotent development data (admin login, business number, flows, samples).
 
-Each app contributes its part through a ``seed_development_data(reset=...)`` function in its
-``services`` module when it has one. The seed creates what is missing and never overwrites
+Each app contributes its part through a ``seed_development_data(reset=...)`` function in the
+module ``SEEDERS`` names for it. The seed creates what is missing and never overwrites
 what exists, so what an operator changed in admin survives every ``./scripts/run``;
 ``--reset`` puts the shipped versions back.
 """
@@ -20,7 +20,7 @@ from whatsappcrm_backend.devstack import DEV_ADMIN
 SEEDERS = (
     "meta_integration.services",
     "flows.services.seed",
-    "football_data_app.services",
+    "football_data_app.services.dev_seed",
 )
 
 
