@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -389,19 +389,17 @@ def add_to_slip(call: ActionCall) -> ActionResult:
     )
 
 
-def _stake(value: Any) -> Decimal | None:
-    try:
-        return Decimal(str(value)).quantize(Decimal("0.01")) if value not in (None, "") else None
-    except InvalidOperation:
-        return None
-
-
 def preview_ticket(call: ActionCall) -> ActionResult:
+    """The slip with its stake and potential payout, for the bettor to confirm. A stake that
+    placing would refuse is refused here already, with the same words."""
     legs = _legs(call.inputs.get("slip"))
-    stake = _stake(call.inputs.get("stake"))
-    if not legs or stake is None:
+    if not legs:
         return _nothing("Your ticket is empty. Send *fixtures* to pick a match.")
     wallet = _wallet(call)
+    try:
+        stake = betting.parse_stake(call.inputs.get("stake"), wallet.currency)
+    except BetRefused as refused:
+        return _nothing(f"❌ {refused.message}")
     total = _total_odds(legs)
     payout = (stake * total).quantize(Decimal("0.01"), rounding="ROUND_DOWN")
     lines = [
@@ -420,11 +418,10 @@ def place_ticket(call: ActionCall) -> ActionResult:
     """Place the slip at the odds the bettor confirmed; a refusal is replied with its reason.
     Moved odds update the slip so the flow can show the new prices for confirmation."""
     legs = _legs(call.inputs.get("slip"))
-    stake = _stake(call.inputs.get("stake"))
     wallet = _wallet(call)
     selections = [Selection(leg["outcome"], odds=Decimal(str(leg["odds"]))) for leg in legs]
     try:
-        ticket = betting.place_ticket(wallet, selections, stake if stake is not None else "", now=call.now)
+        ticket = betting.place_ticket(wallet, selections, call.inputs.get("stake"), now=call.now)
     except BetRefused as refused:
         variables: dict[str, Any] = {"placed": False, "refusal": refused.code.value}
         if refused.code is RefusalCode.ODDS_CHANGED:

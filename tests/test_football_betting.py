@@ -6,13 +6,15 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from conversations.models import Contact
-from football_data_app import fake_feed
+from flows.engine import ActionCall, ContactView
+from football_data_app import actions, fake_feed
 from football_data_app.feed import parse_fixture, parse_league
 from football_data_app.markets import PREMATCH_BET_IDS, PREMATCH_BET_NAMES, MarketType
 from football_data_app.models import Bet, EntryKind, Fixture, LedgerEntry, Outcome, Ticket, Wallet
@@ -358,3 +360,42 @@ def test_book_writes_running_balances_for_several_wallets_and_refuses_an_overdra
         ])  # fmt: skip
     assert ledger_state(a) == before and locked[a.pk].balance == D("7.50")
 
+
+def slip_call(w: Wallet, outcome: Outcome, stake: Any) -> ActionCall:
+    leg = {"outcome": outcome.pk, "fixture": outcome.market.fixture_id, "odds": str(outcome.odds), "label": "Home",
+           "match": "A v B"}  # fmt: skip
+    return ActionCall("football.preview_ticket", {"slip": [leg], "stake": stake}, {}, ContactView(w.contact.wa_id))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("stake", "message"),
+    [
+        ("2.555", "Please send the stake as an amount, e.g. 5 or 12.50."),
+        ("5000", "The stake must be between USD 1.00 and USD 1,000.00."),
+        (None, "Please send the stake as an amount, e.g. 5 or 12.50."),
+    ],
+)
+def test_the_preview_refuses_a_stake_with_the_words_placing_would_use(stake, message):
+    fixture, w = make_fixtures(1)[0], wallet("50.00")
+    call = slip_call(w, pick(fixture), stake)
+    preview = actions.preview_ticket(call)
+    assert preview.variables == {"nothing": True}
+    assert [reply["body"] for reply in preview.replies] == [f"❌ {message}"]
+    placed = actions.place_ticket(call)
+    assert placed.variables == {"placed": False, "refusal": "invalid_stake"}
+    assert [reply["body"] for reply in placed.replies] == [f"❌ {message}"]
+    assert not Ticket.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_preview_shows_the_stake_placing_books():
+    fixture, w = make_fixtures(1)[0], wallet("50.00")
+    call = slip_call(w, pick(fixture), "12.5")
+    preview = actions.preview_ticket(call)
+    assert "Stake: USD 12.50" in preview.variables["preview_text"]
+    assert "Your balance: USD 50.00" in preview.variables["preview_text"]
+    placed = actions.place_ticket(call)
+    assert placed.variables["placed"] is True
+    assert Ticket.objects.get().stake == D("12.50")
+    assert "Your balance is now USD 37.50" in placed.replies[0]["body"]
