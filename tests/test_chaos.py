@@ -29,6 +29,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.utils import timezone
 
 from conversations.models import Direction, Message, MessageStatus
 from meta_integration import simulate
@@ -193,5 +194,55 @@ def test_a_burst_survives_a_killed_worker_and_a_redis_restart_with_one_reply_eac
             worker.stop()
         web.stop()
         beat.stop()
+        for server in restarted:
+            server.stop()
+
+
+def test_redis_gone_between_metas_answer_and_the_bookkeeping_the_row_still_ends_sent(redis_server, fake):
+    """Issue 12.2: Meta's acceptance is recorded in the database, so a Redis outage while the
+    request is at Meta cannot turn an accepted reply into a failed one (or lose its wamid)."""
+    from conversations.models import Contact
+    from tests.workers import run_django_snippet
+
+    fake_api, graph_url = fake
+    config = business(graph_url=graph_url)
+    contact = Contact.objects.create(wa_id="254700000123", profile_name="Chaos User", app_config=config,
+                                     last_inbound_at=timezone.now())
+    message = Message.objects.create(
+        contact=contact, app_config=config, direction=Direction.OUTBOUND, message_type="text",
+        text="Your ticket is placed.", content={"type": "text", "body": "Your ticket is placed."},
+        status=MessageStatus.PENDING,
+    )
+    env = {**FAULT_ENV, "META_HTTP_TIMEOUT": "10.0", "REDIS_URL": redis_server.url,
+           "CELERY_BROKER_URL": redis_server.url}
+    fake_api.set_latency(2500)
+    worker = start_worker("celery_io_worker", env=env)
+    restarted: list[EmbeddedRedis] = []
+    try:
+        run_django_snippet(
+            "from conversations.tasks import send_message\n"
+            "from whatsappcrm_backend.celery import enqueue\n"
+            f"enqueue(send_message, {message.pk})\n",
+            worker_env(env),
+        )
+        deadline = time.monotonic() + 30
+        while Message.objects.get(pk=message.pk).attempts < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the POST is at the fake, waiting for its answer
+        redis_server.process.kill()  # Redis goes away before Meta answers
+        redis_server.process.wait()
+        [accepted] = fake_api.wait_for_messages(1, to=contact.wa_id, timeout=10)
+        deadline = time.monotonic() + 20
+        while Message.objects.get(pk=message.pk).status == MessageStatus.PENDING and time.monotonic() < deadline:
+            time.sleep(0.1)
+        message.refresh_from_db()
+        assert (message.status, message.wamid, message.error_title) == (MessageStatus.SENT, accepted.wamid, "")
+        restarted.append(EmbeddedRedis(port=redis_server.port).start())  # Redis is back, empty
+        time.sleep(3.0)
+        assert len(fake_api.messages(to=contact.wa_id)) == 1  # and nothing was sent twice
+        message.refresh_from_db()
+        assert message.status == MessageStatus.SENT
+    finally:
+        worker.stop()
         for server in restarted:
             server.stop()
