@@ -49,6 +49,10 @@ def worker_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "PYTHONUNBUFFERED": "1",
+        # The test database is flushed between tests and business numbers are created again
+        # under the same ids with other fakes' URLs, which no deployment does within seconds:
+        # processes the tests start read a number's row every time instead of caching it.
+        "META_CONFIG_CACHE_SECONDS": "0",
     })
     env.update(extra or {})
     return env
