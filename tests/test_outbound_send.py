@@ -382,3 +382,23 @@ def test_the_sweeper_sends_rows_whose_enqueue_was_lost_but_not_parts_still_waiti
     wait_until(lambda: Message.objects.filter(pk__in=[lost.pk, part2.pk, part3.pk, fresh.pk],
                                               status=MessageStatus.SENT).count() == 4, what="all sent")
     assert enqueue_unsent(timedelta(0)) == 0
+
+
+def test_the_24_hour_window_is_per_business_number(fake, graph_url):
+    # Two chats on the user's phone: they wrote to A an hour ago and to B yesterday morning.
+    number_a, number_b = make_config(graph_url, name="A"), make_config(graph_url, name="B")
+    contact = make_contact(number_a, last_inbound_ago=timedelta(hours=1))
+    for config, ago in ((number_a, timedelta(hours=1)), (number_b, timedelta(hours=25))):
+        Message.objects.create(contact=contact, app_config=config, direction=Direction.INBOUND, message_type="text",
+                               text="hi", wamid=f"wamid.{uuid.uuid4().hex}", status=MessageStatus.RECEIVED,
+                               timestamp=timezone.now() - ago)
+    from_a, from_b = (
+        Message.objects.create(contact=contact, app_config=config, direction="out", message_type="text",
+                               content={"type": "text", "body": "Kick-off soon"}, status=MessageStatus.PENDING)
+        for config in (number_a, number_b)
+    )
+    assert delivery.deliver(from_a.pk).result is Result.SENT
+    assert delivery.deliver(from_b.pk).result is Result.FAILED
+    from_b.refresh_from_db()
+    assert from_b.error_title == "Outside the 24-hour window"
+    assert [r.path.split("/")[2] for r in fake.messages(to=contact.wa_id)] == [number_a.phone_number_id]

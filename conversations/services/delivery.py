@@ -207,6 +207,8 @@ class _Claimed:
     parts_total: int | None
     send_after: datetime | None
     to: str
+    # The 24-hour window is per business number: the contact's last message to this number
+    # (their last message at all only if they never wrote to it: a contact added by hand).
     last_inbound_at: datetime | None
 
 
@@ -226,7 +228,12 @@ WHERE id = %s AND direction = 'out' AND status = 'pending'
   )
 RETURNING id, contact_id, app_config_id, attempts, content, group_id, part_index, parts_total, send_after,
   (SELECT c.wa_id FROM conversations_contact AS c WHERE c.id = conversations_message.contact_id),
-  (SELECT c.last_inbound_at FROM conversations_contact AS c WHERE c.id = conversations_message.contact_id)
+  COALESCE(
+    (SELECT MAX(i.timestamp) FROM conversations_message AS i
+     WHERE i.contact_id = conversations_message.contact_id AND i.app_config_id = conversations_message.app_config_id
+       AND i.direction = 'in'),
+    (SELECT c.last_inbound_at FROM conversations_contact AS c WHERE c.id = conversations_message.contact_id)
+  )
 """
 
 
