@@ -348,7 +348,7 @@ class Exchange:
                 raise RuntimeError(f"more than 50 tasks for one message: {sorted(seen)}")
 
     def run(self, wa_id: str, measured: bool) -> None:
-        from meta_integration import simulate  # test-data builder, also used for the floor's bodies
+        from devtools import webhook_payloads  # test-data builder, also used for the floor's bodies
 
         scratch: dict[str, Counters] = {}
 
@@ -357,9 +357,10 @@ class Exchange:
                 return self._counters(name)
             return scratch.setdefault(name, Counters())
 
-        body = simulate.webhook_body([simulate.text("hi", wa_id=wa_id)], phone_number_id=self.phone_number_id,
-                                     display_phone_number=self.display_phone_number)
-        raw, headers = simulate.signed_request(body, self.app_secret)
+        body = webhook_payloads.webhook_body([webhook_payloads.text("hi", wa_id=wa_id)],
+                                             phone_number_id=self.phone_number_id,
+                                             display_phone_number=self.display_phone_number)
+        raw, headers = webhook_payloads.signed_request(body, self.app_secret)
         since = _fake_last_seq(self.graph_url)
         self.published.clear()
         label = "webhook POST" if self.mode == "project" else "bare view + publish"
@@ -371,13 +372,15 @@ class Exchange:
         if not replies:
             raise RuntimeError(f"no reply reached the fake Graph API for {wa_id}")
         for state in STATUSES:
-            statuses = [simulate.status(r["wamid"], state, wa_id,
+            statuses = [
+                webhook_payloads.status(r["wamid"], state, wa_id,
                                         biz_opaque_callback_data=(r["body"] or {}).get("biz_opaque_callback_data"))
-                        for r in replies]
+                for r in replies
+            ]
             for one in statuses:
-                body = simulate.webhook_body(statuses=[one], phone_number_id=self.phone_number_id,
-                                             display_phone_number=self.display_phone_number)
-                raw, headers = simulate.signed_request(body, self.app_secret)
+                body = webhook_payloads.webhook_body(statuses=[one], phone_number_id=self.phone_number_id,
+                                                     display_phone_number=self.display_phone_number)
+                raw, headers = webhook_payloads.signed_request(body, self.app_secret)
                 self.published.clear()
                 label = f"status webhook: {state}" if self.mode == "project" else f"bare view ({state})"
                 status = self.post(self.status_path, raw, headers["X-Hub-Signature-256"], counters(label))

@@ -152,12 +152,12 @@ def _free_port() -> int:
 
 @contextmanager
 def _fake_api(fixtures: int, start: str, bookmakers: int) -> Iterator[str]:
-    """``python -m football_data_app.fake_api`` as a process; yields its base URL."""
+    """``python -m devtools.servers football`` as a process; yields its base URL."""
     import httpx
 
     port = _free_port()
     command = [
-        sys.executable, "-m", "football_data_app.fake_api", "--port", str(port), "--any-key",
+        sys.executable, "-m", "devtools.servers", "football", "--port", str(port), "--any-key",
         "--fixtures", str(fixtures), "--leagues", ",".join(map(str, LEAGUES)), "--start-date", start,
         "--bookmakers", str(bookmakers), "--daily-limit", "10000000", "--per-minute", "1000000",
     ]  # fmt: skip
@@ -320,7 +320,7 @@ def _settle(fixtures: int, bets: int, start: str, progress: Callable[[str], None
     from django.db import connection
     from django.utils import timezone
 
-    from football_data_app import fake_feed
+    from devtools import fake_feed
     from football_data_app.feed import parse_fixture
     from football_data_app.models import Fixture, Ticket, TicketStatus
     from football_data_app.services import settling, upserts

@@ -150,7 +150,7 @@ def build_requests(spec: LoadSpec) -> list[bytes]:
     project creates one contact and one message per request and the reply to request ``i``
     is the first message the fake Graph API receives for that user.
     """
-    from meta_integration import simulate
+    from devtools import webhook_payloads
 
     parts = urlsplit(spec.url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -158,13 +158,13 @@ def build_requests(spec: LoadSpec) -> list[bytes]:
     out = []
     for index in range(spec.count):
         wa_id = spec.wa_id(index)
-        body = simulate.webhook_body(
-            [simulate.text(spec.text, wa_id=wa_id)],
+        body = webhook_payloads.webhook_body(
+            [webhook_payloads.text(spec.text, wa_id=wa_id)],
             phone_number_id=spec.phone_number_id,
             display_phone_number=spec.display_phone_number,
             profile_name=f"Bench User {index}",
         )
-        raw, headers = simulate.signed_request(body, spec.app_secret)
+        raw, headers = webhook_payloads.signed_request(body, spec.app_secret)
         head = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(raw)}", "Connection: keep-alive"]
         head += [f"{name}: {value}" for name, value in headers.items()]
         out.append(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + raw)

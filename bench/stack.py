@@ -98,7 +98,7 @@ class Stack:
     # ------------------------------------------------------------------ start / stop
 
     def start(self, on_step: Callable[[str], None] = lambda _s: None) -> Stack:
-        from whatsappcrm_backend.devstack import free_port
+        from devtools.devstack import free_port
         from whatsappcrm_backend.embedded_redis import ensure_redis_url
 
         self.options.workdir.mkdir(parents=True, exist_ok=True)
@@ -157,7 +157,7 @@ class Stack:
     def _start_processes(self, web_port: int, graph_port: int, floor_port: int) -> None:
         from whatsappcrm_backend.routing_check import compose_command
 
-        fake = [sys.executable, "-m", "meta_integration.fake_graph", "--host", "127.0.0.1", "--port", str(graph_port),
+        fake = [sys.executable, "-m", "devtools.servers", "graph", "--host", "127.0.0.1", "--port", str(graph_port),
                 "--access-token", ACCESS_TOKEN, "--max-records", "50000",
                 "--webhook-url", f"{self.web_url}{WEBHOOK_PATH}", "--app-secret", APP_SECRET,
                 "--statuses", ",".join(self.options.graph_statuses)]
@@ -467,9 +467,9 @@ class Stack:
         """POST one signed webhook body (outside the load generator, e.g. an availability probe)."""
         import httpx
 
-        from meta_integration import simulate
+        from devtools import webhook_payloads
 
-        raw, headers = simulate.signed_request(body, APP_SECRET)
+        raw, headers = webhook_payloads.signed_request(body, APP_SECRET)
         return httpx.post(f"{base or self.web_url}{path}", content=raw, headers=headers, timeout=30).status_code
 
     def describe(self) -> dict[str, Any]:

@@ -32,14 +32,14 @@ from rest_framework.test import APIClient
 
 from conversations.api import phone_digits
 from conversations.models import Contact, Direction, Message, MessageStatus
+from devtools import fake_feed
+from devtools import webhook_payloads as simulate
 from flows import services as flow_services
 from flows.models import ContactFlowState, Flow
-from football_data_app import fake_feed
 from football_data_app.feed import parse_fixture, parse_league
 from football_data_app.models import LedgerEntry, Outcome, Ticket, Wallet
 from football_data_app.services import betting, upserts
 from football_data_app.services.wallet import deposit, wallet_discrepancies, wallet_for
-from meta_integration import simulate
 from meta_integration.models import MetaAppConfig
 from meta_integration.payloads import parse_webhook
 from whatsappcrm_backend.api import AGENT_GROUP, READ_ONLY_GROUP, Role, ensure_role_groups, role_for

@@ -32,8 +32,8 @@ import pytest
 from django.utils import timezone
 
 from conversations.models import Direction, Message, MessageStatus
-from meta_integration import simulate
-from meta_integration.fake_graph import FakeGraphAPI, start_fake_graph
+from devtools import webhook_payloads as simulate
+from devtools.fake_graph import FakeGraphAPI, start_fake_graph
 from tests.test_flow_models import APP_SECRET, business, import_defaults
 from tests.workers import ROOT, WorkerProcess, start_worker, worker_env
 from whatsappcrm_backend.beat import sync_beat_schedule

@@ -1,4 +1,4 @@
-"""The README's run command as a test: ``python -m whatsappcrm_backend.devstack``.
+"""The README's run command as a test: ``python -m devtools.devstack``.
 
 It is started as a developer starts it, on free ports and a fresh data directory (SQLite and
 an embedded Redis, nothing from this test run's environment), and used as Meta and a person
@@ -27,8 +27,8 @@ import httpx
 import psutil
 import pytest
 
-from meta_integration import simulate
-from whatsappcrm_backend.devstack import DEV_APP_SECRET, DEV_DISPLAY_NUMBER, DEV_PHONE_NUMBER_ID, ROOT
+from devtools import webhook_payloads as simulate
+from devtools.devstack import DEV_APP_SECRET, DEV_DISPLAY_NUMBER, DEV_PHONE_NUMBER_ID, ROOT
 
 # two runs of (start <= 90 s, replies <= 90 s, stop <= 60 s) must fit, with room to spare
 pytestmark = [pytest.mark.workers, pytest.mark.timeout(600)]
@@ -77,7 +77,7 @@ def start_stack(var_dir: Path, log_path: Path) -> RunningStack:
     env.update(VAR_DIR=str(var_dir), DEBUG="1", PYTHONUNBUFFERED="1", LOG_LEVEL="WARNING")
     with log_path.open("wb") as log:  # a file, not a pipe: children write to it and never block
         process = subprocess.Popen(
-            [sys.executable, "-m", "whatsappcrm_backend.devstack", "--web-port", "0", "--graph-port", "0"],
+            [sys.executable, "-m", "devtools.devstack", "--web-port", "0", "--graph-port", "0"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     stack = RunningStack(process, log_path)
@@ -173,7 +173,7 @@ def assert_stopped_cleanly(stack: RunningStack) -> None:
     code = stop_stack(stack)
     assert code == 0, f"the launcher exited with {code}:\n{stack.log()[-3000:]}"
     commands = sorted(command[:100] for command in stack.commands.values())
-    for expected in ("redis-server", "fake_graph", "gunicorn", "--pool=gevent", "--pool=prefork", " beat "):
+    for expected in ("redis-server", "devtools.servers graph", "gunicorn", "--pool=gevent", "--pool=prefork", " beat "):
         assert any(expected in command for command in commands), f"no {expected!r} child seen in {commands}"
     assert survivors(stack) == [], "processes left running after Ctrl-C"
     port = int(stack.addresses["redis"].rsplit(":", 1)[1].split("/", 1)[0])

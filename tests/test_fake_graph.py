@@ -20,17 +20,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from meta_integration import simulate
-from meta_integration.fake_graph import (
+from devtools import webhook_payloads as simulate
+from devtools.fake_graph import (
     FakeConfigError,
     FakeGraphAPI,
     Fault,
     RequestKind,
     start_fake_graph,
 )
+from devtools.servers import run_in_thread
 from meta_integration.payloads import parse_webhook
 from meta_integration.signatures import verify_signature
-from whatsappcrm_backend.asgi_server import run_in_thread
 
 PHONE_ID = "106540352242922"
 TOKEN = "EAAG-test-token"
@@ -597,7 +597,7 @@ def test_wait_for_messages_times_out_clearly():
 
 def test_standalone_process_imports_no_django():
     code = (
-        "import sys, meta_integration.fake_graph, meta_integration.simulate;"
+        "import sys, devtools.fake_graph, devtools.webhook_payloads, devtools.servers;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'django'))"
     )
     root = Path(__file__).resolve().parents[1]
@@ -620,7 +620,7 @@ def test_runs_as_its_own_process():
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=str(root))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "meta_integration.fake_graph", "--host", "127.0.0.1",
+        [sys.executable, "-m", "devtools.servers", "graph", "--host", "127.0.0.1",
          "--port", str(port), "--latency-ms", "20"],
         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )

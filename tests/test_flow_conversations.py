@@ -23,10 +23,10 @@ from django.test import Client
 from django.urls import include, path
 
 from conversations.models import Contact, Direction, Message, MessageStatus
+from devtools import webhook_payloads as simulate
+from devtools.fake_graph import FakeGraphAPI, start_fake_graph
 from flows import services
 from flows.models import ContactFlowState
-from meta_integration import simulate
-from meta_integration.fake_graph import FakeGraphAPI, start_fake_graph
 from meta_integration.models import MetaAppConfig
 from tests.test_flow_models import APP_SECRET, ECHO_FLOW, FEEDBACK_FLOW, business, flow_doc, import_defaults
 

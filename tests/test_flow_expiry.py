@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message
 from conversations.services import delivery
+from devtools import webhook_payloads as simulate
 from flows import services
 from flows.models import ContactFlowState
-from meta_integration import simulate
 from tests.test_flow_models import FEEDBACK_FLOW, Chat, business, flow_doc, import_defaults, texts
 
 pytestmark = pytest.mark.django_db

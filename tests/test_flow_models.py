@@ -27,11 +27,11 @@ from django.utils import timezone
 from conversations.models import Contact, Direction, Message
 from conversations.services import delivery
 from conversations.services.inbound import store_messages
+from devtools import webhook_payloads as simulate
 from flows import actions, services
 from flows.actions import ActionInput, ActionInputError, ActionRegistrationError, InputType
 from flows.engine import ActionCall, ActionResult
 from flows.models import ContactFlowState, Flow, FlowStep, FlowTransition
-from meta_integration import simulate
 from meta_integration.models import MetaAppConfig
 from meta_integration.payloads import parse_webhook
 

@@ -13,8 +13,9 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 from django.utils import timezone
 
 from conversations.models import Contact
+from devtools import fake_feed
 from flows.engine import ActionCall, ContactView
-from football_data_app import actions, fake_feed
+from football_data_app import actions
 from football_data_app.feed import parse_fixture, parse_league
 from football_data_app.markets import PREMATCH_BET_IDS, PREMATCH_BET_NAMES, MarketType
 from football_data_app.models import Bet, EntryKind, Fixture, LedgerEntry, Outcome, Ticket, Wallet

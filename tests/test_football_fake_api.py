@@ -17,8 +17,8 @@ from datetime import date
 import httpx
 import pytest
 
-from football_data_app import fake_feed
-from football_data_app.fake_api import (
+from devtools import fake_feed
+from devtools.fake_api_football import (
     DAILY_LIMIT_MESSAGE,
     FakeApiFootball,
     FakeFootballData,
@@ -381,7 +381,7 @@ def test_runs_as_its_own_process():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "football_data_app.fake_api", "--port", str(port), "--fixtures", "12",
+        [sys.executable, "-m", "devtools.servers", "football", "--port", str(port), "--fixtures", "12",
          "--leagues", "61", "--start-date", "2025-03-01", "--key", "k1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip

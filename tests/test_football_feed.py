@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from football_data_app import fake_feed
+from devtools import fake_feed
 from football_data_app.feed import (
     LIVE_BOOKMAKER_ID,
     FeedError,

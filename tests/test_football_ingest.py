@@ -22,7 +22,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.models import Contact
-from football_data_app import fake_feed
+from devtools import fake_feed
+from devtools.fake_api_football import FakeApiFootball, FakeFootballData, start_fake_api
 from football_data_app.client import (
     MINUTE_WINDOW_KEY,
     QUOTA_EXHAUSTED_KEY,
@@ -34,7 +35,6 @@ from football_data_app.client import (
     MinuteLimiter,
     QuotaExhausted,
 )
-from football_data_app.fake_api import FakeApiFootball, FakeFootballData, start_fake_api
 from football_data_app.feed import FixtureStatus
 from football_data_app.markets import MarketType, market_for
 from football_data_app.models import (

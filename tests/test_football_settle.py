@@ -19,9 +19,9 @@ from django.db.models import Count
 from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message
-from football_data_app import fake_feed
+from devtools import fake_feed
+from devtools.fake_api_football import FakeFootballData, start_fake_api
 from football_data_app.client import MINUTE_WINDOW_KEY, QUOTA_EXHAUSTED_KEY
-from football_data_app.fake_api import FakeFootballData, start_fake_api
 from football_data_app.feed import FixtureStatus, parse_fixture, parse_league
 from football_data_app.markets import PREMATCH_BET_IDS, PREMATCH_BET_NAMES, MarketType
 from football_data_app.models import (

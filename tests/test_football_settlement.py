@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from football_data_app import fake_feed
+from devtools import fake_feed
 from football_data_app.feed import parse_fixture
 from football_data_app.markets import MarketType
 from football_data_app.settlement import (

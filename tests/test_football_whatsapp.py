@@ -21,10 +21,12 @@ from django.test import Client
 from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message, MessageStatus
+from devtools import fake_feed
+from devtools import webhook_payloads as simulate
+from devtools.fake_api_football import FakeFootballData, start_fake_api
+from devtools.fake_graph import FakeGraphAPI, start_fake_graph
 from flows import services as flow_services
-from football_data_app import fake_feed
 from football_data_app.client import MINUTE_WINDOW_KEY, QUOTA_EXHAUSTED_KEY
-from football_data_app.fake_api import FakeFootballData, start_fake_api
 from football_data_app.feed import parse_fixture
 from football_data_app.models import (
     ApiFootballAccount,
@@ -40,8 +42,6 @@ from football_data_app.models import (
 from football_data_app.services import bot_flows, upserts
 from football_data_app.services.wallet import deposit, wallet_for
 from football_data_app.tasks import sync_fixtures, sync_leagues, sync_odds, sync_results
-from meta_integration import simulate
-from meta_integration.fake_graph import FakeGraphAPI, start_fake_graph
 from meta_integration.models import MetaAppConfig
 from meta_integration.outbound import TEXT_BODY_MAX
 from whatsappcrm_backend.celery import enqueue

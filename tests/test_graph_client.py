@@ -14,8 +14,8 @@ import httpx
 import pytest
 import respx
 
+from devtools.fake_graph import FaultKind, start_fake_graph
 from meta_integration import client
-from meta_integration.fake_graph import FaultKind, start_fake_graph
 from meta_integration.outbound import ErrorClass, build_message
 
 TOKEN = "EAAG-client-test-token"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conversations.models import Contact, Direction, Message, MessageStatus
-from meta_integration import simulate
+from devtools import webhook_payloads as simulate
 from meta_integration.models import MetaAppConfig, WebhookEvent
 from tests.test_inbound_support import APP_SECRET, URLCONF, make_app_config, post_webhook
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message, MessageStatus
 from conversations.services import inbound
-from meta_integration import simulate
+from devtools import webhook_payloads as simulate
 from meta_integration.models import MetaAppConfig
 from tests.test_inbound_support import (
     CLOSED_BROKER_URL,

@@ -15,7 +15,7 @@ import pytest
 
 from conversations.models import BOT_IGNORED_TYPES, Contact, Direction, Message
 from conversations.services import inbound
-from meta_integration import simulate
+from devtools import webhook_payloads as simulate
 from meta_integration.payloads import MessageType
 from tests.test_inbound_support import URLCONF, isolated_broker, make_app_config, post_webhook
 

@@ -20,7 +20,7 @@ from django.test import Client
 
 from conversations.models import Contact, Direction, Message, MessageStatus, StatusEvent
 from conversations.services import inbound
-from meta_integration import simulate
+from devtools import webhook_payloads as simulate
 from meta_integration.models import MetaAppConfig, WebhookEvent
 from tests.test_inbound_support import URLCONF, isolated_broker, make_app_config, post_webhook, priority
 from whatsappcrm_backend import topology

@@ -15,7 +15,7 @@ from django.db import transaction
 
 from conversations.models import Contact, Direction, Message, MessageStatus, StatusEvent
 from conversations.services.inbound import apply_pending_status_events, reconcile_status_events
-from meta_integration import simulate
+from devtools import webhook_payloads as simulate
 from meta_integration.models import MetaAppConfig
 from tests.test_inbound_support import URLCONF, make_app_config, post_webhook
 

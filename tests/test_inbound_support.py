@@ -29,7 +29,7 @@ from django.test import Client
 from django.urls import include, path
 from kombu import pools
 
-from meta_integration import simulate
+from devtools import webhook_payloads as simulate
 from meta_integration.models import MetaAppConfig
 from whatsappcrm_backend import topology
 from whatsappcrm_backend.celery import app as celery_app

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 
 from conversations.models import Contact, Direction, Message, MessageStatus, StatusEvent
 from conversations.services import delivery, inbound
-from meta_integration import simulate
+from devtools import webhook_payloads as simulate
 from meta_integration.models import WebhookEvent
 from tests.test_inbound_support import URLCONF, isolated_broker, make_app_config, post_webhook
 
@@ -120,8 +120,8 @@ def test_webhook_one_status_for_a_stored_wamid(client, warm, django_assert_num_q
 def bot(settings):
     """The default flows, the business number on the project's fake Graph API, one warm run
     (this process's flow cache and business-number cache filled, as in a running worker)."""
+    from devtools.fake_graph import start_fake_graph
     from flows import services as flow_services
-    from meta_integration.fake_graph import start_fake_graph
     from tests.test_flow_models import business, import_defaults
 
     fake, server = start_fake_graph()

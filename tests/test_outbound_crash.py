@@ -24,8 +24,8 @@ from conversations.models import Message, MessageStatus
 from conversations.services import delivery
 from conversations.services.outbound import send_to_contact
 from conversations.tasks import send_message
-from meta_integration import simulate
-from meta_integration.fake_graph import FaultKind
+from devtools import webhook_payloads as simulate
+from devtools.fake_graph import FaultKind
 from tests.test_outbound_support import make_config, make_contact, start_io_worker, wait_until
 from whatsappcrm_backend.celery import app as celery_app
 from whatsappcrm_backend.celery import enqueue

@@ -10,8 +10,8 @@ from conversations.services import delivery
 from conversations.services.delivery import Result
 from conversations.services.outbound import send_to_contact
 from conversations.tasks import send_message
-from meta_integration import simulate
-from meta_integration.fake_graph import FaultKind
+from devtools import webhook_payloads as simulate
+from devtools.fake_graph import FaultKind
 from meta_integration.outbound import ErrorClass
 from meta_integration.retry_policy import attempt_limit, backoff_seconds, should_retry
 from tests.test_outbound_support import make_config, make_contact, wait_until

@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 
 from conversations.models import Contact
-from meta_integration.fake_graph import FakeGraphAPI, start_fake_graph
+from devtools.fake_graph import FakeGraphAPI, start_fake_graph
 from meta_integration.models import MetaAppConfig
 
 TOKEN = "EAAG-outbound-test-token"

@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from meta_integration import simulate
+from devtools import webhook_payloads as simulate
+from devtools.webhook_payloads import Context, PayloadError
 from meta_integration.payloads import MessageType, parse_webhook
 from meta_integration.signatures import verify_signature
-from meta_integration.simulate import Context, PayloadError
 
 WA_ID = "263772345678"
 WAMID = "wamid.HBgMMjYzNzcyMzQ1Njc4FQIAEhgUM0VCMDRGN0I1QjJBMkRFQUFCNDcA"

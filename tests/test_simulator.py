@@ -22,21 +22,22 @@ import pytest
 from django.urls import include, path
 
 from conversations.models import Message
-from meta_integration import outbound, simulate
-from meta_integration.fake_graph import start_fake_graph
-from meta_integration.models import MetaAppConfig, WebhookEvent
-from meta_integration.simulator import (
+from devtools import webhook_payloads as simulate
+from devtools.fake_graph import start_fake_graph
+from devtools.simulator.views import (
     SimulatorInputError,
     bot_message_view,
     parse_feed_query,
     parse_user_action,
     tick_statuses,
 )
+from meta_integration import outbound
+from meta_integration.models import MetaAppConfig, WebhookEvent
 from tests.conftest import purge_project_queues
 
 urlpatterns = [
     path("", include("meta_integration.urls")),
-    path("simulator/", include("meta_integration.simulator_urls")),
+    path("simulator/", include("devtools.simulator.urls")),
 ]
 
 pytestmark = pytest.mark.urls(__name__)
@@ -151,7 +152,7 @@ def test_page_renders_the_chat_for_the_configured_business(browser, business):
     assert business.phone_number_id in html
     assert "/webhooks/meta/" in html
     assert 'id="composer-text"' in html
-    script = browser.get("/static/meta_integration/simulator.js")
+    script = browser.get("/static/simulator/simulator.js")
     assert script.status_code == 200
     assert "sendAction" in script.text
 

@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 from django.urls import include, path
 
-from meta_integration.fake_graph import start_fake_graph
+from devtools.fake_graph import start_fake_graph
 from meta_integration.models import MetaAppConfig
 
 urlpatterns = [
     path("", include("meta_integration.urls")),
-    path("simulator/", include("meta_integration.simulator_urls")),
+    path("simulator/", include("devtools.simulator.urls")),
 ]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -73,7 +73,7 @@ def driver() -> Iterator:
 def whole_path(transactional_db, live_server, io_worker, settings) -> Iterator[MetaAppConfig]:
     """The fake Graph API wired to the live server's webhook, a business number that sends to
     it, and the default flows, for the real I/O worker to run."""
-    from flows.services import seed_development_data
+    from devtools.seed import seed_flows
 
     settings.DEBUG = True
     settings.META_PHONE_NUMBER_ID = PHONE_NUMBER_ID
@@ -96,7 +96,7 @@ def whole_path(transactional_db, live_server, io_worker, settings) -> Iterator[M
             graph_api_url=server.url,
             send_rate_per_second=50,
         )
-        seed_development_data()
+        seed_flows()
         yield config
     finally:
         fake.reset()

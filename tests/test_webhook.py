@@ -20,7 +20,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from conversations.models import Contact, Message, StatusEvent
-from meta_integration import config_cache, services, simulate, views
+from devtools import webhook_payloads as simulate
+from meta_integration import config_cache, services, views
 from meta_integration.models import MetaAppConfig, WebhookEvent
 from meta_integration.signatures import SIGNATURE_HEADER, sign_body
 from tests.test_inbound_support import (

@@ -24,13 +24,14 @@ import pytest
 from django.core.handlers.wsgi import WSGIRequest
 
 from conversations.models import Contact, Message
-from meta_integration import simulate, views
+from devtools import webhook_payloads as simulate
+from devtools.servers import run_in_thread
+from meta_integration import views
 from meta_integration.models import WebhookEvent
 from meta_integration.signatures import SIGNATURE_HEADER
 from tests.conftest import purge_project_queues
 from tests.test_inbound_support import APP_SECRET, WEBHOOK_URL, make_app_config
 from whatsappcrm_backend.asgi import application
-from whatsappcrm_backend.asgi_server import run_in_thread
 from whatsappcrm_backend.routing_check import compose_command
 
 pytestmark = pytest.mark.django_db(transaction=True)

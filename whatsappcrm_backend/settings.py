@@ -64,6 +64,9 @@ INSTALLED_APPS = [
     "flows",
     "football_data_app",
 ]
+if DEBUG:
+    # Development only: the devstack_seed command and the WhatsApp simulator (devtools/).
+    INSTALLED_APPS += ["devtools", "devtools.simulator"]
 
 MIDDLEWARE = [
     "whatsappcrm_backend.metrics.WebhookMetricsMiddleware",  # first, to time the whole stack

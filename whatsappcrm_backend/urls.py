@@ -18,5 +18,5 @@ urlpatterns = [
 
 if settings.DEBUG:
     # Development only: the WhatsApp simulator, and static files (gunicorn serves the devstack too).
-    urlpatterns += [path("simulator/", include("meta_integration.simulator_urls"))]
+    urlpatterns += [path("simulator/", include("devtools.simulator.urls"))]
     urlpatterns += staticfiles_urlpatterns()

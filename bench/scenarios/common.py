@@ -195,10 +195,10 @@ def cpu_note(before: dict[str, float], after: dict[str, float]) -> str:
 
 def check_webhook(ctx: Context) -> None:
     """Raise NotAvailable unless the project's webhook accepts a signed text message."""
-    from meta_integration import simulate
+    from devtools import webhook_payloads
 
-    body = simulate.webhook_body([simulate.text("hi", wa_id=str(ctx.wa_base()))], phone_number_id=PHONE_NUMBER_ID,
-                                 display_phone_number=DISPLAY_PHONE_NUMBER)
+    body = webhook_payloads.webhook_body([webhook_payloads.text("hi", wa_id=str(ctx.wa_base()))],
+                                         phone_number_id=PHONE_NUMBER_ID, display_phone_number=DISPLAY_PHONE_NUMBER)
     status = ctx.stack.post_webhook(body)
     if status != 200:
         raise NotAvailable(f"POST {WEBHOOK_PATH} answered {status} to a signed text message (issue 3's webhook)")
@@ -206,12 +206,12 @@ def check_webhook(ctx: Context) -> None:
 
 def check_reply(ctx: Context, timeout: float = 30.0, path: str = WEBHOOK_PATH) -> float:
     """Raise NotAvailable unless a 'hi' to ``path`` gets a reply at the fake Graph API; returns the latency."""
-    from meta_integration import simulate
+    from devtools import webhook_payloads
 
     wa_id = str(ctx.wa_base())
     since = ctx.stack.fake_last_seq()
-    body = simulate.webhook_body([simulate.text("hi", wa_id=wa_id)], phone_number_id=PHONE_NUMBER_ID,
-                                 display_phone_number=DISPLAY_PHONE_NUMBER)
+    body = webhook_payloads.webhook_body([webhook_payloads.text("hi", wa_id=wa_id)], phone_number_id=PHONE_NUMBER_ID,
+                                         display_phone_number=DISPLAY_PHONE_NUMBER)
     started = time.time()
     status = ctx.stack.post_webhook(body, path, base=ctx.stack.url_for(path)[: -len(path)])
     if status != 200:

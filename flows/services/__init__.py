@@ -3,8 +3,9 @@
 * :mod:`~flows.services.processing`: inbound messages through the engine (the message path);
 * :mod:`~flows.services.sessions`: the per-contact lock, human handover, session expiry;
 * :mod:`~flows.services.loading`: the flows as the engine reads them, cached per process;
-* :mod:`~flows.services.documents`: validating, importing and exporting flow documents;
-* :mod:`~flows.services.seed`: the development data.
+* :mod:`~flows.services.documents`: validating, importing and exporting flow documents.
+
+The development data (the shipped flows loaded by ``devstack_seed``) is ``devtools.seed``.
 
 Production code imports from the module that does the job. The names below are re-exported
 so tests can say ``services.process_inbound`` without a list of imports per module.
@@ -31,7 +32,6 @@ from flows.services.processing import (
     process_inbound,
     record_processing_failure,
 )
-from flows.services.seed import seed_development_data
 from flows.services.sessions import (
     expire_sessions,
     expire_state,
@@ -60,7 +60,6 @@ __all__ = [
     "process_inbound",
     "record_processing_failure",
     "release_contact",
-    "seed_development_data",
     "session_timeout",
     "start_handover",
     "validate_flow_document",

@@ -12,5 +12,6 @@ Pure rules live at the top of the app (``feed``, ``markets``, ``settlement``, ``
 ``betting``: placing a ticket.
 ``catalogue``: what the bot offers (fixtures, markets, the fixture list).
 ``bot_flows``: loading the football flows shipped with the app.
-``dev_seed``: development data (imports the fake feed; development only).
+
+The development data (sample fixtures from the fake feed) is ``devtools.seed``.
 """

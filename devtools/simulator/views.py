@@ -3,7 +3,7 @@
 It goes through the real path, so what works here works with Meta:
 
 * ``send``: the page POSTs what the user did (typed text, tapped a reply button or list row,
-  shared a location); this view builds the Meta webhook body with ``simulate``, signs it with
+  shared a location); this view builds the Meta webhook body with ``webhook_payloads``, signs it with
   the business number's app secret, and POSTs it over HTTP to this server's own
   ``/webhooks/meta/``. Nothing internal is called: the webhook, the workers and the flows
   handle it exactly as they handle Meta.
@@ -37,7 +37,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from meta_integration import simulate
+from devtools import webhook_payloads
 from meta_integration.models import MetaAppConfig
 
 __all__ = [
@@ -233,32 +233,32 @@ def parse_user_action(data: Any) -> UserAction:
 
 
 def build_inbound(action: UserAction, business_number: str) -> dict[str, Any]:
-    """The ``messages[]`` item Meta would deliver for ``action`` (built by ``simulate``).
+    """The ``messages[]`` item Meta would deliver for ``action`` (built by ``webhook_payloads``).
 
     Taps quote the bot message that carried the button (``context``), as WhatsApp does.
     """
     context: Any = None
     if action.context is not None:
-        context = simulate.Context.reply(action.context, business_number)
+        context = webhook_payloads.Context.reply(action.context, business_number)
     if action.kind is InboundKind.TEXT:
-        return simulate.text(action.text or "", wa_id=action.wa_id, context=context)
+        return webhook_payloads.text(action.text or "", wa_id=action.wa_id, context=context)
     if action.kind is InboundKind.LOCATION:
         assert action.latitude is not None and action.longitude is not None
-        return simulate.location(
+        return webhook_payloads.location(
             action.latitude, action.longitude, action.place_name, action.address, wa_id=action.wa_id
         )
-    # interactive replies always carry a context; without one simulate quotes a fresh wamid
+    # interactive replies always carry a context; without one webhook_payloads quotes a fresh wamid
     tap_context = {"context": context} if context is not None else {}
     if action.kind is InboundKind.BUTTON_REPLY:
-        return simulate.button_reply(
+        return webhook_payloads.button_reply(
             action.reply_id or "", action.text or "", wa_id=action.wa_id, **tap_context
         )
     if action.kind is InboundKind.LIST_REPLY:
-        return simulate.list_reply(
+        return webhook_payloads.list_reply(
             action.reply_id or "", action.text or "", action.description,
             wa_id=action.wa_id, **tap_context,
         )
-    return simulate.template_button(
+    return webhook_payloads.template_button(
         action.reply_id or "", action.text or "", wa_id=action.wa_id, **tap_context
     )
 
@@ -539,7 +539,7 @@ def fake_graph_url(config: MetaAppConfig) -> str:
 
 def _display_number(config: MetaAppConfig) -> str:
     number = (config.display_phone_number or "").lstrip("+").replace(" ", "")
-    return number if _WA_ID_RE.match(number) else simulate.DEFAULT_DISPLAY_PHONE_NUMBER
+    return number if _WA_ID_RE.match(number) else webhook_payloads.DEFAULT_DISPLAY_PHONE_NUMBER
 
 
 @debug_only
@@ -561,14 +561,14 @@ def page(request: HttpRequest) -> HttpResponse:
         "webhook_url": request.build_absolute_uri(WEBHOOK_PATH),
         "session_timeout": settings.FLOW_SESSION_TIMEOUT,
         "simulator_settings": {
-            "defaultWaId": simulate.DEFAULT_WA_ID,
-            "defaultName": simulate.DEFAULT_PROFILE_NAME,
+            "defaultWaId": webhook_payloads.DEFAULT_WA_ID,
+            "defaultName": webhook_payloads.DEFAULT_PROFILE_NAME,
             "sessionTimeout": settings.FLOW_SESSION_TIMEOUT,
             "maxText": MAX_TEXT_LENGTH,
             "locationPresets": list(LOCATION_PRESETS),
         },
     }
-    return render(request, "meta_integration/simulator.html", context)
+    return render(request, "simulator/simulator.html", context)
 
 
 @debug_only
@@ -585,18 +585,18 @@ def send(request: HttpRequest) -> JsonResponse:
         action = parse_user_action(data)
         config = business_number()
         message = build_inbound(action, _display_number(config))
-        body = simulate.webhook_body(
+        body = webhook_payloads.webhook_body(
             [message],
             phone_number_id=config.phone_number_id,
             display_phone_number=_display_number(config),
             profile_name=action.profile_name,
-            waba_id=config.waba_id if config.waba_id.isdigit() else simulate.DEFAULT_WABA_ID,
+            waba_id=config.waba_id if config.waba_id.isdigit() else webhook_payloads.DEFAULT_WABA_ID,
         )
-        raw, headers = simulate.signed_request(body, config.app_secret)
+        raw, headers = webhook_payloads.signed_request(body, config.app_secret)
     except SimulatorInputError as exc:
         status = 503 if exc.field == "business" else 400
         return JsonResponse({"error": exc.to_dict()}, status=status)
-    except simulate.PayloadError as exc:
+    except webhook_payloads.PayloadError as exc:
         return _error(400, exc.field, exc.message)
 
     webhook_url = request.build_absolute_uri(WEBHOOK_PATH)

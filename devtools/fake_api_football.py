@@ -22,7 +22,7 @@ minute window is fixed (60 s from its first request); the daily one resets only 
 :meth:`FakeApiFootball.reset_quota`.
 
 Run in-process with :func:`start_fake_api` (uvicorn in a thread, free loopback port) or as a
-process with ``python -m football_data_app.fake_api --port 8002``. No Django.
+process with ``python -m devtools.servers football --port 8002``. No Django.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
-from . import fake_feed
-from .feed import FixtureStatus, parse_fixture
+from devtools import fake_feed
+from football_data_app.feed import FixtureStatus, parse_fixture
 
 __all__ = [
     "DAILY_LIMIT_MESSAGE",
@@ -51,7 +51,8 @@ __all__ = [
     "FakeApiFootball",
     "FakeFootballData",
     "RecordedRequest",
-    "main",
+    "add_arguments",
+    "from_arguments",
     "start_fake_api",
 ]
 
@@ -715,17 +716,14 @@ def start_fake_api(
     Returns ``(fake, server)``; ``server.url`` is the base URL to give the API-Football client
     (in place of ``https://v3.football.api-sports.io``). Stop with ``server.stop()``.
     """
-    from whatsappcrm_backend.asgi_server import run_in_thread
+    from devtools.servers import run_in_thread
 
     fake = FakeApiFootball(data, **config)
     return fake, run_in_thread(fake, host=host, port=port)
 
 
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m football_data_app.fake_api", description="Run a fake API-Football v3 server."
-    )
-    parser.add_argument("--host", default="127.0.0.1")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command line of ``python -m devtools.servers football``."""
     parser.add_argument("--port", type=int, default=8002)
     parser.add_argument("--key", action="append", dest="keys", help="accepted x-apisports-key (repeatable)")
     parser.add_argument("--any-key", action="store_true", help="accept any non-empty key")
@@ -738,16 +736,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--daily-limit", type=int, default=7500)
     parser.add_argument("--per-minute", type=int, default=300)
     parser.add_argument("--latency-ms", type=int, default=0)
-    parser.add_argument("--log-level", default="warning")
-    return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Serve the fake as its own process (dev stack, benchmarks)."""
-    import uvicorn
-
-    args = _parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+def from_arguments(args: argparse.Namespace) -> FakeApiFootball:
+    """The fake the command line describes (see ``add_arguments``)."""
     start = date.fromisoformat(args.start_date) if args.start_date else datetime.now(UTC).date()
     data = FakeFootballData.generate(
         args.fixtures,
@@ -758,19 +750,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         bookmakers=args.bookmakers,
     )
     keys = () if args.any_key else (args.keys or ["test-key"])
-    fake = FakeApiFootball(
+    logger.info("fake API-Football with %d fixtures", args.fixtures)
+    return FakeApiFootball(
         data,
         api_keys=keys,
         daily_limit=args.daily_limit,
         per_minute_limit=args.per_minute,
         latency=args.latency_ms / 1000,
     )
-    logger.info("fake API-Football on http://%s:%s with %d fixtures", args.host, args.port, args.fixtures)
-    config = uvicorn.Config(
-        fake, host=args.host, port=args.port, log_level=args.log_level, lifespan="on", access_log=False
-    )
-    uvicorn.Server(config).run()
-
-
-if __name__ == "__main__":
-    main()

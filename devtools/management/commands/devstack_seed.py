@@ -1,27 +1,20 @@
-"""``manage.py devstack_seed [--reset]``: idempotent development data (admin login, business number, flows, samples).
+"""``manage.py devstack_seed [--reset]``: idempotent development data (admin login, flows, samples).
 
-Each app contributes its part through a ``seed_development_data(reset=...)`` function in the
-module ``SEEDERS`` names for it. The seed creates what is missing and never overwrites
+The parts are ``devtools.seed.SEEDERS``. The seed creates what is missing and never overwrites
 what exists, so what an operator changed in admin survives every ``./scripts/run``;
 ``--reset`` puts the shipped versions back.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from whatsappcrm_backend.devstack import DEV_ADMIN
-
-SEEDERS = (
-    "meta_integration.services",
-    "flows.services.seed",
-    "football_data_app.services.dev_seed",
-)
+from devtools.devstack import DEV_ADMIN
+from devtools.seed import SEEDERS
 
 
 class Command(BaseCommand):
@@ -38,14 +31,5 @@ class Command(BaseCommand):
         if not user_model.objects.filter(username=DEV_ADMIN[0]).exists():
             user_model.objects.create_superuser(DEV_ADMIN[0], "admin@example.com", DEV_ADMIN[1])
             self.stdout.write(f"created superuser {DEV_ADMIN[0]}")
-        for module_name in SEEDERS:
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:
-                if exc.name != module_name:
-                    raise
-                continue
-            seeder = getattr(module, "seed_development_data", None)
-            if seeder is not None:
-                summary = seeder(reset=reset)
-                self.stdout.write(f"{module_name}: {summary}")
+        for name, seeder in SEEDERS:
+            self.stdout.write(f"{name}: {seeder(reset=reset)}")

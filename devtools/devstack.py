@@ -1,4 +1,4 @@
-"""Start the whole system on one machine with no external services: ``python -m whatsappcrm_backend.devstack``.
+"""Start the whole system on one machine with no external services: ``python -m devtools.devstack``.
 
 It runs what docker-compose.yml runs, as local processes with the same worker
 arguments (read from the compose file): the web server (gunicorn), the gevent I/O
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         prepare_database(seed=not args.no_seed, reset=args.reset)
         web_url = env["DEVSTACK_WEB_URL"]
         stack.start("fake-graph", [
-            sys.executable, "-m", "meta_integration.fake_graph", "--host", "127.0.0.1",
+            sys.executable, "-m", "devtools.servers", "graph", "--host", "127.0.0.1",
             "--port", str(args.graph_port), "--webhook-url", f"{web_url}/webhooks/meta/",
             "--app-secret", env["META_APP_SECRET"], "--access-token", env["META_ACCESS_TOKEN"],
         ])

@@ -1,11 +1,9 @@
-"""Development data for ``manage.py devstack_seed``: sample leagues, fixtures and odds from the
-fake feed, the football flows, and a funded wallet for the simulator's demo contact.
+"""Development data for ``manage.py devstack_seed``: the admin login, the shipped flows, and
+football samples (leagues, fixtures and odds from the fake feed, the football flows, a funded
+wallet for the simulator's demo contact).
 
-Development only. This is the one module of the app's services that imports a fake
-(``football_data_app.fake_feed``, for sample feed items) and the simulator's demo contact
-(``meta_integration.simulate``); nothing in production imports this module (the
-``devstack_seed`` command, refused outside DEBUG, does), and it moves to the development
-package together with the fakes.
+Each part creates what is missing and never overwrites what exists, so what an operator
+changed in admin survives every ``./scripts/run``; ``reset`` puts the shipped flows back.
 """
 
 from __future__ import annotations
@@ -17,27 +15,35 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Contact
+from devtools import fake_feed
+from devtools.webhook_payloads import DEFAULT_PROFILE_NAME, DEFAULT_WA_ID
+from flows.services.documents import default_flow_paths, import_flow_files
+from football_data_app.feed import parse_fixture, parse_league
+from football_data_app.services.bot_flows import import_football_flows
+from football_data_app.services.bulk import chunks
+from football_data_app.services.upserts import ingest_odds, upsert_fixtures, upsert_leagues
+from football_data_app.services.wallet import deposit, wallet_for
 
-from .. import fake_feed
-from ..feed import parse_fixture, parse_league
-from .bot_flows import import_football_flows
-from .bulk import chunks
-from .upserts import ingest_odds, upsert_fixtures, upsert_leagues
-from .wallet import deposit, wallet_for
-
-__all__ = ["DEMO_DEPOSIT_REFERENCE", "DEMO_LEAGUES", "seed_development_data"]
+__all__ = ["DEMO_DEPOSIT_REFERENCE", "DEMO_LEAGUES", "SEEDERS", "seed_flows", "seed_football"]
 
 DEMO_LEAGUES = (39, 140, 135)
 DEMO_DEPOSIT_REFERENCE = "seed:demo-wallet"
 
 
-def seed_development_data(*, reset: bool = False) -> str:
+def seed_flows(*, reset: bool = False) -> str:
+    """Create the shipped flows (``flows/default_flows/*.json``) that are missing.
+
+    A flow that exists is left as it is, so an operator's edits in admin survive every
+    restart of the dev stack; ``reset`` puts the shipped version back (the edits are lost).
+    """
+    return str(import_flow_files(default_flow_paths(), keep_existing=not reset))
+
+
+def seed_football(*, reset: bool = False) -> str:
     """Sample leagues, fixtures from tomorrow on, odds from 5 bookmakers (from ``fake_feed``),
     the football flows, and a funded wallet for the simulator's demo contact. Running it
     again the same day changes nothing; football flows edited in admin are kept unless
     ``reset``."""
-    from meta_integration.simulate import DEFAULT_PROFILE_NAME, DEFAULT_WA_ID
-
     start = (timezone.now() + timedelta(days=1)).date()
     with transaction.atomic():
         upsert_leagues(
@@ -56,3 +62,7 @@ def seed_development_data(*, reset: bool = False) -> str:
     except ImportError:  # the flows app is not installed
         flows = "flows app missing"
     return f"{len(items)} fixtures with odds in {len(DEMO_LEAGUES)} leagues; demo wallet {wallet.balance}; {flows}"
+
+
+# What ``devstack_seed`` runs, in order, by the name it reports each under.
+SEEDERS = (("flows", seed_flows), ("football", seed_football))

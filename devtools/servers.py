@@ -1,4 +1,9 @@
-"""Run an ASGI app under uvicorn in a background thread, for tests and the dev stack.
+"""The one runner for the fake servers: in a background thread (tests) or as a process.
+
+As a process (the dev stack and the benchmarks)::
+
+    python -m devtools.servers graph --port 8001 [--webhook-url ... --app-secret ...]
+    python -m devtools.servers football --port 8002 [--fixtures 200 --any-key ...]
 
 The fake Graph API and the fake API-Football are plain ASGI apps. Tests need them on a real
 socket (the code under test uses real httpx clients with real connection pools), started in
@@ -16,17 +21,19 @@ No Django here: the fakes run standalone.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
 import uvicorn
 
-__all__ = ["RunningServer", "ServerStartError", "run_in_thread"]
+__all__ = ["RunningServer", "ServerStartError", "main", "run_in_thread", "serve"]
 
 ASGIApp = Callable[..., Any]
 
@@ -157,3 +164,45 @@ def run_in_thread(
             raise ServerStartError(f"uvicorn at {running.url} not listening after {startup_timeout}s")
         time.sleep(0.005)
     return running
+
+
+def serve(app: ASGIApp, host: str, port: int, log_level: str = "warning") -> None:
+    """Serve ``app`` in this process until it is stopped (SIGINT/SIGTERM)."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="on",
+        access_log=False,
+        backlog=4096,  # the benchmarks open hundreds of connections at once
+        timeout_keep_alive=30,
+    )
+    uvicorn.Server(config).run()
+
+
+def _fakes() -> dict[str, Any]:
+    """The fakes by command name (imported here: each module imports only what it needs)."""
+    from devtools import fake_api_football, fake_graph
+
+    return {"graph": fake_graph, "football": fake_api_football}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m devtools.servers {graph,football} [options]``: serve one fake as a process."""
+    parser = argparse.ArgumentParser(prog="python -m devtools.servers", description="Run a fake server.")
+    commands = parser.add_subparsers(dest="fake", required=True)
+    fakes = _fakes()
+    for name, module in fakes.items():
+        sub = commands.add_parser(name, help=(module.__doc__ or "").splitlines()[0])
+        sub.add_argument("--host", default="127.0.0.1")
+        sub.add_argument("--log-level", default="warning")
+        module.add_arguments(sub)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    app = fakes[args.fake].from_arguments(args)
+    serve(app, args.host, args.port, args.log_level)
+
+
+if __name__ == "__main__":
+    main()

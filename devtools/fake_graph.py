@@ -12,10 +12,10 @@ stand-in that behaves like Meta where it matters to a sender:
 * it records every request with arrival/response times, for assertions and for the
   simulator UI (``GET /_fake/requests?since=<seq>`` is a gap-free poll);
 * it can call the project back: signed ``sent``/``delivered``/``read`` status webhooks, built
-  with ``simulate`` and signed with ``signatures.sign_body`` exactly as Meta signs them.
+  with ``webhook_payloads`` and signed with ``signatures.sign_body`` exactly as Meta signs them.
 
 It is a raw ASGI app (no web framework) and imports no Django: run it in-process with
-``start_fake_graph()`` or as its own process with ``python -m meta_integration.fake_graph``.
+``start_fake_graph()`` or as its own process with ``python -m devtools.servers graph``.
 State lives in memory behind a lock, because tests read it from another thread than the
 uvicorn loop that writes it.
 """
@@ -41,7 +41,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from meta_integration import simulate
+from devtools import webhook_payloads
 from meta_integration.outbound import OutboundValidationError, validate_outbound
 
 __all__ = [
@@ -53,8 +53,9 @@ __all__ = [
     "RecordedRequest",
     "RequestKind",
     "WebhookDelivery",
+    "add_arguments",
+    "from_arguments",
     "graph_error_body",
-    "main",
     "start_fake_graph",
 ]
 
@@ -142,7 +143,7 @@ class Fault:
             code = _DEFAULT_CODE_FOR_STATUS.get(self.http_status or 0, 131000)
             object.__setattr__(self, "code", code)
         try:
-            info = simulate.meta_error(code)
+            info = webhook_payloads.meta_error(code)
         except ValueError as exc:
             raise FakeConfigError("code", str(exc)) from None
         if self.http_status is None:
@@ -257,7 +258,7 @@ def _webhook_config(
     if isinstance(statuses, str) or not isinstance(statuses, Iterable):
         raise FakeConfigError("statuses", f"must be a list of statuses, got {statuses!r}")
     statuses = tuple(statuses)
-    allowed = [s.value for s in simulate.MessageStatus]
+    allowed = [s.value for s in webhook_payloads.MessageStatus]
     for item in statuses:
         if item not in allowed:
             raise FakeConfigError("statuses", f"{item!r} is not one of {allowed}")
@@ -275,7 +276,7 @@ def graph_error_body(code: int, details: str | None = None, *, message: str | No
     WhatsApp errors (100 and the 5-6 digit codes) carry ``error_data.details``; Graph-level
     ones (1, 2, 4, 190, 2500...) do not, as on the real API.
     """
-    info = simulate.meta_error(code)
+    info = webhook_payloads.meta_error(code)
     error: dict[str, Any] = {
         "message": message if message is not None else info.message,
         "type": "OAuthException",
@@ -322,8 +323,8 @@ class FakeGraphAPI:
         app_secret: str | None = None,
         statuses: Iterable[str] | None = DEFAULT_STATUSES,
         status_delay_ms: int = 50,
-        waba_id: str = simulate.DEFAULT_WABA_ID,
-        display_phone_number: str = simulate.DEFAULT_DISPLAY_PHONE_NUMBER,
+        waba_id: str = webhook_payloads.DEFAULT_WABA_ID,
+        display_phone_number: str = webhook_payloads.DEFAULT_DISPLAY_PHONE_NUMBER,
         max_body_bytes: int = MAX_BODY_BYTES,
         max_records: int = MAX_RECORDS,
     ):
@@ -615,9 +616,9 @@ class FakeGraphAPI:
         to = meta.get("to", "")
         wa_id = _digits(to)
         try:
-            wamid = simulate.new_wamid(wa_id, outgoing=True)
+            wamid = webhook_payloads.new_wamid(wa_id, outgoing=True)
         except ValueError:
-            wa_id, wamid = "", simulate.new_wamid(outgoing=True)
+            wa_id, wamid = "", webhook_payloads.new_wamid(outgoing=True)
         meta["wamid"], meta["wa_id"] = wamid, wa_id
         sent: dict[str, Any] = {"id": wamid}
         if payload.get("type") == "template":
@@ -882,7 +883,7 @@ def _status_body(
     waba_id: str,
     callback_data: str | None,
 ) -> bytes:
-    """One status webhook's bytes, shaped as ``simulate.webhook_body(statuses=[simulate.status(...)])``.
+    """One status webhook's bytes, shaped as ``webhook_body(statuses=[status(...)])`` of ``webhook_payloads``.
 
     Built directly (no validation, no pricing ids from ``secrets``): the fake posts three per
     message, and at benchmark rates its CPU is taken from the cores the project runs on.
@@ -1024,18 +1025,14 @@ def start_fake_graph(host: str = "127.0.0.1", port: int = 0, **config: Any):
     Returns ``(fake, server)``; ``server.url`` is the Graph base URL to configure the client
     with (``{url}/v21.0/{phone_number_id}/messages``). Stop with ``server.stop()``.
     """
-    from whatsappcrm_backend.asgi_server import run_in_thread
+    from devtools.servers import run_in_thread
 
     fake = FakeGraphAPI(**config)
     return fake, run_in_thread(fake, host=host, port=port)
 
 
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m meta_integration.fake_graph",
-        description="Run a fake Meta Graph API (WhatsApp Cloud API /messages).",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command line of ``python -m devtools.servers graph``."""
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--jitter-ms", type=int, default=0)
@@ -1047,39 +1044,17 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--status-delay-ms", type=int, default=50)
     parser.add_argument("--max-records", type=int, default=MAX_RECORDS)
-    parser.add_argument("--log-level", default="warning")
-    return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Serve the fake as its own process (the dev stack and benchmarks use this)."""
-    import uvicorn
-
-    args = _parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    statuses = [s for s in args.statuses.split(",") if s]
-    fake = FakeGraphAPI(
+def from_arguments(args: argparse.Namespace) -> FakeGraphAPI:
+    """The fake the command line describes (see ``add_arguments``)."""
+    return FakeGraphAPI(
         latency_ms=args.latency_ms,
         jitter_ms=args.jitter_ms,
         access_token=args.access_token,
         webhook_url=args.webhook_url,
         app_secret=args.app_secret,
-        statuses=statuses,
+        statuses=[s for s in args.statuses.split(",") if s],
         status_delay_ms=args.status_delay_ms,
         max_records=args.max_records,
     )
-    config = uvicorn.Config(
-        fake,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        lifespan="on",
-        access_log=False,
-        backlog=4096,
-        timeout_keep_alive=30,
-    )
-    uvicorn.Server(config).run()
-
-
-if __name__ == "__main__":
-    main()

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
-from .markets import (
+from football_data_app.markets import (
     LIVE_BET_IDS,
     LIVE_BET_NAMES,
     PREMATCH_BET_IDS,
@@ -31,7 +31,7 @@ from .markets import (
     MarketType,
     normalise_outcome,
 )
-from .settlement import OutcomeResult, Score, settle_outcome
+from football_data_app.settlement import OutcomeResult, Score, settle_outcome
 
 __all__ = [
     "BOOKMAKERS",
