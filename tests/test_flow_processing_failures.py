@@ -10,8 +10,8 @@ import pytest
 
 from conversations.models import Direction, Message, MessageStatus
 from conversations.services import inbound
+from devtools import webhook_payloads as simulate
 from flows import services
-from meta_integration import simulate
 from tests.test_flow_models import Chat, business, import_defaults
 from tests.test_inbound_support import isolated_broker
 
