@@ -33,7 +33,7 @@ def _sync(task: Any, kind: SyncKind, **kwargs: Any) -> dict[str, Any] | None:
         return None
     if run.status == SyncStatus.PARTIAL and "resume" in run.detail:
         countdown = min(MAX_RESUME_COUNTDOWN, max(1, math.ceil(run.detail.get("retry_after", 60))))
-        task.apply_async(kwargs=run.detail["resume"], countdown=countdown)
+        enqueue(task, kwargs=run.detail["resume"], countdown=countdown)
         logger.info("football %s sync continues in %ss from %s", kind, countdown, run.detail["resume"])
     return {"run": run.pk, "status": run.status}
 

@@ -10,7 +10,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
+from celery.result import AsyncResult
 
 from whatsappcrm_backend import topology
 
@@ -33,8 +34,8 @@ def priority_number(priority: topology.Priority) -> int:
 def route_task(name: str, args: Any, kwargs: Any, options: dict, task: Any = None, **kw: Any) -> dict | None:
     """Celery router built from the topology table: explicit routes, then the fallbacks.
 
-    It also supplies the named priority, so a task sent by name (``send_task``) still
-    carries its priority instead of landing in Redis' top tier.
+    It also supplies the named priority, so a task published by name (``enqueue("flows.process_message")``)
+    still carries its priority instead of landing in Redis' top tier.
     """
     if name in topology.TASKS:
         route = topology.TASKS[name]
@@ -67,8 +68,21 @@ def project_task(name: str, **options: Any) -> Callable[[Callable[..., Any]], An
     return app.task(**defaults)
 
 
-def enqueue(task: Any, *args: Any, priority: topology.Priority | None = None, **options: Any) -> Any:
-    """Send a project task, optionally at another named priority than its default."""
+def enqueue(
+    task: Task | str,
+    *args: Any,
+    kwargs: dict[str, Any] | None = None,
+    priority: topology.Priority | None = None,
+    **options: Any,
+) -> AsyncResult:
+    """Publish a project task: the task object, or its name where the caller's app may not
+    import the task's (conversations names ``flows.process_message``; a service names the
+    task module that imports it). Either way the queue and named priority are the topology
+    table's (the task's own options, or ``route_task`` for a name), unless ``priority``
+    names another. ``options`` are Celery's publish options (countdown, retry_policy, ...).
+    """
     if priority is not None:
         options["priority"] = priority_number(priority)
-    return task.apply_async(args=args, **options)
+    if isinstance(task, str):
+        return app.send_task(task, args=args, kwargs=kwargs, **options)
+    return task.apply_async(args=args, kwargs=kwargs, **options)

@@ -54,6 +54,7 @@ from meta_integration.outbound import ErrorClass, OutboundValidationError, build
 from meta_integration.ratelimit import TokenBucket
 from meta_integration.retry_policy import PAIR_BACKOFF_FACTOR, backoff_seconds, should_retry
 from whatsappcrm_backend import topology
+from whatsappcrm_backend.celery import enqueue
 
 __all__ = [
     "CALLBACK_PREFIX",
@@ -530,13 +531,10 @@ def send_chain(message_id: int, run: RunInfo | None = None) -> Outcome:
 
 
 def _enqueue_send(message_id: int, countdown: float) -> None:
-    from conversations.tasks import send_message
-    from whatsappcrm_backend.celery import enqueue
-
     if countdown > 0:
-        enqueue(send_message, message_id, countdown=countdown)
+        enqueue(SEND_TASK, message_id, countdown=countdown)
     else:
-        enqueue(send_message, message_id)
+        enqueue(SEND_TASK, message_id)
 
 
 # ------------------------------------------------------------------ read receipts

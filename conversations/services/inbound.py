@@ -54,6 +54,7 @@ from meta_integration.payloads import (
     StatusUpdate,
     WebhookBatch,
 )
+from whatsappcrm_backend.celery import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -350,13 +351,6 @@ def _record_changes_on_originals(changes: Sequence[Message]) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _send(task_name: str, args: list[Any]) -> None:
-    """Publish by name; the project router adds the task's queue and named priority."""
-    from whatsappcrm_backend.celery import app as celery_app
-
-    celery_app.send_task(task_name, args=args, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
-
-
 def enqueue_new_messages(messages: Sequence[StoredMessage]) -> int:
     """Enqueue processing of each new message; returns how many were enqueued.
 
@@ -369,7 +363,8 @@ def enqueue_new_messages(messages: Sequence[StoredMessage]) -> int:
     sent = 0
     for message in messages:
         try:
-            _send(PROCESS_MESSAGE_TASK, [message.id, message.contact_id])  # the contact saves a lookup
+            # the contact saves a lookup
+            enqueue(PROCESS_MESSAGE_TASK, message.id, message.contact_id, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
         except Exception:  # broker errors come in many classes; none may fail the webhook
             logger.exception(
                 "could not enqueue %s for message id=%s wamid=%s (and %d more); the sweeper will retry",
@@ -411,7 +406,7 @@ def enqueue_unprocessed(
     sent = 0
     for message_id, wamid, contact_id in pending:
         try:
-            _send(PROCESS_MESSAGE_TASK, [message_id, contact_id])
+            enqueue(PROCESS_MESSAGE_TASK, message_id, contact_id, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
         except Exception:  # the broker is still down: try again next sweep
             logger.exception("sweeper could not enqueue message id=%s wamid=%s; next sweep retries", message_id, wamid)
             break

@@ -29,9 +29,10 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message, MessageStatus
-from conversations.services.delivery import CUSTOMER_SERVICE_WINDOW, PREVIOUS_PART_FAILED
+from conversations.services.delivery import CUSTOMER_SERVICE_WINDOW, PREVIOUS_PART_FAILED, SEND_TASK
 from meta_integration.models import MetaAppConfig
 from meta_integration.outbound import OutboundValidationError, build_message, split_text
+from whatsappcrm_backend.celery import enqueue
 
 __all__ = [
     "CUSTOMER_SERVICE_WINDOW",
@@ -250,10 +251,7 @@ def enqueue_unsent(older_than: timedelta | None = None, *, limit: int = 1000) ->
 
 
 def _enqueue_send(message_id: int) -> None:
-    from conversations.tasks import send_message
-    from whatsappcrm_backend.celery import enqueue
-
-    enqueue(send_message, message_id)
+    enqueue(SEND_TASK, message_id)
 
 
 def _with_reply_to(spec: Mapping[str, Any], reply_to: str | None) -> dict[str, Any]:
