@@ -362,29 +362,28 @@ def purge_webhook_events(now: datetime | None = None) -> int:
 ENV_CONFIG_NAME = "Default (from environment)"
 
 
-def default_config_fields(source: Any = None) -> dict[str, str]:
+def default_config_fields() -> dict[str, str]:
     """The MetaAppConfig fields the ``META_*`` settings define (empty ones left out)."""
-    source = settings if source is None else source
     values = {
-        "phone_number_id": getattr(source, "META_PHONE_NUMBER_ID", ""),
-        "display_phone_number": getattr(source, "META_DISPLAY_PHONE_NUMBER", ""),
-        "access_token": getattr(source, "META_ACCESS_TOKEN", ""),
-        "app_secret": getattr(source, "META_APP_SECRET", ""),
-        "verify_token": getattr(source, "META_VERIFY_TOKEN", ""),
-        "api_version": getattr(source, "META_API_VERSION", ""),
-        "graph_api_url": getattr(source, "META_GRAPH_API_URL", ""),
+        "phone_number_id": settings.META_PHONE_NUMBER_ID,
+        "display_phone_number": settings.META_DISPLAY_PHONE_NUMBER,
+        "access_token": settings.META_ACCESS_TOKEN,
+        "app_secret": settings.META_APP_SECRET,
+        "verify_token": settings.META_VERIFY_TOKEN,
+        "api_version": settings.META_API_VERSION,
+        "graph_api_url": settings.META_GRAPH_API_URL,
     }
     return {key: value for key, value in values.items() if value}
 
 
-def ensure_default_app_config(source: Any = None) -> MetaAppConfig | None:
+def ensure_default_app_config() -> MetaAppConfig | None:
     """Create or update the config named by META_PHONE_NUMBER_ID; idempotent.
 
     The environment owns the fields it sets (a rotated secret takes effect on the next
     deploy); the operator owns the name and whether it is active. Returns None when
     META_PHONE_NUMBER_ID is not set.
     """
-    fields = default_config_fields(source)
+    fields = default_config_fields()
     number_id = fields.pop("phone_number_id", "")
     if not number_id:
         return None

@@ -232,7 +232,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus text format. With ``settings.METRICS_TOKEN`` set, requires ``Authorization: Bearer <token>``."""
     from django.conf import settings
 
-    token = getattr(settings, "METRICS_TOKEN", "") or ""
+    token = settings.METRICS_TOKEN
     if token:
         given = request.headers.get("Authorization", "")
         if not given.startswith("Bearer "):

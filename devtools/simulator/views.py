@@ -527,7 +527,7 @@ def business_number() -> MetaAppConfig:
 
 def fake_graph_url(config: MetaAppConfig) -> str:
     """Where the fake Graph API listens: the setting, else where the business number sends."""
-    url = (getattr(settings, "SIMULATOR_FAKE_GRAPH_URL", "") or config.graph_api_url).rstrip("/")
+    url = (settings.SIMULATOR_FAKE_GRAPH_URL or config.graph_api_url).rstrip("/")
     if urlsplit(url).hostname in REAL_GRAPH_HOSTS:
         raise SimulatorInputError(
             "business",
