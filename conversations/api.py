@@ -27,6 +27,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from conversations.models import Contact, Message
 from conversations.services import outbound
+from conversations.window import window_open
 from meta_integration.outbound import OutboundValidationError, build_message
 from whatsappcrm_backend.api import ApiMixin, PagePagination, error_responses
 from whatsappcrm_backend.api_errors import ApiError
@@ -38,7 +39,6 @@ __all__ = [
     "ConversationPagination",
     "phone_digits",
     "urlpatterns",
-    "window_open",
 ]
 
 MAX_DB_ID = 2**63 - 1  # beyond this an id lookup overflows the database's bigint
@@ -198,13 +198,6 @@ class ConversationPagination(BasePagination):
 # --------------------------------------------------------------------------- views
 
 
-def window_open(contact: Contact) -> bool:
-    """WhatsApp's customer-service window: free-form messages only within 24 h of the user's
-    last message; outside it only an approved template may be sent."""
-    last = contact.last_inbound_at
-    return last is not None and timezone.now() - last < outbound.CUSTOMER_SERVICE_WINDOW
-
-
 class ContactList(ApiMixin, generics.ListAPIView):
     """Contacts, most recently active first; search by number or name, filter by handover/blocked.
     Role: read-only."""
@@ -293,7 +286,7 @@ class ContactMessages(ApiMixin, generics.GenericAPIView):
             raise ApiError(400, "invalid", f"{field_of(exc)}: {exc.message}", {field_of(exc): [exc.message]}) from None
         if contact.blocked:
             raise ApiError(409, "contact_blocked", f"Contact {contact.wa_id} is blocked; nothing was sent.")
-        if spec.get("type") != "template" and not window_open(contact):
+        if spec.get("type") != "template" and not window_open(contact.last_inbound_at, timezone.now()):
             raise ApiError(
                 409,
                 "window_closed",

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 from django.urls import path
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
@@ -20,9 +21,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from conversations.api import ContactSerializer, window_open
+from conversations.api import ContactSerializer
 from conversations.models import Contact
 from conversations.services.outbound import NoBusinessNumberError
+from conversations.window import window_open
 from flows.definitions import FieldError, FlowValidationError, flow_to_document
 from flows.models import ContactFlowState, Flow
 from flows.services.documents import export_flow_document, import_flow_document
@@ -320,7 +322,8 @@ class ContactRelease(ApiMixin, generics.GenericAPIView):
         form = ReleaseSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         text = form.validated_data.get("message", "").strip()
-        if text and contact.needs_human and not contact.blocked and not window_open(contact):
+        window_closed = not window_open(contact.last_inbound_at, timezone.now())
+        if text and contact.needs_human and not contact.blocked and window_closed:
             raise ApiError(
                 409, "window_closed",
                 f"Contact {contact.wa_id} has not written in the last 24 hours, so WhatsApp would refuse the "

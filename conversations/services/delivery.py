@@ -48,6 +48,7 @@ from django.utils.dateparse import parse_datetime
 
 from conversations.models import Direction, Message, MessageStatus
 from conversations.services.inbound import apply_pending_status_events
+from conversations.window import window_open
 from meta_integration import client, config_cache
 from meta_integration.models import MetaAppConfig
 from meta_integration.outbound import ErrorClass, OutboundValidationError, build_message
@@ -58,7 +59,6 @@ from whatsappcrm_backend.celery import enqueue
 
 __all__ = [
     "CALLBACK_PREFIX",
-    "CUSTOMER_SERVICE_WINDOW",
     "MAX_TOKEN_WAIT",
     "PREVIOUS_PART_FAILED",
     "SEND_TASK",
@@ -77,7 +77,6 @@ logger = logging.getLogger(__name__)
 
 SEND_TASK = "conversations.send_message"
 CALLBACK_PREFIX = "msg:"
-CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
 PREVIOUS_PART_FAILED = "Previous part failed"
 MAX_TOKEN_WAIT = 0.05  # seconds a run may sleep for a throughput token; longer -> a countdown
 CHAIN_INLINE_LIMIT = 50  # parts one run sends back to back before handing the rest to a task
@@ -393,8 +392,7 @@ def _fail(
 
 def _send_claimed(message: _Claimed, run: RunInfo, now: datetime) -> Outcome:
     is_template = message.spec.get("type") == "template"
-    window_open = message.last_inbound_at is not None and now - message.last_inbound_at < CUSTOMER_SERVICE_WINDOW
-    if not is_template and not window_open:
+    if not is_template and not window_open(message.last_inbound_at, now):
         return _fail(message, "Outside the 24-hour window", (
             "The contact has not written in the last 24 hours, so WhatsApp only delivers "
             "approved templates. Not sent to Meta; send a template instead."

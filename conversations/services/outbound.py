@@ -29,13 +29,12 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message, MessageStatus
-from conversations.services.delivery import CUSTOMER_SERVICE_WINDOW, PREVIOUS_PART_FAILED, SEND_TASK
+from conversations.services.delivery import PREVIOUS_PART_FAILED, SEND_TASK
 from meta_integration.models import MetaAppConfig
 from meta_integration.outbound import OutboundValidationError, build_message, split_text
 from whatsappcrm_backend.celery import enqueue
 
 __all__ = [
-    "CUSTOMER_SERVICE_WINDOW",
     "PREVIOUS_PART_FAILED",
     "NoBusinessNumberError",
     "enqueue_unsent",
