@@ -16,11 +16,15 @@ class ConversationsConfig(AppConfig):
     name = "conversations"
 
     def ready(self) -> None:
+        from conversations.gauges import message_gauges
         from conversations.services.inbound import InboundStore
         from meta_integration import ports
+        from whatsappcrm_backend import metrics
 
         # meta_integration imports no app: the webhook reaches conversations through the inbound port.
         ports.register_inbound_sink(InboundStore())
+        # Nor does the metrics module: each app registers the gauges it reads from its own tables.
+        metrics.register_gauges(message_gauges)
 
 
 @checks.register(checks.Tags.database)

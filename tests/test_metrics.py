@@ -537,6 +537,38 @@ def test_stored_histograms_ignore_fields_from_another_bucket_set():
     assert metrics.bucket_bound(1e6) == "+Inf"
 
 
+def test_the_apps_register_their_database_gauges_and_metrics_imports_no_app():
+    import ast
+    from pathlib import Path
+
+    from conversations.gauges import message_gauges
+    from flows.gauges import session_gauges
+
+    tree = ast.parse(Path(metrics.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    apps = {"conversations", "flows", "football_data_app", "meta_integration"}
+    assert not {name for name in imported if name.split(".")[0] in apps}
+    # Registered by ConversationsConfig.ready and FlowsConfig.ready, in INSTALLED_APPS order.
+    assert metrics._gauge_readers == [message_gauges, session_gauges]
+    metrics.register_gauges(message_gauges)  # again: still once
+    assert metrics._gauge_readers == [message_gauges, session_gauges]
+
+
+@pytest.mark.django_db
+@urls
+def test_a_failing_registered_gauge_marks_the_database_source_down(client, monkeypatch, private_redis):
+    def broken() -> Iterator:
+        raise RuntimeError("table gone")
+        yield
+
+    monkeypatch.setattr(metrics, "_gauge_readers", [*metrics._gauge_readers, broken])
+    samples = scrape(client)
+    assert value(samples, "whatsappcrm_metrics_source_up", source="database") == 0
+    assert value(samples, "whatsappcrm_metrics_source_up", source="redis") == 1
+    assert "whatsappcrm_messages" not in series_names(samples)  # the source is all or nothing, as before
+
+
 # --- /metrics access -------------------------------------------------------------------------
 
 @pytest.mark.django_db

@@ -9,9 +9,9 @@ and dropped: metrics never fail a task or a webhook), in one pipelined round tri
 task run and per webhook request: everything observed while a run or a request is under
 way (queue wait, duration, state, failure, retry, and what the task itself records, e.g.
 expired sessions) is collected by ``batched`` and written when it ends,
-and ``ClusterCollector`` turns those hashes, plus a few live reads (messages in the
-database, queue depths in the broker, flow sessions, the API-Football quota), into
-Prometheus families on each scrape.
+and ``ClusterCollector`` turns those hashes, plus a few live reads (queue depths in the
+broker, the API-Football quota, and the database gauges the apps register with
+``register_gauges``: messages, flow sessions), into Prometheus families on each scrape.
 
 Storage: one hash per family under ``KEY_PREFIX``. A counter's field is the JSON list
 of its label values; a histogram stores, per label set, one non-cumulative count per
@@ -61,6 +61,7 @@ __all__ = [
     "record_task_retry",
     "record_task_wait",
     "record_webhook",
+    "register_gauges",
 ]
 
 logger = logging.getLogger(__name__)
@@ -480,6 +481,25 @@ class WebhookMetricsMiddleware:
         return response
 
 
+# --- reading: the gauges the apps register -----------------------------------------------
+
+GaugeReader = Callable[[], Iterable[Metric]]
+
+_gauge_readers: list[GaugeReader] = []
+
+
+def register_gauges(reader: GaugeReader) -> None:
+    """Have every scrape call ``reader`` for live gauges read from the database.
+
+    Each app registers its own in ``AppConfig.ready`` (conversations its messages, flows its
+    sessions), so this module imports no app. Readers run in registration order, which is
+    INSTALLED_APPS order, under the ``database`` source: one that raises marks the source
+    down for that scrape. Registering the same reader again changes nothing.
+    """
+    if reader not in _gauge_readers:
+        _gauge_readers.append(reader)
+
+
 # --- reading: the scrape-time collector -------------------------------------------------
 
 class ClusterCollector:
@@ -540,21 +560,10 @@ class ClusterCollector:
                                     "API-Football requests left today, as its last response reported.",
                                     value=remaining)
 
-    # Database: messages by direction/type/status, flow sessions.
+    # Database: the gauges the apps registered (conversations: messages; flows: sessions).
     def _database(self) -> Iterator[Metric]:
-        from django.db.models import Count
-
-        from conversations.models import Message
-
-        rows = (Message.objects.order_by().values_list("direction", "message_type", "status")
-                .annotate(n=Count("pk")))
-        messages = GaugeMetricFamily("whatsappcrm_messages",
-                                     "Stored WhatsApp messages by direction (in/out), type and status.",
-                                     labels=["direction", "type", "status"])
-        for direction, message_type, status, count in sorted(rows):
-            messages.add_metric([direction, message_type, status], count)
-        yield messages
-        yield _flow_sessions()
+        for reader in _gauge_readers:
+            yield from reader()
 
     # Broker: queue depth per queue and priority, messages delivered but not acknowledged.
     def _broker(self) -> Iterator[Metric]:
@@ -613,31 +622,3 @@ def _parse_quota(raw: bytes | None) -> float | None:
         logger.warning("metrics: %s holds %r, not a number; quota not exported", QUOTA_REMAINING_KEY, raw[:50])
         return None
     return value if math.isfinite(value) else None
-
-
-def _flow_sessions() -> GaugeMetricFamily:
-    """Live sessions (``flows.ContactFlowState`` rows) split at FLOW_SESSION_TIMEOUT.
-
-    active: a message within the timeout; overdue: idle longer and not yet deleted by the
-    expiry job (a growing number means the job is not running). Expired sessions are
-    deleted, so they are counted as they happen: ``record_sessions_expired``.
-    """
-    from datetime import timedelta
-
-    from django.conf import settings
-    from django.db.models import Count, Q
-    from django.utils import timezone
-
-    from flows.models import ContactFlowState
-
-    cutoff = timezone.now() - timedelta(seconds=settings.FLOW_SESSION_TIMEOUT)
-    totals = ContactFlowState.objects.order_by().aggregate(
-        active=Count("pk", filter=Q(last_activity_at__gte=cutoff)),
-        overdue=Count("pk", filter=Q(last_activity_at__lt=cutoff)),
-    )
-    gauge = GaugeMetricFamily("whatsappcrm_flow_sessions",
-                              "Flow sessions: active (within the idle timeout) or overdue (idle longer, "
-                              "waiting for the expiry job).", labels=["state"])
-    for state, count in totals.items():
-        gauge.add_metric([state], count)
-    return gauge
