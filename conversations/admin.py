@@ -95,11 +95,10 @@ class ProcessingFailedFilter(admin.SimpleListFilter):
         return [("failed", "Inbound: processing failed"), ("pending", "Inbound: not processed yet")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> QuerySet[Message]:
-        inbound = queryset.filter(direction=Direction.INBOUND)
         if self.value() == "failed":
-            return inbound.filter(status=MessageStatus.FAILED)
+            return queryset.inbound().filter(status=MessageStatus.FAILED)
         if self.value() == "pending":
-            return inbound.filter(processed_at__isnull=True).exclude(status=MessageStatus.FAILED)
+            return queryset.unprocessed_inbound()
         return queryset
 
 

@@ -10,12 +10,12 @@ from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from conversations.models import Direction, FailedMessage, Message, MessageStatus
+from conversations.models import FailedMessage, Message, MessageStatus
 from conversations.services.outbound import resend_failed
 
 
 def _failed() -> QuerySet[Message]:
-    return Message.objects.filter(direction=Direction.OUTBOUND, status=MessageStatus.FAILED)
+    return Message.objects.failed_outbound()
 
 
 class ErrorCodeFilter(admin.SimpleListFilter):
@@ -61,7 +61,7 @@ class FailedMessageAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in Message._meta.fields]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
-        return super().get_queryset(request).filter(direction=Direction.OUTBOUND, status=MessageStatus.FAILED)
+        return super().get_queryset(request).failed_outbound()
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -6,6 +6,8 @@ or a redelivered task never creates a second reply; statuses only move forward.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 
@@ -69,6 +71,35 @@ BOT_IGNORED_TYPES: frozenset[str] = frozenset({"edit", "revoke", "errors"})
 STATUS_ORDER = [MessageStatus.PENDING, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ]
 
 
+class MessageQuerySet(models.QuerySet):
+    """The slices of the message table the code asks for by name, so a filter on
+    ``direction`` and ``status`` is written once (``Message.objects.pending_outbound()``)."""
+
+    def inbound(self) -> MessageQuerySet:
+        return self.filter(direction=Direction.INBOUND)
+
+    def outbound(self) -> MessageQuerySet:
+        return self.filter(direction=Direction.OUTBOUND)
+
+    def unprocessed_inbound(self) -> MessageQuerySet:
+        """Inbound messages the bot has still to handle: not processed and not given up on
+        (inbound is ``received`` or ``failed``, so ``received`` is "not given up on")."""
+        return self.filter(direction=Direction.INBOUND, processed_at__isnull=True, status=MessageStatus.RECEIVED)
+
+    def pending_outbound(self) -> MessageQuerySet:
+        """Replies written and not yet accepted by Meta (or given up on)."""
+        return self.filter(direction=Direction.OUTBOUND, status=MessageStatus.PENDING)
+
+    def failed_outbound(self) -> MessageQuerySet:
+        """What Meta refused or the send path gave up on: the operators' resend list."""
+        return self.filter(direction=Direction.OUTBOUND, status=MessageStatus.FAILED)
+
+    def pending_chain(self, contact_id: Any, app_config_id: Any) -> MessageQuerySet:
+        """One contact's pending replies from one business number: the chain sent in id order
+        (the ``message_pending_chain`` index). The ids may be ``OuterRef`` expressions."""
+        return self.pending_outbound().filter(contact_id=contact_id, app_config_id=app_config_id)
+
+
 class Message(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
     app_config = models.ForeignKey(MetaAppConfig, null=True, blank=True, on_delete=models.SET_NULL)
@@ -101,6 +132,8 @@ class Message(models.Model):
     claimed_by = models.CharField(max_length=155, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Outbound: retry not before")
+
+    objects = MessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -46,7 +46,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from conversations.models import Direction, Message, MessageStatus
+from conversations.models import Message, MessageStatus
 from conversations.services.inbound import apply_pending_status_events
 from conversations.window import window_open
 from meta_integration import client, config_cache
@@ -280,7 +280,7 @@ def _claim(message_id: int, run: RunInfo, now: datetime) -> _Claimed | None:
 def _why_not_claimed(message_id: int, now: datetime) -> Outcome:
     """The claim matched nothing: say why (the rare path, so it may cost a statement)."""
     row = (
-        Message.objects.filter(pk=message_id, direction=Direction.OUTBOUND)
+        Message.objects.outbound().filter(pk=message_id)
         .values("status", "claimed_until", "next_attempt_at", "send_after", "contact_id", "app_config_id")
         .first()
     )
@@ -291,10 +291,7 @@ def _why_not_claimed(message_id: int, now: datetime) -> Outcome:
     if row["claimed_until"] is not None and row["claimed_until"] >= now:
         return Outcome(Result.IN_FLIGHT_ELSEWHERE, message_id,
                        delay=(row["claimed_until"] - now).total_seconds() + 1)
-    earlier = Message.objects.filter(
-        contact_id=row["contact_id"], app_config_id=row["app_config_id"], direction=Direction.OUTBOUND,
-        status=MessageStatus.PENDING, pk__lt=message_id,
-    )
+    earlier = Message.objects.pending_chain(row["contact_id"], row["app_config_id"]).filter(pk__lt=message_id)
     if earlier.exists():
         return Outcome(Result.WAITING_FOR_PREVIOUS_PART, message_id)
     due = max((t for t in (row["next_attempt_at"], row["send_after"]) if t is not None), default=now)
@@ -471,10 +468,8 @@ def _next_in_chain(message: _Claimed) -> tuple[int, float] | None:
     Runs after ``message`` was committed as finished, so a reply written meanwhile is seen
     here or sees ``message`` finished in its own claim (no lost wake-up)."""
     following = (
-        Message.objects.filter(
-            contact_id=message.contact_id, app_config_id=message.app_config_id, direction=Direction.OUTBOUND,
-            status=MessageStatus.PENDING, pk__gt=message.id,
-        )
+        Message.objects.pending_chain(message.contact_id, message.app_config_id)
+        .filter(pk__gt=message.id)
         .order_by("pk")
         .values("pk", "group_id", "send_after", "next_attempt_at")
         .first()

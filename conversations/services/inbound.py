@@ -322,7 +322,7 @@ def _record_changes_on_originals(changes: Sequence[Message]) -> None:
         return
     originals = {
         m.wamid: m
-        for m in Message.objects.select_for_update().filter(direction=Direction.INBOUND, wamid__in=list(wanted))
+        for m in Message.objects.inbound().select_for_update().filter(wamid__in=list(wanted))
     }
     for original_id, found in wanted.items():
         original = originals.get(original_id)
@@ -393,13 +393,8 @@ def enqueue_unprocessed(
     """
     now = now or timezone.now()
     pending = list(
-        Message.objects.filter(
-            direction=Direction.INBOUND,
-            processed_at__isnull=True,
-            created_at__lt=now - older_than,
-            created_at__gte=now - max_age,
-        )
-        .exclude(status=MessageStatus.FAILED)
+        Message.objects.unprocessed_inbound()
+        .filter(created_at__lt=now - older_than, created_at__gte=now - max_age)
         .order_by("created_at", "id")
         .values_list("id", "wamid", "contact_id")[:limit]
     )
@@ -583,7 +578,7 @@ def reconcile_status_events(limit: int = 1000) -> int:
     wamids = (
         StatusEvent.objects.filter(
             applied=False,
-            wamid__in=Message.objects.filter(direction=Direction.OUTBOUND, wamid__isnull=False).values("wamid"),
+            wamid__in=Message.objects.outbound().filter(wamid__isnull=False).values("wamid"),
         )
         .order_by()
         .values_list("wamid", flat=True)

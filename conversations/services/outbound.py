@@ -223,15 +223,11 @@ def enqueue_unsent(older_than: timedelta | None = None, *, limit: int = 1000) ->
         older_than = timedelta(seconds=settings.OUTBOUND_SWEEP_AFTER_SECONDS)
     now = timezone.now()
     cutoff = now - older_than
-    earlier_pending = Message.objects.filter(
-        contact_id=OuterRef("contact_id"),
-        app_config_id=OuterRef("app_config_id"),
-        direction=Direction.OUTBOUND,
-        status=MessageStatus.PENDING,
-        pk__lt=OuterRef("pk"),
+    earlier_pending = Message.objects.pending_chain(OuterRef("contact_id"), OuterRef("app_config_id")).filter(
+        pk__lt=OuterRef("pk")
     )
     ids = list(
-        Message.objects.filter(direction=Direction.OUTBOUND, status=MessageStatus.PENDING, created_at__lt=cutoff)
+        Message.objects.pending_outbound().filter(created_at__lt=cutoff)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=cutoff))
         .filter(Q(send_after__isnull=True) | Q(send_after__lt=cutoff))

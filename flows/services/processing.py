@@ -29,7 +29,7 @@ from django.db.models import DateTimeField, F, FilteredRelation, IntegerField, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from conversations.models import BOT_IGNORED_TYPES, Contact, Direction, Message, MessageStatus
+from conversations.models import BOT_IGNORED_TYPES, Contact, Message, MessageStatus
 from conversations.services import delivery, outbound
 from conversations.services.delivery import RunInfo
 from flows.actions import registry
@@ -252,10 +252,7 @@ def record_processing_failure(message_id: int, exc: BaseException) -> bool:
     details = f"{type(exc).__name__}: {exc}"[:2000]
     try:
         with transaction.atomic():
-            unprocessed = Message.objects.filter(
-                pk=message_id, direction=Direction.INBOUND, processed_at__isnull=True,
-                status=MessageStatus.RECEIVED,
-            )
+            unprocessed = Message.objects.unprocessed_inbound().filter(pk=message_id)
             unprocessed.update(attempts=F("attempts") + 1, error_title="Processing failed", error_details=details)
             failed = unprocessed.filter(attempts__gte=settings.INBOUND_MAX_PROCESSING_ATTEMPTS).update(
                 status=MessageStatus.FAILED, status_at=timezone.now()
@@ -281,7 +278,7 @@ def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessRe
     """
     if contact_id is None:
         contact_id = (
-            Message.objects.filter(pk=message_id, direction=Direction.INBOUND)
+            Message.objects.inbound().filter(pk=message_id)
             .values_list("contact_id", flat=True)
             .first()
         )
@@ -297,10 +294,10 @@ def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessRe
     with transaction.atomic():
         lock_contact(contact_id)
         pending = list(
-            Message.objects.filter(
-                contact_id=contact_id, direction=Direction.INBOUND, processed_at__isnull=True, pk__lte=message_id,
-                status=MessageStatus.RECEIVED,  # a message given up on (failed) stays for operators
-            ).order_by("timestamp", "id")
+            # not one given up on (failed): that stays for operators
+            Message.objects.unprocessed_inbound()
+            .filter(contact_id=contact_id, pk__lte=message_id)
+            .order_by("timestamp", "id")
         )
         if not pending:
             return ProcessResult()

@@ -18,10 +18,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from conversations.models import Contact, Direction, Message, MessageStatus
+from conversations.models import Contact, Message
 from conversations.services import outbound
 from flows.definitions import thaw
 from flows.models import ContactFlowState
@@ -163,10 +162,9 @@ def expire_state(
         if idle_before is not None:
             # A message still to answer, or a reply still to send, belongs to this session:
             # expiring now would tell the user it timed out before the reply it refers to.
-            waiting = Message.objects.filter(contact=contact).filter(
-                Q(direction=Direction.INBOUND, processed_at__isnull=True, status=MessageStatus.RECEIVED)
-                | Q(direction=Direction.OUTBOUND, status=MessageStatus.PENDING)
-            ).exists()
+            waiting = (
+                Message.objects.unprocessed_inbound() | Message.objects.pending_outbound()
+            ).filter(contact=contact).exists()
             if waiting:
                 return False
             rows = rows.filter(last_activity_at__lt=idle_before)
