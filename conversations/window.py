@@ -1,11 +1,12 @@
 """WhatsApp's 24-hour customer-service window, decided in one place.
 
-A business may send free-form messages to a user only within 24 hours of the user's last
-message to it; outside the window Meta delivers only approved templates. The send path
-refuses such a row before calling Meta, and the API refuses an operator's message before
-writing it; both ask this module so they can never disagree about the edge.
+A business number may send free-form messages to a user only within 24 hours of the user's
+last message to it; outside the window Meta delivers only approved templates. The send path
+refuses such a row before calling Meta, and the APIs refuse an operator's message before
+writing it; all ask this function, so the rule and its edge are written once.
 
-Pure: the caller passes the time (the send path its run's clock, the API ``timezone.now()``).
+Pure: the caller passes the user's last message time that applies (the send path: the last
+message to the sending number, from its claim) and the time (``now``).
 """
 
 from __future__ import annotations
