@@ -52,6 +52,7 @@ from conversations.window import window_open
 from meta_integration import client, config_cache
 from meta_integration.models import MetaAppConfig
 from meta_integration.outbound import ErrorClass, OutboundValidationError, build_message
+from meta_integration.payloads import CALLBACK_PREFIX
 from meta_integration.ratelimit import TokenBucket
 from meta_integration.retry_policy import PAIR_BACKOFF_FACTOR, backoff_seconds, should_retry
 from whatsappcrm_backend import topology
@@ -76,7 +77,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SEND_TASK = "conversations.send_message"
-CALLBACK_PREFIX = "msg:"
 PREVIOUS_PART_FAILED = "Previous part failed"
 MAX_TOKEN_WAIT = 0.05  # seconds a run may sleep for a throughput token; longer -> a countdown
 CHAIN_INLINE_LIMIT = 50  # parts one run sends back to back before handing the rest to a task
