@@ -12,6 +12,7 @@ import pytest
 import redis as redis_lib
 from django.conf import settings
 
+from tests import workers
 from whatsappcrm_backend import topology
 from whatsappcrm_backend.celery import app as celery_app
 
@@ -65,6 +66,16 @@ def cpu_worker(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
+def broker():
+    """A broker nothing consumes (its own Redis database): every task a test publishes stays
+    there to be read back (``tests.test_inbound_support.isolated_broker``)."""
+    from tests.test_inbound_support import isolated_broker
+
+    with isolated_broker() as isolated:
+        yield isolated
+
+
+@pytest.fixture
 def probe_key(redis_client) -> Iterator[str]:
     key = f"test:probe:{uuid.uuid4().hex}"
     yield key
@@ -96,17 +107,6 @@ def _unacked_tasks(client: redis_lib.Redis) -> tuple[set[str], set[str]]:
     return running, held
 
 
-def _queues_are_empty(client: redis_lib.Redis) -> bool:
-    from whatsappcrm_backend.topology import REDIS_PRIORITY_STEPS
-
-    sep = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("sep", ":")
-    keys = [name if step == 0 else f"{name}{sep}{step}" for name in topology.QUEUES for step in REDIS_PRIORITY_STEPS]
-    pipe = client.pipeline()
-    for key in keys:
-        pipe.llen(key)
-    return not any(pipe.execute())
-
-
 def _settle_broker(client: redis_lib.Redis, timeout: float) -> bool:
     """Drop waiting messages, revoke tasks held for a later ETA, wait for running tasks to end.
 
@@ -122,7 +122,7 @@ def _settle_broker(client: redis_lib.Redis, timeout: float) -> bool:
         if newly_held:
             celery_app.control.revoke(sorted(newly_held))
             _revoked.update(newly_held)
-        if not (running - _revoked) and _queues_are_empty(client):
+        if not (running - _revoked) and workers.queues_are_empty(client):
             return True
         if time.monotonic() > deadline:
             return False

@@ -20,6 +20,7 @@ import redis as redis_lib
 from django.conf import settings
 from django.db import connection
 
+from tests import workers
 from whatsappcrm_backend.celery import app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,19 +109,6 @@ def _backends() -> set[tuple[int, object]]:
         return set(cursor.fetchall())
 
 
-def _broker_is_idle(client: redis_lib.Redis) -> bool:
-    """No message waiting on a project queue (any priority) and none taken but not acknowledged."""
-    from whatsappcrm_backend.topology import QUEUES, REDIS_PRIORITY_STEPS
-
-    sep = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("sep", ":")
-    pipe = client.pipeline()
-    for name in QUEUES:
-        for step in REDIS_PRIORITY_STEPS:
-            pipe.llen(name if step == 0 else f"{name}{sep}{step}")
-    pipe.hlen("unacked")
-    return not any(pipe.execute())
-
-
 def _send(count: int) -> None:
     with app.connection_for_write() as conn:
         for _ in range(count):
@@ -131,7 +119,7 @@ def _wait_idle(timeout: float = 60.0) -> None:
     client = redis_lib.Redis.from_url(settings.CELERY_BROKER_URL)
     try:
         deadline = time.monotonic() + timeout
-        while not _broker_is_idle(client):
+        while not workers.broker_is_idle(client):
             assert time.monotonic() < deadline, "the worker did not finish the tasks"
             time.sleep(0.05)
     finally:

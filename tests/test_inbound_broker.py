@@ -41,12 +41,6 @@ def app_config(transactional_db) -> MetaAppConfig:
     return make_app_config()
 
 
-@pytest.fixture
-def broker():
-    with isolated_broker() as isolated:
-        yield isolated
-
-
 def test_broker_down_the_webhook_still_answers_200_and_keeps_the_message(client, app_config, caplog):
     body = simulate.webhook_body([simulate.text("are you there?"), simulate.text("hello?")])
     with celery_broker(CLOSED_BROKER_URL), caplog.at_level(logging.ERROR, logger=inbound.__name__):

@@ -9,15 +9,13 @@ references: ``type: edit`` / ``type: revoke`` (numbers on the WhatsApp Business 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from conversations.models import BOT_IGNORED_TYPES, Contact, Direction, Message
 from conversations.services import inbound
 from devtools import webhook_payloads as simulate
 from meta_integration.payloads import MessageType
-from tests.test_inbound_support import URLCONF, isolated_broker, make_app_config, post_webhook
+from tests.test_inbound_support import URLCONF, at, make_app_config, post_webhook
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,16 +32,6 @@ def _urls(settings):
 @pytest.fixture
 def app_config(transactional_db):
     return make_app_config()
-
-
-@pytest.fixture
-def broker():
-    with isolated_broker() as isolated:
-        yield isolated
-
-
-def at(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def envelope(message: dict, wa_id: str = USER) -> dict:

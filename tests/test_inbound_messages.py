@@ -12,7 +12,6 @@ import logging
 import random
 import threading
 import time
-from datetime import UTC, datetime
 
 import pytest
 from django.db import connection, transaction
@@ -22,7 +21,7 @@ from conversations.models import Contact, Direction, Message, MessageStatus, Sta
 from conversations.services import inbound
 from devtools import webhook_payloads as simulate
 from meta_integration.models import MetaAppConfig, WebhookEvent
-from tests.test_inbound_support import URLCONF, isolated_broker, make_app_config, post_webhook, priority
+from tests.test_inbound_support import URLCONF, at, make_app_config, post_webhook, priority
 from whatsappcrm_backend import topology
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,16 +39,6 @@ def _urls(settings):
 @pytest.fixture
 def app_config(transactional_db) -> MetaAppConfig:
     return make_app_config()
-
-
-@pytest.fixture
-def broker():
-    with isolated_broker() as isolated:
-        yield isolated
-
-
-def at(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def unknown_type_message() -> dict:

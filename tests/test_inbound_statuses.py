@@ -8,7 +8,6 @@ reached (failed is terminal and keeps Meta's error).
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
 
 import pytest
 from django.db import transaction
@@ -17,7 +16,7 @@ from conversations.models import Contact, Direction, Message, MessageStatus, Sta
 from conversations.services.inbound import apply_pending_status_events, reconcile_status_events
 from devtools import webhook_payloads as simulate
 from meta_integration.models import MetaAppConfig
-from tests.test_inbound_support import URLCONF, make_app_config, post_webhook
+from tests.test_inbound_support import URLCONF, at, make_app_config, post_webhook
 
 pytestmark = pytest.mark.django_db
 
@@ -42,10 +41,6 @@ def outbound(app_config) -> Message:
         message_type="text", text="Here are today's fixtures", wamid=simulate.new_wamid(outgoing=True),
         status=MessageStatus.SENT,
     )
-
-
-def at(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def post_statuses(client, *statuses: dict) -> None:

@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -164,3 +165,8 @@ def isolated_broker() -> Iterator[IsolatedBroker]:
 
 def priority(name: topology.Priority) -> int:
     return topology.broker_priority(name, settings.CELERY_BROKER_URL)
+
+
+def at(seconds: int) -> datetime:
+    """A webhook's Unix ``timestamp`` as the aware datetime the rows store."""
+    return datetime.fromtimestamp(seconds, tz=UTC)

@@ -19,7 +19,7 @@ from conversations.models import Contact, Direction, Message, MessageStatus, Sta
 from conversations.services import delivery, inbound
 from devtools import webhook_payloads as simulate
 from meta_integration.models import WebhookEvent
-from tests.test_inbound_support import URLCONF, isolated_broker, make_app_config, post_webhook
+from tests.test_inbound_support import URLCONF, make_app_config, post_webhook
 
 # Real commits: a test transaction would turn BEGIN/COMMIT into savepoints and hold back
 # the on-commit enqueue.
@@ -32,12 +32,6 @@ USER = "263770000002"
 def _urls(settings):
     settings.ROOT_URLCONF = URLCONF
     settings.WEBHOOK_EVENT_SAMPLE_RATE = 0.0  # the production default: no audit row on the normal path
-
-
-@pytest.fixture
-def broker():
-    with isolated_broker() as isolated:
-        yield isolated
 
 
 @pytest.fixture

@@ -22,10 +22,10 @@ import pytest
 import redis as redis_lib
 from celery import signals
 from celery.exceptions import Retry
-from django.conf import settings as django_settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
+from tests import workers
 from whatsappcrm_backend import health, metrics, topology
 from whatsappcrm_backend.celery import app, enqueue
 from whatsappcrm_backend.embedded_redis import EmbeddedRedis
@@ -200,19 +200,6 @@ def _redis_stats(client: redis_lib.Redis) -> tuple[int, int]:
     return stats["total_commands_processed"], stats["total_reads_processed"]
 
 
-def _broker_is_idle(client: redis_lib.Redis) -> bool:
-    """No message waiting on a project queue (any priority) and none taken but not acknowledged."""
-    from whatsappcrm_backend.topology import QUEUES, REDIS_PRIORITY_STEPS
-
-    sep = django_settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("sep", ":")
-    pipe = client.pipeline()
-    for name in QUEUES:
-        for step in REDIS_PRIORITY_STEPS:
-            pipe.llen(name if step == 0 else f"{name}{sep}{step}")
-    pipe.hlen("unacked")
-    return not any(pipe.execute())
-
-
 def _run_and_count(store: redis_lib.Redis, broker: redis_lib.Redis, send) -> tuple[int, int]:
     """Commands and round trips the metrics store received for the task run(s) ``send`` publishes."""
     commands_before, reads_before = _redis_stats(store)
@@ -220,7 +207,7 @@ def _run_and_count(store: redis_lib.Redis, broker: redis_lib.Redis, send) -> tup
     deadline = time.monotonic() + 30
     while True:
         time.sleep(0.05)
-        if _broker_is_idle(broker):
+        if workers.broker_is_idle(broker):
             break
         assert time.monotonic() < deadline, "the worker did not finish"
     commands_after, reads_after = _redis_stats(store)

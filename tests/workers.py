@@ -164,3 +164,28 @@ def start_worker(
         worker.stop()
         raise
     return worker
+
+
+def queue_keys() -> list[str]:
+    """The Redis lists of every project queue, at every priority step."""
+    from whatsappcrm_backend import topology
+
+    sep = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("sep", ":")
+    return [
+        name if step == 0 else f"{name}{sep}{step}"
+        for name in topology.QUEUES
+        for step in topology.REDIS_PRIORITY_STEPS
+    ]
+
+
+def queues_are_empty(client) -> bool:
+    """No message waiting on a project queue (any priority)."""
+    pipe = client.pipeline()
+    for key in queue_keys():
+        pipe.llen(key)
+    return not any(pipe.execute())
+
+
+def broker_is_idle(client) -> bool:
+    """No message waiting on a project queue and none taken by a worker but not acknowledged."""
+    return queues_are_empty(client) and not client.hlen("unacked")

@@ -162,12 +162,7 @@ def _write(
         )
         for index, (spec, payload) in enumerate(zip(specs, payloads, strict=True))
     ]
-    created = Message.objects.bulk_create(rows)
-    if any(row.pk is None for row in created):  # a backend that returns no ids from bulk inserts
-        ids = dict(Message.objects.filter(group_id=group_id).values_list("part_index", "pk"))
-        for row in created:
-            row.pk = ids[row.part_index]
-    return created
+    return Message.objects.bulk_create(rows)  # PostgreSQL and SQLite 3.35+ return the ids
 
 
 def send_long_text(

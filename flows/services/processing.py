@@ -18,6 +18,8 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import redis as redis_lib
@@ -372,18 +374,12 @@ def _session_state(contact: Contact) -> ContactFlowState | None:
 def _write_replies(contact: Contact, outgoing: Sequence[_Reply]) -> list[int]:
     """Store the replies; consecutive replies from one number become one ordered group."""
     ids: list[int] = []
-    start = 0
-    while start < len(outgoing):
-        config_id = outgoing[start][0]
-        end = start
-        while end < len(outgoing) and outgoing[end][0] == config_id:
-            end += 1
-        batch = outgoing[start:end]
+    for config_id, group in groupby(outgoing, key=itemgetter(0)):
+        batch = list(group)
         ids += outbound.write_replies(
             contact, config_id, [spec for _, spec, _ in batch], [payload for _, _, payload in batch],
             gap_seconds=settings.FLOW_REPLY_GAP_SECONDS,  # small: each part waits for the previous
         )
-        start = end
     return ids
 
 
