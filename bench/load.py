@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from devtools import raw_http
+
 __all__ = [
     "LoadError",
     "LoadResult",
@@ -182,31 +184,13 @@ class _Closed(Exception):
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Read one HTTP/1.1 response; return (status, keep the connection)."""
+    """Read one HTTP/1.1 response; return (status, keep the connection). A connection that
+    ends before the response's head is ``_Closed`` (the request may be sent again)."""
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
+        head = await raw_http.read_head(reader)
     except (asyncio.IncompleteReadError, ConnectionError) as exc:
         raise _Closed(str(exc) or type(exc).__name__) from None
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    headers = {}
-    for line in lines[1:]:
-        if ":" in line:
-            name, value = line.split(":", 1)
-            headers[name.strip().lower()] = value.strip().lower()
-    keep = headers.get("connection") != "close"
-    if headers.get("transfer-encoding") == "chunked":
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    elif "content-length" in headers:
-        await reader.readexactly(int(headers["content-length"]))
-    else:
-        await reader.read()  # body until EOF
-        keep = False
-    return status, keep
+    return head.status, await raw_http.read_body(reader, head)
 
 
 class _Pool:

@@ -41,7 +41,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from devtools import webhook_payloads
+from devtools import raw_http, webhook_payloads
 from meta_integration.outbound import OutboundValidationError, validate_outbound
 
 __all__ = [
@@ -972,7 +972,7 @@ class _StatusPoster:
                 return None, f"ConnectError: {exc or type(exc).__name__}"
             try:
                 writer.write(request)
-                status, keep_alive = await asyncio.wait_for(_read_response(reader), self.timeout)
+                status, keep_alive = await asyncio.wait_for(raw_http.read_response(reader), self.timeout)
             except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 writer.close()
                 if reused and attempt == 0 and not isinstance(exc, TimeoutError):
@@ -990,30 +990,6 @@ class _StatusPoster:
             for _reader, writer in idle:
                 writer.close()
         self._idle.clear()
-
-
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Read one HTTP/1.1 response; (status, whether the connection may be reused)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    version, status_text = lines[0].split(" ", 2)[:2]
-    headers = {}
-    for line in lines[1:]:
-        if ":" in line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip().lower()
-    if headers.get("transfer-encoding") == "chunked":
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    else:
-        await reader.readexactly(int(headers.get("content-length", "0")))
-    closing = headers.get("connection") == "close" or (
-        version == "HTTP/1.0" and headers.get("connection") != "keep-alive"
-    )
-    return int(status_text), not closing
 
 
 # --------------------------------------------------------------------------- running it
