@@ -14,6 +14,25 @@ from django.db.models import Q
 from meta_integration.models import MetaAppConfig
 
 
+class Label(models.Model):
+    """A tag operators put on contacts ("vip", "bettor", "complaint"): filters in the inbox
+    and the contact list, and the building block of campaign segments."""
+
+    name = models.CharField(max_length=50, unique=True)
+    color = models.CharField(max_length=7, default="#64748b", help_text="Hex colour, e.g. #16a34a")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(name=""), name="label_name_set"),
+            models.CheckConstraint(condition=Q(color__regex=r"^#[0-9A-Fa-f]{6}$"), name="label_color_hex"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Contact(models.Model):
     wa_id = models.CharField("WhatsApp id", max_length=32, unique=True)
     profile_name = models.CharField(max_length=255, blank=True, help_text="Name from the WhatsApp profile")
@@ -30,6 +49,12 @@ class Contact(models.Model):
     needs_human = models.BooleanField(default=False, db_index=True, help_text="In human handover: the bot is quiet")
     handover_at = models.DateTimeField(null=True, blank=True)
     blocked = models.BooleanField(default=False, db_index=True)
+    labels = models.ManyToManyField(Label, blank=True, related_name="contacts")
+    # Marketing consent: campaigns skip a contact who opted out (STOP, or Meta's
+    # marketing-preference webhook); conversations with the bot are unaffected.
+    marketing_opt_out = models.BooleanField(default=False, db_index=True,
+                                            help_text="Opted out of campaigns (STOP); the bot still answers")
+    marketing_opt_out_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from meta_integration.templates import TemplateSlot, TemplateVariablesError, build_template_spec, template_slots
 
 
 def _default_api_version() -> str:
@@ -17,6 +22,17 @@ def _default_graph_url() -> str:
 
 def _default_rate() -> float:
     return settings.META_SEND_RATE_PER_SECOND
+
+
+class MessagingTier(models.IntegerChoices):
+    """Meta's messaging limit: unique users a number may start business-initiated
+    conversations with in a rolling 24 hours (0 stands for unlimited)."""
+
+    TIER_250 = 250, "250 users / 24 h"
+    TIER_1K = 1_000, "1,000 users / 24 h"
+    TIER_10K = 10_000, "10,000 users / 24 h"
+    TIER_100K = 100_000, "100,000 users / 24 h"
+    UNLIMITED = 0, "Unlimited"
 
 
 class MetaAppConfig(models.Model):
@@ -32,6 +48,10 @@ class MetaAppConfig(models.Model):
     api_version = models.CharField(max_length=16, default=_default_api_version)
     graph_api_url = models.URLField(default=_default_graph_url)
     send_rate_per_second = models.FloatField(default=_default_rate)
+    messaging_tier = models.PositiveIntegerField(
+        choices=MessagingTier.choices, default=MessagingTier.TIER_250,
+        help_text="Meta's messaging limit for this number (WhatsApp Manager shows it); campaigns respect it",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -45,6 +65,60 @@ class MetaAppConfig(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.display_phone_number or self.phone_number_id})"
+
+
+class TemplateStatus(models.TextChoices):
+    APPROVED = "APPROVED", "Approved"
+    PENDING = "PENDING", "Pending review"
+    REJECTED = "REJECTED", "Rejected"
+    PAUSED = "PAUSED", "Paused"
+    DISABLED = "DISABLED", "Disabled"
+    IN_APPEAL = "IN_APPEAL", "In appeal"
+    DELETED = "DELETED", "Removed upstream"
+
+
+class MessageTemplate(models.Model):
+    """A message template of the business account, as Meta's
+    ``GET /{waba-id}/message_templates`` lists it. Synced, not edited here: templates are
+    created and approved in WhatsApp Manager. Only APPROVED ones can be sent, and a
+    template is the only message Meta delivers outside the 24-hour window."""
+
+    app_config = models.ForeignKey(MetaAppConfig, on_delete=models.CASCADE, related_name="templates")
+    template_id = models.CharField(max_length=64, blank=True, help_text="Meta's id of the template")
+    name = models.CharField(max_length=512)
+    language = models.CharField(max_length=15, help_text="e.g. en_US")
+    category = models.CharField(max_length=32, blank=True, help_text="MARKETING, UTILITY or AUTHENTICATION")
+    status = models.CharField(max_length=16, choices=TemplateStatus.choices, db_index=True)
+    parameter_format = models.CharField(max_length=16, default="POSITIONAL", help_text="POSITIONAL or NAMED")
+    components = models.JSONField(default=list, blank=True, help_text="Meta's components: HEADER, BODY, ...")
+    rejected_reason = models.CharField(max_length=255, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "language"]
+        constraints = [
+            models.UniqueConstraint(fields=["app_config", "name", "language"], name="template_once_per_language"),
+            models.CheckConstraint(condition=~Q(name=""), name="template_name_set"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})"
+
+    @property
+    def is_sendable(self) -> bool:
+        return self.status == TemplateStatus.APPROVED
+
+    def slots(self) -> list[TemplateSlot]:
+        """The values a send of this template needs (see meta_integration.templates)."""
+        return template_slots(self.components)
+
+    def build_spec(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The outbound spec for this template filled with ``values``; refuses a template
+        Meta would not deliver and values that do not fit it (TemplateVariablesError)."""
+        if not self.is_sendable:
+            raise TemplateVariablesError("template", f"{self} is {self.get_status_display().lower()}, not approved")
+        return build_template_spec(self.name, self.language, self.components, values,
+                                   named=self.parameter_format.upper() == "NAMED")
 
 
 class WebhookEvent(models.Model):
