@@ -389,6 +389,22 @@ def add_to_slip(call: ActionCall) -> ActionResult:
     )
 
 
+def check_stake(call: ActionCall) -> ActionResult:
+    """The stake checked as soon as it is typed: one above the stake limit or the balance is
+    refused with its reason and ``stake_ok`` false, so the flow asks for it again instead of
+    letting the bettor reach *Confirm* with a ticket that cannot be placed."""
+    wallet = _wallet(call)
+    balance = money_text(wallet.balance, wallet.currency)
+    try:
+        betting.check_stake(wallet, call.inputs.get("stake"))
+    except BetRefused as refused:
+        return ActionResult(
+            variables={"stake_ok": False, "balance_text": balance},
+            replies=({"type": "text", "body": f"❌ {refused.message}"},),
+        )
+    return ActionResult(variables={"stake_ok": True, "balance_text": balance})
+
+
 def preview_ticket(call: ActionCall) -> ActionResult:
     """The slip with its stake and potential payout, for the bettor to confirm. A stake that
     placing would refuse is refused here already, with the same words."""
@@ -423,7 +439,11 @@ def place_ticket(call: ActionCall) -> ActionResult:
     try:
         ticket = betting.place_ticket(wallet, selections, call.inputs.get("stake"), now=call.now)
     except BetRefused as refused:
-        variables: dict[str, Any] = {"placed": False, "refusal": refused.code.value}
+        # A refused stake goes back to the stake question (the flow's transitions), with the
+        # balance as it is now.
+        variables: dict[str, Any] = {
+            "placed": False, "refusal": refused.code.value, "balance_text": money_text(wallet.balance, wallet.currency),
+        }
         if refused.code is RefusalCode.ODDS_CHANGED:
             current = dict(Outcome.objects.filter(pk__in=[leg["outcome"] for leg in legs]).values_list("pk", "odds"))
             variables["slip"] = [{**leg, "odds": str(current.get(leg["outcome"], leg["odds"]))} for leg in legs]
@@ -539,6 +559,7 @@ def _actions():
         "football.list_outcomes": (list_outcomes, _inputs("market", "page", "pick"), "A market's selections (list)"),
         "football.add_to_slip": (add_to_slip, _inputs("outcome", "slip", types={"slip": InputType.LIST}),
                                  "Add a selection to the ticket"),
+        "football.check_stake": (check_stake, _inputs("stake"), "Check a typed stake (limits and balance)"),
         "football.preview_ticket": (preview_ticket, _inputs("slip", "stake", types={"slip": InputType.LIST}),
                                     "Ticket, stake and potential payout"),
         "football.place_ticket": (place_ticket, _inputs("slip", "stake", types={"slip": InputType.LIST}),
@@ -552,7 +573,8 @@ def _actions():
 
 ACTIONS = (
     "football.list_leagues", "football.list_days", "football.list_fixtures", "football.show_markets",
-    "football.list_outcomes", "football.add_to_slip", "football.preview_ticket", "football.place_ticket",
+    "football.list_outcomes", "football.add_to_slip", "football.check_stake", "football.preview_ticket",
+    "football.place_ticket",
     "football.wallet_summary", "football.wallet_history", "football.open_tickets", "football.fixtures_text",
 )  # fmt: skip
 
