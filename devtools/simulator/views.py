@@ -34,10 +34,13 @@ import httpx
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
+from conversations.models import Contact
 from devtools import webhook_payloads
+from flows.services.sessions import idle_deadline
 from meta_integration.models import MetaAppConfig
 
 __all__ = [
@@ -634,7 +637,8 @@ def feed(request: HttpRequest) -> JsonResponse:
     read receipts for the user's own messages."""
     try:
         query = parse_feed_query(request.GET)
-        base = fake_graph_url(business_number())
+        config = business_number()
+        base = fake_graph_url(config)
     except SimulatorInputError as exc:
         status = 503 if exc.field == "business" else 400
         return JsonResponse({"error": exc.to_dict()}, status=status)
@@ -662,7 +666,21 @@ def feed(request: HttpRequest) -> JsonResponse:
         "receipts": read_receipts(receipt_records, query.mine),
         "next_receipts_since": max((r["seq"] for r in receipt_records), default=query.receipts_since),
         "fake_last_seq": fake_last,
+        "session": session_clock(query.wa_id, config),
     })
+
+
+def session_clock(wa_id: str, config: MetaAppConfig) -> dict[str, Any]:
+    """The idle countdown as the server runs it: ``expires_at`` (epoch seconds) while a session
+    waits for the user, None when none runs (no session: it ended, or expired and the user was
+    told; or a human has the conversation, ``handover``). ``now`` is the server's clock."""
+    contact = Contact.objects.filter(wa_id=wa_id).first()
+    deadline = idle_deadline(contact, config.pk) if contact is not None else None
+    return {
+        "expires_at": deadline.timestamp() if deadline is not None else None,
+        "handover": bool(contact and contact.needs_human),
+        "now": timezone.now().timestamp(),
+    }
 
 
 def _fake_get(client: httpx.Client, path: str, **params: Any) -> dict[str, Any]:

@@ -410,6 +410,7 @@
     state.fakeLast = data.fake_last_seq;
     if (c.items.length > MAX_ITEMS) c.items.splice(0, c.items.length - MAX_ITEMS);
     c.since = data.next_since;
+    if (data.session) c.clock = { ...data.session, skew: data.session.now - Date.now() / 1000 };
     for (const [wamid, info] of Object.entries(data.statuses || {})) {
       const item = c.items.find((i) => i.who === "bot" && i.wamid === wamid);
       if (!item) continue;
@@ -467,15 +468,18 @@
 
   // ------------------------------------------------------------------ session timer
 
+  // The server's countdown (the feed's "session"): none without a session (its flow ended,
+  // or it expired and the notice was sent) and none while a human has the conversation.
   function updateTimer() {
-    const last = chat().lastInbound;
-    if (!last) { els.timer.textContent = ""; return; }
-    const idle = Math.max(0, Math.floor(Date.now() / 1000 - last));
-    const left = SETTINGS.sessionTimeout - idle;
+    const clock = chat().clock;
+    if (!clock) { els.timer.textContent = ""; return; }
+    if (clock.handover) { els.timer.textContent = "with a human: no idle countdown"; return; }
+    if (clock.expires_at === null) { els.timer.textContent = ""; return; }
+    const left = Math.floor(clock.expires_at - (Date.now() / 1000 + clock.skew));
     const mmss = (s) => `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
     els.timer.textContent = left > 0
       ? `session expires in ${mmss(left)} if you stay quiet`
-      : `idle ${mmss(idle)}: the session expires at the next sweep`;
+      : "idle: the session expires at the next sweep";
   }
   setInterval(updateTimer, 1000);
 
