@@ -45,9 +45,12 @@ from flows.validators import (
 from meta_integration.outbound import OutboundValidationError, build_message
 
 __all__ = [
+    "ACTION_OPERATIONS",
     "DOCUMENT_VERSION",
     "RESERVED_VARIABLES",
+    "STEP_TYPES",
     "ActionOperation",
+    "ConfigKeys",
     "FieldError",
     "FlowDefinition",
     "FlowValidationError",
@@ -90,6 +93,54 @@ class ActionOperation(StrEnum):
     SET_VARIABLES = "set_variables"
     UPDATE_CONTACT = "update_contact"
     START_FLOW = "start_flow"  # hand the conversation to another flow (menus)
+
+
+@dataclass(frozen=True)
+class ConfigKeys:
+    """The keys of a step's ``config`` (or of one action operation's): what validation
+    accepts and what the admin's step-type help lists, from this one record."""
+
+    summary: str
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+
+STEP_TYPES: Mapping[StepType, ConfigKeys] = MappingProxyType({
+    StepType.SEND_MESSAGE: ConfigKeys(
+        "Sends a message, then follows the first transition whose condition holds at once.", ("message",)
+    ),
+    StepType.QUESTION: ConfigKeys(
+        "Sends the prompt and waits for the reply; a valid answer is saved to save_to and the "
+        "transitions decide what comes next; an invalid one gets invalid_hint and the prompt again, "
+        "up to max_retries, then on_max_retries (a step name, \"end\" or \"handover\").",
+        ("prompt", "expect"), ("save_to", "invalid_hint", "max_retries", "on_max_retries"),
+    ),
+    StepType.ACTION: ConfigKeys(
+        "Does something without waiting for the user (see the operations below), then follows the "
+        "first transition whose condition holds.", ("operation",),
+    ),
+    StepType.HUMAN_HANDOVER: ConfigKeys(
+        "Hands the conversation to an operator (the bot goes quiet until released), with an optional "
+        "message; the flow ends here.", (), ("message",),
+    ),
+    StepType.END_FLOW: ConfigKeys("Ends the flow, with an optional last message.", (), ("message",)),
+})  # fmt: skip
+"""Every step type: what it does and its config keys (validation and the admin's help)."""
+
+ACTION_OPERATIONS: Mapping[ActionOperation, ConfigKeys] = MappingProxyType({
+    ActionOperation.CALL: ConfigKeys(
+        "Calls a registered action (e.g. football.list_fixtures) with templated inputs; its variables "
+        "are merged into the flow's, or stored under save_as.", ("operation", "action"), ("inputs", "save_as"),
+    ),
+    ActionOperation.SET_VARIABLES: ConfigKeys("Sets flow variables from templates.", ("operation", "values")),
+    ActionOperation.UPDATE_CONTACT: ConfigKeys(
+        "Saves fields on the contact (name, email or any attribute) from templates.", ("operation", "fields")
+    ),
+    ActionOperation.START_FLOW: ConfigKeys(
+        "Hands the conversation to another flow, optionally with variables.", ("operation", "flow"), ("variables",)
+    ),
+})  # fmt: skip
+"""Every operation of an ``action`` step: what it does and its config keys."""
 
 
 class OnMaxRetries(StrEnum):
@@ -535,13 +586,8 @@ def _check_optional_message(config: Mapping[str, Any], path: str) -> list[FieldE
 
 
 def _check_question(config: Mapping[str, Any], path: str, step_names: Collection[str] | None) -> list[FieldError]:
-    errors = _check_keys(
-        config,
-        path,
-        ("prompt", "expect"),
-        ("save_to", "invalid_hint", "max_retries", "on_max_retries"),
-        "a question step",
-    )
+    keys = STEP_TYPES[StepType.QUESTION]
+    errors = _check_keys(config, path, keys.required, keys.optional, "a question step")
     if "prompt" in config:
         errors += validate_message_spec(config["prompt"], _join(path, "prompt"))
     if "expect" in config:
@@ -590,8 +636,9 @@ def _check_action(config: Mapping[str, Any], path: str, known_actions: Collectio
         known = ", ".join(op.value for op in ActionOperation)
         return [FieldError(operation_path, f"unknown operation {config['operation']!r} (known: {known})")]
     what = f"a {operation.value} action"
+    keys = ACTION_OPERATIONS[operation]
     if operation is ActionOperation.CALL:
-        errors = _check_keys(config, path, ("operation", "action"), ("inputs", "save_as"), what)
+        errors = _check_keys(config, path, keys.required, keys.optional, what)
         if "action" in config:
             name = config["action"]
             if not isinstance(name, str) or not name.strip():
@@ -607,7 +654,7 @@ def _check_action(config: Mapping[str, Any], path: str, known_actions: Collectio
             errors += _check_variable_name(config["save_as"], _join(path, "save_as"))
         return errors
     if operation is ActionOperation.SET_VARIABLES:
-        errors = _check_keys(config, path, ("operation", "values"), (), what)
+        errors = _check_keys(config, path, keys.required, keys.optional, what)
         values = config.get("values")
         if "values" in config:
             if not isinstance(values, Mapping) or not values:
@@ -618,7 +665,7 @@ def _check_action(config: Mapping[str, Any], path: str, known_actions: Collectio
                     errors += _check_templates_in(value, _join(_join(path, "values"), str(key)))
         return errors
     if operation is ActionOperation.UPDATE_CONTACT:
-        errors = _check_keys(config, path, ("operation", "fields"), (), what)
+        errors = _check_keys(config, path, keys.required, keys.optional, what)
         fields = config.get("fields")
         if "fields" in config:
             if not isinstance(fields, Mapping) or not fields:
@@ -632,7 +679,7 @@ def _check_action(config: Mapping[str, Any], path: str, known_actions: Collectio
                         errors.append(FieldError(key_path, "wa_id identifies the contact and cannot be changed"))
                     errors += _check_templates_in(value, key_path)
         return errors
-    errors = _check_keys(config, path, ("operation", "flow"), ("variables",), what)
+    errors = _check_keys(config, path, keys.required, keys.optional, what)
     if "flow" in config:
         errors += _check_text(config["flow"], _join(path, "flow"))
     if "variables" in config:
@@ -666,15 +713,13 @@ def validate_step_config(
         return [FieldError("type", f"unknown step type {step_type!r} (known: {known})")]
     if not isinstance(config, Mapping):
         return [FieldError(path, "must be an object")]
-    if kind is StepType.SEND_MESSAGE:
-        errors = _check_keys(config, path, ("message",), (), "a send_message step")
-        return errors + _check_optional_message(config, path)
     if kind is StepType.QUESTION:
         return _check_question(config, path, step_names)
     if kind is StepType.ACTION:
         return _check_action(config, path, known_actions)
-    what = "a human_handover step" if kind is StepType.HUMAN_HANDOVER else "an end_flow step"
-    return _check_keys(config, path, (), ("message",), what) + _check_optional_message(config, path)
+    keys = STEP_TYPES[kind]  # send_message, human_handover, end_flow: a message and nothing else
+    what = f"an {kind.value} step" if kind.value[0] in "aeiou" else f"a {kind.value} step"
+    return _check_keys(config, path, keys.required, keys.optional, what) + _check_optional_message(config, path)
 
 
 # ---------------------------------------------------------------------------------------
