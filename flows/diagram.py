@@ -16,7 +16,7 @@ Pure module: no Django, no I/O.
 from __future__ import annotations
 
 import json
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
@@ -43,7 +43,8 @@ BOX_HEIGHT = 46
 COLUMN_GAP = 70
 ROW_GAP = 74
 MARGIN = 24
-LOOP_SPACE = 150  # room on the right for arrows that go back up
+LOOP_SPACE = 60  # room on the right for a step's arrow to itself
+LANE_GAP = 11  # between the lanes of arrows that go back up
 NAME_MAX = 26
 LABEL_MAX = 30
 
@@ -166,38 +167,65 @@ class _Box:
         return self.y + BOX_HEIGHT
 
 
-def _label(x: float, y: float, text: str, anchor: str = "middle") -> str:
-    if not text:
-        return ""
-    shown = escape(_short(text, LABEL_MAX))
-    return (
-        f'<text x="{x:.0f}" y="{y:.0f}" text-anchor="{anchor}" font-size="11" fill="#1f2937" '
-        f'stroke="#ffffff" stroke-width="3" paint-order="stroke">{shown}</text>'
-    )
+@dataclass(frozen=True)
+class _Route:
+    """Where one arrow runs: its path and where its label sits."""
+
+    path: str
+    label_x: float
+    label_y: float
+    anchor: str = "middle"
 
 
-def _edge(
-    transition: TransitionDefinition, source: _Box, target: _Box, label: str, lane: int, right_edge: float
-) -> str:
+def _self_loop(box: _Box) -> _Route:
+    x, y = box.right, box.middle
+    path = f"M {x:.0f} {y - 10:.0f} C {x + 46:.0f} {y - 30:.0f}, {x + 46:.0f} {y + 30:.0f}, {x:.0f} {y + 10:.0f}"
+    return _Route(path, x + 40, y + 4, "start")
+
+
+def _down(source: _Box, target: _Box, nth: int) -> _Route:
+    x1, y1, x2, y2 = source.center, source.bottom, target.center, target.y
+    return _Route(f"M {x1:.0f} {y1:.0f} L {x2:.0f} {y2:.0f}", (x1 + x2) / 2, (y1 + y2) / 2 + 4 + 12 * (nth % 2))
+
+
+def _around(
+    source: _Box, target: _Box, lane_x: float, out_slot: int, in_slot: int, *, source_last: bool, target_last: bool
+) -> _Route:
+    """Back up (or along the row), in a lane of its own right of every box. It leaves the
+    source by its right side (by its bottom when another box sits right of it in its row) and
+    enters the target by its right side (by its top when another box sits right of it), so it
+    never crosses a box. Several arrows at one box use different heights (or offsets)."""
+    if source_last:
+        y1 = source.y + 8 + (11 * out_slot) % (BOX_HEIGHT - 10)
+        start, label = f"M {source.right:.0f} {y1:.0f} H {lane_x:.0f}", (source.right + 6, y1 - 3)
+    else:
+        x1 = source.center + 20 + (14 * out_slot) % (BOX_WIDTH / 2 - 24)
+        y1 = source.bottom + 14 + 13 * out_slot  # a label's height apart
+        start, label = f"M {x1:.0f} {source.bottom:.0f} V {y1:.0f} H {lane_x:.0f}", (x1 + 4, y1 - 3)
+    if target_last:
+        y2 = target.y + 10 + (7 * in_slot) % (BOX_HEIGHT - 16)
+        end = f"V {y2:.0f} H {target.right:.0f}"
+    else:
+        x2 = target.center + 24 + (12 * in_slot) % (BOX_WIDTH / 2 - 28)
+        y2 = target.y - 12 - 5 * in_slot
+        end = f"V {y2:.0f} H {x2:.0f} V {target.y:.0f}"
+    return _Route(f"{start} {end}", *label, "start")
+
+
+def _edge(transition: TransitionDefinition, route: _Route, label: str) -> str:
     """One transition as an arrow with its label, in a group that names both ends."""
-    if transition.from_step == transition.to_step:
-        x, y = source.right, source.middle
-        path = f"M {x:.0f} {y - 10:.0f} C {x + 46:.0f} {y - 30:.0f}, {x + 46:.0f} {y + 30:.0f}, {x:.0f} {y + 10:.0f}"
-        text = _label(x + 40, y + 4, label, "start")
-    elif target.row > source.row:
-        x1, y1, x2, y2 = source.center, source.bottom, target.center, target.y
-        path = f"M {x1:.0f} {y1:.0f} L {x2:.0f} {y2:.0f}"
-        text = _label((x1 + x2) / 2, (y1 + y2) / 2 + 4 + 12 * (lane % 2), label)
-    else:  # back up or along the row: around the right side, each in its own lane
-        bend = right_edge + 18 + 14 * (lane % 8)
-        x1, y1, x2, y2 = source.right, source.middle, target.right, target.middle
-        path = f"M {x1:.0f} {y1:.0f} C {bend:.0f} {y1:.0f}, {bend:.0f} {y2:.0f}, {x2:.0f} {y2:.0f}"
-        text = _label(bend - 6, (y1 + y2) / 2, label, "end")
+    text = ""
+    if label:
+        text = (
+            f'<text x="{route.label_x:.0f}" y="{route.label_y:.0f}" text-anchor="{route.anchor}" font-size="11" '
+            f'fill="#1f2937" stroke="#ffffff" stroke-width="3" paint-order="stroke">'
+            f"{escape(_short(label, LABEL_MAX))}</text>"
+        )
     title = escape(f"{transition.from_step} → {transition.to_step}" + (f": {label}" if label else ""))
     return (
         f'<g class="flow-edge" data-from="{escape(transition.from_step)}" data-to="{escape(transition.to_step)}">'
         f"<title>{title}</title>"
-        f'<path d="{path}" fill="none" stroke="#64748b" stroke-width="1.4" marker-end="url(#flow-arrow)"/>'
+        f'<path d="{route.path}" fill="none" stroke="#64748b" stroke-width="1.3" marker-end="url(#flow-arrow)"/>'
         f"{text}</g>"
     )
 
@@ -237,23 +265,44 @@ def flow_svg(flow: FlowDefinition) -> str:
         for position, name in enumerate(row):
             boxes[name] = _Box(left + position * (BOX_WIDTH + COLUMN_GAP), top, index)
     right_edge = MARGIN + content_width
-    width = right_edge + LOOP_SPACE
-    height = MARGIN * 2 + len(rows) * BOX_HEIGHT + (len(rows) - 1) * ROW_GAP
-    reached = _depths(flow)
+    row_right = {index: max(boxes[name].right for name in row) for index, row in enumerate(rows)}
 
-    edges = []
-    lanes = 0
+    # Every transition with its route; arrows that go back up (or along a row) each get a
+    # lane of their own right of every box, so none crosses a box on its way.
+    drawn: list[tuple[TransitionDefinition, str]] = []
     for step_name in flow.steps:
-        outgoing = flow.transitions_from(step_name)
+        outgoing = [t for t in flow.transitions_from(step_name) if t.to_step in boxes and t.from_step in boxes]
         for transition in outgoing:
-            if transition.to_step not in boxes or transition.from_step not in boxes:
-                continue
             label = condition_label(transition.condition)
-            if len(outgoing) > 1:
+            if len(flow.transitions_from(step_name)) > 1:
                 label = f"{transition.order}: {label or 'otherwise'}"
-            edges.append(_edge(transition, boxes[transition.from_step], boxes[transition.to_step], label, lanes,
-                               right_edge))  # fmt: skip
-            lanes += 1
+            drawn.append((transition, label))
+    back = [t for t, _ in drawn if t.from_step != t.to_step and boxes[t.to_step].row <= boxes[t.from_step].row]
+    back.sort(key=lambda t: boxes[t.from_step].row - boxes[t.to_step].row)  # short spans on inner lanes
+    lanes = {id(t): index for index, t in enumerate(back)}
+    out_slots: Counter[str] = Counter()
+    in_slots: Counter[str] = Counter()
+    down_count = 0
+    edges = []
+    for transition, label in drawn:
+        source, target = boxes[transition.from_step], boxes[transition.to_step]
+        if transition.from_step == transition.to_step:
+            route = _self_loop(source)
+        elif id(transition) in lanes:
+            lane_x = right_edge + 24 + LANE_GAP * lanes[id(transition)]
+            route = _around(source, target, lane_x, out_slots[transition.from_step], in_slots[transition.to_step],
+                            source_last=source.right == row_right[source.row],
+                            target_last=target.right == row_right[target.row])  # fmt: skip
+            out_slots[transition.from_step] += 1
+            in_slots[transition.to_step] += 1
+        else:
+            route = _down(source, target, down_count)
+            down_count += 1
+        edges.append(_edge(transition, route, label))
+    width = right_edge + 48 + LANE_GAP * len(back) + (LOOP_SPACE if any(t.from_step == t.to_step for t, _ in drawn)
+                                                      else 0)  # fmt: skip
+    height = MARGIN * 2 + len(rows) * BOX_HEIGHT + (len(rows) - 1) * ROW_GAP + 14 * max(out_slots.values(), default=0)
+    reached = _depths(flow)
     nodes = [
         _node(flow.steps[name], box, entry=name == flow.entry_step, reached=name in reached)
         for name, box in boxes.items()
