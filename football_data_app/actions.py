@@ -405,6 +405,12 @@ def check_stake(call: ActionCall) -> ActionResult:
     return ActionResult(variables={"stake_ok": True, "balance_text": balance})
 
 
+def balance(call: ActionCall) -> ActionResult:
+    """The bettor's balance now, as ``balance_text`` (the stake question shows it)."""
+    wallet = _wallet(call)
+    return ActionResult(variables={"balance_text": money_text(wallet.balance, wallet.currency)})
+
+
 def preview_ticket(call: ActionCall) -> ActionResult:
     """The slip with its stake and potential payout, for the bettor to confirm. A stake that
     placing would refuse is refused here already, with the same words."""
@@ -439,11 +445,7 @@ def place_ticket(call: ActionCall) -> ActionResult:
     try:
         ticket = betting.place_ticket(wallet, selections, call.inputs.get("stake"), now=call.now)
     except BetRefused as refused:
-        # A refused stake goes back to the stake question (the flow's transitions), with the
-        # balance as it is now.
-        variables: dict[str, Any] = {
-            "placed": False, "refusal": refused.code.value, "balance_text": money_text(wallet.balance, wallet.currency),
-        }
+        variables: dict[str, Any] = {"placed": False, "refusal": refused.code.value}
         if refused.code is RefusalCode.ODDS_CHANGED:
             current = dict(Outcome.objects.filter(pk__in=[leg["outcome"] for leg in legs]).values_list("pk", "odds"))
             variables["slip"] = [{**leg, "odds": str(current.get(leg["outcome"], leg["odds"]))} for leg in legs]
@@ -560,6 +562,7 @@ def _actions():
         "football.add_to_slip": (add_to_slip, _inputs("outcome", "slip", types={"slip": InputType.LIST}),
                                  "Add a selection to the ticket"),
         "football.check_stake": (check_stake, _inputs("stake"), "Check a typed stake (limits and balance)"),
+        "football.balance": (balance, [], "The balance now, as balance_text"),
         "football.preview_ticket": (preview_ticket, _inputs("slip", "stake", types={"slip": InputType.LIST}),
                                     "Ticket, stake and potential payout"),
         "football.place_ticket": (place_ticket, _inputs("slip", "stake", types={"slip": InputType.LIST}),
@@ -574,7 +577,7 @@ def _actions():
 ACTIONS = (
     "football.list_leagues", "football.list_days", "football.list_fixtures", "football.show_markets",
     "football.list_outcomes", "football.add_to_slip", "football.check_stake", "football.preview_ticket",
-    "football.place_ticket",
+    "football.place_ticket", "football.balance",
     "football.wallet_summary", "football.wallet_history", "football.open_tickets", "football.fixtures_text",
 )  # fmt: skip
 
