@@ -21,7 +21,7 @@ import httpx
 import pytest
 from django.urls import include, path
 
-from conversations.models import Message
+from conversations.models import Contact, Message
 from devtools import webhook_payloads as simulate
 from devtools.fake_graph import start_fake_graph
 from devtools.simulator.views import (
@@ -31,6 +31,8 @@ from devtools.simulator.views import (
     parse_user_action,
     tick_statuses,
 )
+from flows.models import ContactFlowState, Flow
+from flows.services import session_timeout
 from meta_integration import outbound
 from meta_integration.models import MetaAppConfig, WebhookEvent
 from tests.conftest import purge_project_queues
@@ -492,3 +494,24 @@ def test_send_view_round_trips_unicode_profile_names(user, browser, business):
     response = send(browser, wa_id=user, profile_name="Tinotenda Mhlanga-Ndlovu 🇿🇼", text="Mhoro")
     assert response.status_code == 200, response.text
     assert json.dumps(stored_payload()["contacts"][0]["profile"]["name"]) == json.dumps("Tinotenda Mhlanga-Ndlovu 🇿🇼")
+
+
+def test_feed_carries_the_servers_idle_countdown_none_in_handover_or_without_a_session(user, browser, business):
+    def clock() -> dict:
+        return browser.get("/simulator/feed", params={"wa_id": user}).json()["session"]
+
+    assert clock()["expires_at"] is None and clock()["handover"] is False  # nobody wrote yet
+    contact = Contact.objects.create(wa_id=user, profile_name="Rudo")
+    flow = Flow.objects.create(name=f"countdown-{user}")
+    state = ContactFlowState.objects.create(contact=contact, app_config=business, flow=flow, step="ask")
+    session = clock()
+    assert session["expires_at"] == (state.last_activity_at + session_timeout()).timestamp()
+    assert abs(session["now"] - time.time()) < 60  # the server's clock, for the page's countdown
+
+    # A human has it (a session kept with this number waits): no countdown.
+    Contact.objects.filter(pk=contact.pk).update(needs_human=True, handover_at=state.last_activity_at)
+    session = clock()
+    assert session["expires_at"] is None and session["handover"] is True
+    Contact.objects.filter(pk=contact.pk).update(needs_human=False, handover_at=None)
+    state.delete()  # ended or expired (the user was told): nothing counts down any more
+    assert clock()["expires_at"] is None and clock()["handover"] is False
