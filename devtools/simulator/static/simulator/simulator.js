@@ -43,7 +43,7 @@
   }
   function chat(waId) {
     waId = waId || state.current;
-    if (!state.chats[waId]) state.chats[waId] = { items: [], since: 0, lastInbound: null };
+    if (!state.chats[waId]) state.chats[waId] = { items: [], since: 0, clock: null };
     return state.chats[waId];
   }
   function currentUser() {
@@ -293,7 +293,6 @@
         if (!waiting) c.rsince = Math.max(c.rsince || 0, state.fakeLast || 0);
         item.wamid = data.wamid;
         item.status = "sent";
-        chat(waId).lastInbound = Date.now() / 1000;
       } else {
         const error = data && data.error ? `${data.error.field}: ${data.error.message}` : `HTTP ${response.status}`;
         item.status = "failed";
