@@ -25,8 +25,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from flows.actions import action_names
-from flows.definitions import FlowDefinition, StepDefinition, TransitionDefinition, validate_flow
+from flows.definitions import FlowDefinition, StepDefinition, TransitionDefinition
 from flows.diagram import flow_svg, step_types_help
+from flows.document_format import validate_flow
 from flows.models import ContactFlowState, Flow, FlowStep, FlowTransition, WaitingContact
 from flows.services.documents import export_flow_document
 from flows.services.sessions import expire_state, release_contact

@@ -35,7 +35,7 @@ from flows.models import ContactFlowState, Flow
 from flows.services import session_timeout
 from meta_integration import outbound
 from meta_integration.models import MetaAppConfig, WebhookEvent
-from tests.conftest import purge_project_queues
+from tests.support.broker import purge_project_queues
 
 urlpatterns = [
     path("", include("meta_integration.urls")),
