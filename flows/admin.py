@@ -168,8 +168,9 @@ class FlowAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "description", "active", "trigger_keywords")}),
         ("Diagram", {"fields": ("diagram",), "description": "The saved flow: steps (▶ the entry step; dashed: "
-                                                           "no transition reaches it) and transitions with their "
-                                                           "conditions, tried in order."}),
+                                                           "nothing leads to it) and transitions with their "
+                                                           "conditions, tried in order; a dashed arrow is where a "
+                                                           "question goes after its last retry."}),
         ("Step types", {"fields": ("step_types",), "classes": ("collapse",)}),
         (None, {"fields": ("created_at", "updated_at")}),
     )  # fmt: skip

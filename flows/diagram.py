@@ -36,7 +36,7 @@ from flows.definitions import (
 )
 from flows.validators import ReplyType
 
-__all__ = ["condition_label", "flow_svg", "layers", "step_types_help"]
+__all__ = ["condition_label", "flow_svg", "give_up_target", "layers", "step_types_help"]
 
 BOX_WIDTH = 200
 BOX_HEIGHT = 46
@@ -116,24 +116,34 @@ def _step_detail(step: StepDefinition) -> str:
     return step.type.value.replace("_", " ")
 
 
+def give_up_target(flow: FlowDefinition, step: StepDefinition) -> str | None:
+    """The step a question goes to after its last retry (``on_max_retries`` naming a step)."""
+    target = step.config.get("on_max_retries") if step.type is StepType.QUESTION else None
+    return target if isinstance(target, str) and target in flow.steps else None
+
+
 def _depths(flow: FlowDefinition) -> dict[str, int]:
-    """Breadth-first distance of each step the entry step reaches, in discovery order."""
+    """Breadth-first distance of each step the entry step reaches (along transitions, and a
+    question's ``on_max_retries`` step), in discovery order."""
     depth: dict[str, int] = {}
     if flow.entry_step in flow.steps:
         depth[flow.entry_step] = 0
         queue = deque([flow.entry_step])
         while queue:
             name = queue.popleft()
-            for transition in flow.transitions_from(name):
-                if transition.to_step in flow.steps and transition.to_step not in depth:
-                    depth[transition.to_step] = depth[name] + 1
-                    queue.append(transition.to_step)
+            targets = [t.to_step for t in flow.transitions_from(name)]
+            targets.append(give_up_target(flow, flow.steps[name]) or "")
+            for target in targets:
+                if target in flow.steps and target not in depth:
+                    depth[target] = depth[name] + 1
+                    queue.append(target)
     return depth
 
 
 def layers(flow: FlowDefinition) -> list[list[str]]:
     """The steps in breadth-first layers from the entry step along the transitions (in
-    transition order); steps no transition reaches form a last layer, in step order."""
+    transition order, then a question's ``on_max_retries`` step); steps nothing reaches form
+    a last layer, in step order."""
     depth = _depths(flow)
     rows: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
     for name, row in depth.items():
@@ -212,8 +222,9 @@ def _around(
     return _Route(f"{start} {end}", *label, "start")
 
 
-def _edge(transition: TransitionDefinition, route: _Route, label: str) -> str:
-    """One transition as an arrow with its label, in a group that names both ends."""
+def _edge(transition: TransitionDefinition, route: _Route, label: str, *, give_up: bool = False) -> str:
+    """One transition as an arrow with its label, in a group that names both ends (a
+    question's ``on_max_retries`` step: dashed, in a ``flow-give-up`` group)."""
     text = ""
     if label:
         text = (
@@ -222,10 +233,11 @@ def _edge(transition: TransitionDefinition, route: _Route, label: str) -> str:
             f"{escape(_short(label, LABEL_MAX))}</text>"
         )
     title = escape(f"{transition.from_step} → {transition.to_step}" + (f": {label}" if label else ""))
+    css_class, dash = ("flow-give-up", ' stroke-dasharray="6 4"') if give_up else ("flow-edge", "")
     return (
-        f'<g class="flow-edge" data-from="{escape(transition.from_step)}" data-to="{escape(transition.to_step)}">'
-        f"<title>{title}</title>"
-        f'<path d="{route.path}" fill="none" stroke="#64748b" stroke-width="1.3" marker-end="url(#flow-arrow)"/>'
+        f'<g class="{css_class}" data-from="{escape(transition.from_step)}" '
+        f'data-to="{escape(transition.to_step)}"><title>{title}</title>'
+        f'<path d="{route.path}" fill="none" stroke="#64748b" stroke-width="1.3"{dash} marker-end="url(#flow-arrow)"/>'
         f"{text}</g>"
     )
 
@@ -236,7 +248,7 @@ def _node(step: StepDefinition, box: _Box, *, entry: bool, reached: bool) -> str
     name = escape(_short(step.name, NAME_MAX))
     detail = escape(_short(_step_detail(step), NAME_MAX + 4))
     marker = "▶ " if entry else ""
-    note = " (entry step)" if entry else ("" if reached else " (no transition reaches it)")
+    note = " (entry step)" if entry else ("" if reached else " (nothing leads to it)")
     return (
         f'<g class="flow-node" data-step="{escape(step.name)}" data-type="{step.type.value}">'
         f"<title>{escape(step.name)}: {escape(_step_detail(step))}{note}</title>"
@@ -270,6 +282,7 @@ def flow_svg(flow: FlowDefinition) -> str:
     # Every transition with its route; arrows that go back up (or along a row) each get a
     # lane of their own right of every box, so none crosses a box on its way.
     drawn: list[tuple[TransitionDefinition, str]] = []
+    give_ups: set[int] = set()
     for step_name in flow.steps:
         outgoing = [t for t in flow.transitions_from(step_name) if t.to_step in boxes and t.from_step in boxes]
         for transition in outgoing:
@@ -277,6 +290,11 @@ def flow_svg(flow: FlowDefinition) -> str:
             if len(flow.transitions_from(step_name)) > 1:
                 label = f"{transition.order}: {label or 'otherwise'}"
             drawn.append((transition, label))
+        target = give_up_target(flow, flow.steps[step_name])
+        if target is not None:  # not a transition: drawn dashed, for where the retries end
+            link = TransitionDefinition(step_name, target)
+            give_ups.add(id(link))
+            drawn.append((link, "after the last retry"))
     back = [t for t, _ in drawn if t.from_step != t.to_step and boxes[t.to_step].row <= boxes[t.from_step].row]
     back.sort(key=lambda t: boxes[t.from_step].row - boxes[t.to_step].row)  # short spans on inner lanes
     lanes = {id(t): index for index, t in enumerate(back)}
@@ -298,7 +316,7 @@ def flow_svg(flow: FlowDefinition) -> str:
         else:
             route = _down(source, target, down_count)
             down_count += 1
-        edges.append(_edge(transition, route, label))
+        edges.append(_edge(transition, route, label, give_up=id(transition) in give_ups))
     width = right_edge + 48 + LANE_GAP * len(back) + (LOOP_SPACE if any(t.from_step == t.to_step for t, _ in drawn)
                                                       else 0)  # fmt: skip
     height = MARGIN * 2 + len(rows) * BOX_HEIGHT + (len(rows) - 1) * ROW_GAP + 14 * max(out_slots.values(), default=0)
@@ -310,7 +328,7 @@ def flow_svg(flow: FlowDefinition) -> str:
     return (
         f'<svg class="flow-diagram" role="img" width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="system-ui, sans-serif">'
-        f"<title>Flow {escape(flow.name)}: {len(boxes)} steps, {len(edges)} transitions</title>"
+        f"<title>Flow {escape(flow.name)}: {len(boxes)} steps, {len(edges) - len(give_ups)} transitions</title>"
         '<defs><marker id="flow-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" '
         'markerHeight="8" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#64748b"/>'
         "</marker></defs>"

@@ -47,7 +47,11 @@ def test_the_change_page_of_a_shipped_flow_draws_every_step_and_transition(opera
     transitions = FlowTransition.objects.filter(flow=flow).values_list("from_step__name", "to_step__name")
     edges = re.findall(r'<g class="flow-edge" data-from="([^"]*)" data-to="([^"]*)">', svg)
     assert Counter(edges) == Counter(transitions) and len(edges) == flow.transitions.count()
-    assert svg.count('marker-end="url(#flow-arrow)"') == len(edges)  # an arrow each
+    give_ups = re.findall(r'<g class="flow-give-up" data-from="([^"]*)" data-to="([^"]*)">', svg)
+    expected = [(step.name, step.config["on_max_retries"]) for step in flow.steps.filter(type="question")
+                if step.config.get("on_max_retries") not in (None, "end", "handover")]  # fmt: skip
+    assert sorted(give_ups) == sorted(expected)  # where a question goes after its last retry, dashed
+    assert svg.count('marker-end="url(#flow-arrow)"') == len(edges) + len(give_ups)  # an arrow each
 
     # Drawn by the server: nothing fetched, nothing run.
     assert not re.search(r"https?://|//cdn|<script|<image|href=", svg)
@@ -112,7 +116,7 @@ def test_layers_are_breadth_first_from_the_entry_and_unreached_steps_come_last()
     svg = flow_svg(flow)
     assert svg.count('class="flow-node"') == 4 and svg.count('class="flow-edge"') == 4
     orphan = re.search(r'<g class="flow-node" data-step="orphan".*?</g>', svg).group(0)
-    assert "stroke-dasharray" in orphan and "no transition reaches it" in orphan
+    assert "stroke-dasharray" in orphan and "nothing leads to it" in orphan
     assert "▶ ask" in svg  # the entry step is marked
 
 
@@ -142,3 +146,16 @@ def test_text_from_the_flow_is_escaped_in_the_drawing():
 )
 def test_condition_labels(condition, label):
     assert condition_label(condition) == label
+
+
+def test_a_questions_give_up_step_is_drawn_dashed_and_counts_as_reached():
+    flow = _flow(TransitionDefinition("ask", "check", 0), TransitionDefinition("check", "done", 0), extra=("sorry",))
+    ask = StepDefinition("ask", StepType.QUESTION, {**flow.steps["ask"].config, "on_max_retries": "sorry"})
+    flow = FlowDefinition(name="demo", steps={**flow.steps, "ask": ask}, transitions=flow.transitions, entry_step="ask")
+    assert layers(flow) == [["ask"], ["check", "sorry"], ["done"]]
+    svg = flow_svg(flow)
+    [link] = re.findall(r'<g class="flow-give-up" data-from="ask" data-to="sorry">.*?</g>', svg)
+    assert 'stroke-dasharray="6 4"' in link and "after the last retry" in link
+    sorry = re.search(r'<g class="flow-node" data-step="sorry".*?</g>', svg).group(0)
+    assert "stroke-dasharray" not in sorry
+    assert svg.count('class="flow-edge"') == 2
