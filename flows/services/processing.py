@@ -56,7 +56,11 @@ logger = logging.getLogger(__name__)
 
 # Messages that are not worth a blue tick of their own (a reaction, Meta's system notices).
 _NO_READ_RECEIPT = frozenset({"system", "reaction", *BOT_IGNORED_TYPES})
-_WARNING_EVENTS = ("template_missing:", "template_error:", "action_", "loop_limit:", "step_missing:")
+# A real problem is a WARNING; a variable a template did not find (it renders blank) is worth
+# INFO; every other event (action_ok, flow_started, ...) is a normal step, logged at DEBUG.
+_WARNING_EVENTS = ("template_error:", "action_failed:", "action_bad_result:", "action_invalid:", "action_missing:",
+                   "loop_limit:", "step_missing:")
+_INFO_EVENTS = ("template_missing:",)
 
 
 def engine_settings() -> EngineSettings:
@@ -219,7 +223,8 @@ def _store_session(
 
 def _log_events(contact: Contact, message: Message, events: Iterable[str]) -> None:
     for event in events:
-        level = logging.WARNING if event.startswith(_WARNING_EVENTS) else logging.DEBUG
+        level = (logging.WARNING if event.startswith(_WARNING_EVENTS)
+                 else logging.INFO if event.startswith(_INFO_EVENTS) else logging.DEBUG)
         logger.log(level, "flows: contact %s message %s: %s", contact.pk, message.pk, event)
 
 
