@@ -127,3 +127,45 @@ def test_dev_access_log_leaves_out_successful_simulator_polls(tmp_path: Path):
     assert len([line for line in lines if '"GET /simulator/feed?status=502' in line]) == 1
     assert len([line for line in lines if '"POST /simulator/send' in line]) == 1
     assert len([line for line in lines if '"GET /admin/' in line]) == 1
+
+
+# --------------------------------------------------------------------------- the README's operator steps
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_says_how_an_operator_gets_an_api_token_and_it_works(db):
+    """Follow the README: a user, in the agents group, a token from drf_create_token -> the API answers."""
+    from io import StringIO
+
+    from django.contrib.auth.models import Group, User
+    from django.core.management import call_command
+    from django.test import Client
+
+    from whatsappcrm_backend.api import AGENT_GROUP, ensure_role_groups
+
+    text = README.read_text()
+    assert text.startswith("# WhatsApp CRM backend\n\n```sh\n./scripts/run ")
+    assert "manage.py drf_create_token <username>" in text
+    assert f"`{AGENT_GROUP}`" in text and "*Auth Token* → *Tokens*" in text
+
+    ensure_role_groups()
+    user = User.objects.create_user("chipo", password="a-long-operator-password")
+    user.groups.add(Group.objects.get(name=AGENT_GROUP))
+    out = StringIO()
+    call_command("drf_create_token", "chipo", stdout=out)
+    key = out.getvalue().split()[2]  # "Generated token <key> for user chipo"
+
+    client = Client()
+    assert client.get("/api/contacts/").status_code == 401
+    assert client.get("/api/contacts/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
+
+
+def test_readme_says_manage_py_needs_debug_in_development(tmp_path):
+    """Without DEBUG (and without production secrets) manage.py refuses, naming DEBUG=1; the README says so."""
+    assert "needs `DEBUG=1`" in README.read_text()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:9/0"}
+    refused = subprocess.run([sys.executable, "manage.py", "check"], cwd=README.parent, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0
+    assert "set DEBUG=1" in refused.stderr
