@@ -298,6 +298,9 @@ FLOW_CHANGED_TEXT = env_str(
 )
 FLOW_REPLY_GAP_SECONDS = env_float("FLOW_REPLY_GAP_SECONDS", 0.0)
 FLOW_MAIN_MENU = env_str("FLOW_MAIN_MENU", "main_menu")
+# Keep each turn's steps, transitions and events briefly in Redis for the simulator's bot log
+# (flows/services/trace.py): one extra Redis round trip per turn, so off in production.
+FLOW_TRACE = env_bool("FLOW_TRACE", DEBUG)
 
 # --- API-Football ---------------------------------------------------------------------
 API_FOOTBALL_URL = env_str("API_FOOTBALL_URL", "https://v3.football.api-sports.io")

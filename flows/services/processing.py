@@ -38,6 +38,7 @@ from flows.actions import registry
 from flows.definitions import thaw
 from flows.engine import ContactView, EngineResult, EngineSettings, Inbound, Session, advance
 from flows.models import ContactFlowState
+from flows.services import trace as flow_trace
 from flows.services.loading import LoadedFlows, cached_flows
 from flows.services.sessions import lock_contact, session_timeout
 from meta_integration.outbound import build_message
@@ -439,6 +440,7 @@ def _turn(
     replies = [thaw(reply) for reply in result.replies]
     payloads = outbound.validate_specs(contact.wa_id, replies)
     _log_events(contact, message, result.events)
+    flow_trace.record_turn(contact.wa_id, message.app_config_id, message.pk, result)  # only with FLOW_TRACE
     now = timezone.now()
     changed = _apply_contact_updates(contact, result.contact_updates)
     if result.handover:
