@@ -42,7 +42,7 @@ from flows.models import ContactFlowState
 from flows.services import trace as flow_trace
 from meta_integration import outbound
 from meta_integration.models import MetaAppConfig, WebhookEvent
-from tests.conftest import purge_project_queues
+from tests.support.broker import purge_project_queues
 
 urlpatterns = [
     path("", include("meta_integration.urls")),
