@@ -10,7 +10,7 @@ import pytest
 
 from flows import services
 from flows.services import trace
-from tests.test_flow_models import ECHO_FLOW, FEEDBACK_FLOW, Chat, business, flow_doc
+from tests.support.flows import ECHO_FLOW, FEEDBACK_FLOW, Chat, business, flow_doc
 
 pytestmark = pytest.mark.django_db
 

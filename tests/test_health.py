@@ -187,7 +187,7 @@ def test_readyz_stops_waiting_once_every_known_worker_answered(client, private_b
     """/readyz took 1.02 s on every call: it waited a quiet second for more workers. Once it
     knows how many answer, it stops when they have; a worker that goes away is still reported
     on the next call (nothing is cached)."""
-    from tests.workers import start_worker
+    from tests.support.workers import start_worker
 
     env = {"REDIS_URL": private_broker, "CELERY_BROKER_URL": private_broker}
     io = start_worker("celery_io_worker", env=env)

@@ -20,7 +20,7 @@ import pytest
 
 from flows import actions, services
 from flows.engine import ActionCall, ActionResult
-from tests.test_flow_models import Chat, business, flow_doc, go, step, text_spec
+from tests.support.flows import Chat, business, flow_doc, go, step, text_spec
 
 PROCESSING_LOGGER = "flows.services.processing"
 
