@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.urls import path
 from django.utils import timezone
@@ -75,7 +76,17 @@ class LabelBriefSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class StrictCharField(serializers.CharField):
+    """A string, and only a string (DRF's CharField turns 12 into "12")."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class LabelSerializer(serializers.ModelSerializer):
+    name = StrictCharField(max_length=50, help_text="Unique, e.g. vip")
     color = serializers.RegexField(
         r"^#[0-9A-Fa-f]{6}\Z", required=False, default="#64748b", help_text="Hex colour, e.g. #16a34a",
         error_messages={"invalid": "Enter a hex colour like #16a34a."},
@@ -86,6 +97,7 @@ class LabelSerializer(serializers.ModelSerializer):
         model = Label
         fields = ("id", "name", "color", "contact_count", "created_at")
         read_only_fields = ("id", "contact_count", "created_at")
+        # a taken name is a 409 (the view), not a 400: the declared name field has no UniqueValidator
 
 
 class ContactSerializer(serializers.ModelSerializer):
@@ -156,11 +168,6 @@ class ContactFilters(serializers.Serializer):
         required=False, min_value=1, max_value=MAX_DB_ID, help_text="Only contacts with this label (its id)"
     )
     marketing_opt_out = serializers.BooleanField(required=False, help_text="true: only contacts who sent STOP")
-
-    def validate_label(self, value: int) -> int:
-        if not Label.objects.filter(pk=value).exists():
-            raise serializers.ValidationError(f"no label with id {value}")
-        return value
 
 
 class ConversationParams(serializers.Serializer):
@@ -295,6 +302,9 @@ class ContactList(ApiMixin, generics.ListAPIView):
             if flag in params:
                 contacts = contacts.filter(**{flag: params[flag]})
         if "label" in params:
+            if not Label.objects.filter(pk=params["label"]).exists():  # an empty list would hide the typo
+                message = f"No label with id {params['label']}."
+                raise ApiError(404, "not_found", message, {"label": [message]})
             contacts = contacts.filter(labels=params["label"])
         return contacts
 
@@ -398,11 +408,17 @@ class LabelList(ApiMixin, generics.ListCreateAPIView):
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=LabelSerializer, responses={201: LabelSerializer, **error_responses(400)})
+    @extend_schema(request=LabelSerializer, responses={201: LabelSerializer, **error_responses(400, 409)})
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         form = self.get_serializer(data=request.data)
         form.is_valid(raise_exception=True)
-        label = form.save()
+        name = form.validated_data["name"]
+        try:
+            with transaction.atomic():
+                label = form.save()
+        except IntegrityError:  # the name is taken (also by a request racing this one)
+            message = f"A label named {name!r} exists already."
+            raise ApiError(409, "conflict", message, {"name": [message]}) from None
         label.contact_count = 0
         return Response(LabelSerializer(label).data, status=status.HTTP_201_CREATED)
 
@@ -415,6 +431,7 @@ class ContactLabels(ApiMixin, generics.GenericAPIView):
 
     @extend_schema(
         summary="Add and/or remove labels on a contact",
+        operation_id="contact_labels_change",
         request=LabelChangeSerializer,
         responses={200: LabelChangeResultSerializer, **error_responses(400, 404)},
     )
@@ -438,6 +455,7 @@ class BulkContactLabels(ApiMixin, generics.GenericAPIView):
 
     @extend_schema(
         summary="Add and/or remove labels on many contacts",
+        operation_id="contacts_labels_bulk_change",
         request=BulkLabelChangeSerializer,
         responses={200: LabelChangeResultSerializer, **error_responses(400)},
     )
