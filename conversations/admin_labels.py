@@ -76,11 +76,11 @@ class ContactLabelsAdmin(admin.ModelAdmin):
         labels = list(obj.labels.all())  # prefetched
         return format_html_join(" ", "{}", ((_swatch(label),) for label in labels)) if labels else "-"
 
-    @admin.action(description="Add label…")
+    @admin.action(description="Add label…", permissions=["change"])
     def add_label(self, request: HttpRequest, queryset: QuerySet[Contact]) -> TemplateResponse | None:
         return self._label_action(request, queryset, add=True)
 
-    @admin.action(description="Remove label…")
+    @admin.action(description="Remove label…", permissions=["change"])
     def remove_label(self, request: HttpRequest, queryset: QuerySet[Contact]) -> TemplateResponse | None:
         return self._label_action(request, queryset, add=False)
 

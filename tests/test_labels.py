@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.urls import include, path
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -168,6 +168,16 @@ def test_bulk_add_with_an_unknown_label_shows_the_form_again_and_changes_nothing
     page = _action(admin_client, "add_label", [contacts[0].pk], apply="1", label="999999")
     assert page.status_code == 200
     assert "Select a valid choice" in page.content.decode()
+    assert links() == []
+
+
+def test_a_staff_member_who_may_only_view_contacts_cannot_label_them(client, contacts, vip):
+    viewer = User.objects.create_user("viewer", is_staff=True)
+    viewer.user_permissions.add(*Permission.objects.filter(codename__in=["view_contact", "view_label"]))
+    client.force_login(viewer)
+    page = client.get(CONTACTS_URL)
+    assert page.status_code == 200 and "add_label" not in page.content.decode()
+    _action(client, "add_label", [contacts[0].pk], apply="1", label=str(vip.pk))
     assert links() == []
 
 
