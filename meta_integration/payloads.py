@@ -1063,7 +1063,7 @@ class UserPreference:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OtherChange:
-    """A change for a field other than ``messages`` (template status, account update, ...):
+    """A change for a field other than ``messages`` and ``user_preferences`` (template status, account update, ...):
     not acted on, but kept so it can be logged."""
 
     waba_id: str
