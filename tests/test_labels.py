@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from conversations.models import Contact, Label
 from conversations.services.labels import LabelError, change_labels
-from tests.test_inbound_support import make_app_config
+from tests.support.inbound import make_app_config
 from whatsappcrm_backend.api import AGENT_GROUP, READ_ONLY_GROUP, ensure_role_groups
 
 urlpatterns = [path("api/", include("whatsappcrm_backend.api")), path("admin/", admin.site.urls)]

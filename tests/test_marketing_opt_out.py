@@ -20,12 +20,13 @@ from django.conf import settings as django_settings
 from conversations.models import Contact
 from conversations.services.consent import Consent, keyword_consent, marketing_consent_changed
 from devtools import webhook_payloads as simulate
-from devtools.fake_graph import FakeGraphAPI, start_fake_graph
+from devtools.fake_graph import FakeGraphAPI
 from meta_integration.models import WebhookEvent
 from meta_integration.payloads import PreferenceValue, parse_webhook
+from tests import test_flow_conversations as conversations
+from tests.support.flows import business, import_defaults
+from tests.support.inbound import URLCONF, make_app_config, post_webhook
 from tests.test_flow_conversations import MENU_GREETING, Phone, graph_text
-from tests.test_flow_models import business, import_defaults
-from tests.test_inbound_support import URLCONF, make_app_config, post_webhook
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,14 +71,14 @@ def test_the_words_are_configurable(settings):
 
 
 @pytest.fixture(scope="module")
-def fake_server() -> Iterator[tuple[FakeGraphAPI, str]]:
-    fake, server = start_fake_graph()
-    yield fake, server.url
-    server.stop()
+def graph_token() -> None:
+    return None  # conftest's fake_server accepts any token (business() sets its own)
 
 
 @pytest.fixture
 def fake(fake_server, io_worker, settings) -> FakeGraphAPI:
+    """The business number on the fake Graph API, the shipped flows, a clean request log."""
+    conversations.WORKER[:] = [io_worker]  # Phone shows its log when a conversation stalls
     settings.ROOT_URLCONF = URLCONF
     fake_api, url = fake_server
     fake_api.reset()
