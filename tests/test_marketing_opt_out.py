@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 
-from conversations.models import Contact
+from conversations.models import Contact, Message
 from conversations.services.consent import Consent, keyword_consent, marketing_consent_changed
+from conversations.services.inbound import store_messages
 from devtools import webhook_payloads as simulate
 from devtools.fake_graph import FakeGraphAPI
+from flows.services import process_inbound
 from meta_integration.models import WebhookEvent
 from meta_integration.payloads import PreferenceValue, parse_webhook
 from tests import test_flow_conversations as conversations
@@ -133,6 +135,17 @@ def test_a_sentence_with_stop_in_it_is_just_a_message(client, fake):
     replies = phone.say("don't stop the bets")
     assert replies and OPTED_OUT not in replies
     assert not phone.contact.marketing_opt_out
+
+
+def test_a_blocked_contact_is_opted_out_but_sent_nothing(settings):
+    """Consent is recorded whoever sends it; a blocked contact is never messaged, not even to confirm."""
+    config = make_app_config()
+    Contact.objects.create(wa_id="263771234567", blocked=True)
+    [stored] = store_messages(parse_webhook(simulate.webhook_body([simulate.text("STOP")])).messages, config)
+    result = process_inbound(stored.id, stored.contact_id)
+    assert (result.processed, result.replied, result.skipped, result.reply_ids) == (1, 0, 1, ())
+    assert Contact.objects.get(wa_id="263771234567").marketing_opt_out
+    assert not Message.objects.outbound().exists()
 
 
 # --------------------------------------------------------------------------- Meta's user_preferences webhook
