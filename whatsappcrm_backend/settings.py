@@ -302,6 +302,24 @@ FLOW_MAIN_MENU = env_str("FLOW_MAIN_MENU", "main_menu")
 # (flows/services/trace.py): one extra Redis round trip per turn, so off in production.
 FLOW_TRACE = env_bool("FLOW_TRACE", DEBUG)
 
+# --- Marketing consent ----------------------------------------------------------------
+# A message that is exactly one of these words (any case, surrounding spaces and punctuation
+# allowed) opts the contact out of / back into campaigns; it is answered once and never
+# reaches the flows. Conversations with the bot are unaffected either way.
+MARKETING_OPT_OUT_WORDS = env_list("MARKETING_OPT_OUT_WORDS", "STOP,UNSUBSCRIBE")
+MARKETING_OPT_IN_WORDS = env_list("MARKETING_OPT_IN_WORDS", "START")
+MARKETING_OPT_OUT_CONFIRMATION = env_str(
+    "MARKETING_OPT_OUT_CONFIRMATION",
+    "You won't receive promotional messages from us any more. "
+    + (f"Reply {MARKETING_OPT_IN_WORDS[0]} to get them again. " if MARKETING_OPT_IN_WORDS else "")
+    + "You can still chat with us here any time.",
+)
+MARKETING_OPT_IN_CONFIRMATION = env_str(
+    "MARKETING_OPT_IN_CONFIRMATION",
+    "You're subscribed to our promotional messages again. "
+    + (f"Reply {MARKETING_OPT_OUT_WORDS[0]} to stop them." if MARKETING_OPT_OUT_WORDS else ""),
+)
+
 # --- API-Football ---------------------------------------------------------------------
 API_FOOTBALL_URL = env_str("API_FOOTBALL_URL", "https://v3.football.api-sports.io")
 API_FOOTBALL_KEY = env_str("API_FOOTBALL_KEY")

@@ -32,7 +32,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from conversations.models import BOT_IGNORED_TYPES, Contact, Message, MessageStatus
-from conversations.services import delivery, outbound
+from conversations.services import consent, delivery, outbound
 from conversations.services.delivery import RunInfo
 from flows.actions import registry
 from flows.definitions import thaw
@@ -280,7 +280,8 @@ def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessRe
     Idempotent and safe to call concurrently for the same contact (see the module docstring).
     A contact in human handover or blocked gets no reply, nor do edits, deletes and error
     reports (``BOT_IGNORED_TYPES``); those messages are still marked processed, and operators
-    see them in the conversation. The replies are written, not sent: the caller sends
+    see them in the conversation. A marketing consent word (STOP / START) is consumed by
+    ``conversations.services.consent`` and never reaches the flows. The replies are written, not sent: the caller sends
     ``result.reply_ids`` after the commit (``flows.process_message`` does, in the same run).
     ``contact_id`` (the webhook knows it) saves looking the message up first.
     """
@@ -321,6 +322,12 @@ def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessRe
         state = _session_state(contact)
 
         for message in pending:
+            keyword = consent.consume_keyword(contact, message)  # STOP / START: never reaches the flows
+            if keyword is not None:
+                for spec in keyword.replies:  # the confirmation, once
+                    outgoing.append((message.app_config_id, spec, build_message(contact.wa_id, spec)))
+                replied, skipped = replied + bool(keyword.replies), skipped + (not keyword.replies)
+                continue
             if contact.blocked or contact.needs_human or message.message_type in BOT_IGNORED_TYPES:
                 skipped += 1
                 continue
