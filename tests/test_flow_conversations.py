@@ -415,7 +415,11 @@ def _post_to(phone: Phone, client: Client, config: MetaAppConfig, body: str) -> 
 
 
 def test_no_idle_countdown_during_a_handover_and_none_after_the_expiry_notice(client, fake):
-    from devtools.simulator.views import session_clock
+    from devtools.simulator.conversation import session_state
+
+    def session_clock(wa_id: str, config: MetaAppConfig) -> dict:
+        state = session_state(config, wa_id)  # what the simulator's countdown shows
+        return {"expires_at": state["idle_expires_at"], "handover": state["handover"]}
 
     number_a = MetaAppConfig.objects.get(phone_number_id=simulate.DEFAULT_PHONE_NUMBER_ID)
     number_b = MetaAppConfig.objects.create(

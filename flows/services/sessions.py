@@ -214,19 +214,15 @@ def expire_sessions(now: datetime | None = None, *, limit: int = 1000) -> int:
     return expired
 
 
-def idle_deadline(contact: Contact, app_config_id: int | None) -> datetime | None:
-    """When the contact's conversation with this number expires if they stay quiet, or None
-    when no countdown runs: there is no session (its flow ended, or it expired and the user
-    was told, once), or a human has the conversation. What a countdown shown to anyone (the
-    simulator) must follow, rather than counting from the user's last message."""
-    if contact.needs_human:
+def idle_deadline(last_activity_at: datetime | None, *, handover: bool) -> datetime | None:
+    """When a conversation expires if the user stays quiet (its session's last activity plus
+    the timeout), or None when no countdown runs: there is no session (its flow ended, or it
+    expired and the user was told, once), or a human has the conversation (``handover``).
+    What a countdown shown to anyone (the simulator) must follow, rather than counting from
+    the user's last message."""
+    if handover or last_activity_at is None:
         return None
-    last = (
-        ContactFlowState.objects.filter(contact=contact, app_config_id=app_config_id)
-        .values_list("last_activity_at", flat=True)
-        .first()
-    )
-    return None if last is None else last + session_timeout()
+    return last_activity_at + session_timeout()
 
 
 def last_session_expired(contact_id: int, app_config_id: int | None, *, before: datetime) -> bool:
