@@ -9,7 +9,7 @@ class MetaIntegrationConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from meta_integration.services import ensure_default_app_config_after_migrate
+        from meta_integration.webhook import ensure_default_app_config_after_migrate
 
         # Every migrate (deploys, the dev launcher) brings the META_* business number into the database.
         post_migrate.connect(ensure_default_app_config_after_migrate, sender=self)

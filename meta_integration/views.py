@@ -16,9 +16,9 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from meta_integration import services
 from meta_integration.payloads import PayloadError, parse_webhook
 from meta_integration.signatures import SIGNATURE_HEADER
+from meta_integration.webhook import WebhookRejected, accept_webhook, authenticate, config_for_verify_token
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def webhook(request: HttpRequest) -> HttpResponse:
         return _verify_subscription(request)
     try:
         return _receive(request)
-    except services.WebhookRejected as exc:
+    except WebhookRejected as exc:
         logger.warning("webhook refused with %s: %s (from %s)", exc.status, exc.reason, request.META.get("REMOTE_ADDR"))
         return HttpResponse(exc.reason if exc.status != 403 else "forbidden", status=exc.status,
                             content_type="text/plain")
@@ -40,7 +40,7 @@ def webhook(request: HttpRequest) -> HttpResponse:
 
 def _verify_subscription(request: HttpRequest) -> HttpResponse:
     """Meta's subscription handshake: echo hub.challenge if hub.verify_token is ours."""
-    config = services.config_for_verify_token(request.GET.get("hub.mode"), request.GET.get("hub.verify_token"))
+    config = config_for_verify_token(request.GET.get("hub.mode"), request.GET.get("hub.verify_token"))
     if config is None:
         logger.warning("webhook verification refused (mode=%r)", request.GET.get("hub.mode"))
         return HttpResponse("forbidden", status=403, content_type="text/plain")
@@ -63,10 +63,10 @@ def _read_body(request: HttpRequest) -> bytes:
     except ValueError:
         declared = 0
     if declared > limit:
-        raise services.WebhookRejected(413, f"body of {declared} bytes exceeds {limit}")
+        raise WebhookRejected(413, f"body of {declared} bytes exceeds {limit}")
     body = _body_stream(request).read(limit + 1)
     if len(body) > limit:
-        raise services.WebhookRejected(413, f"body exceeds {limit} bytes")
+        raise WebhookRejected(413, f"body exceeds {limit} bytes")
     return body
 
 
@@ -84,19 +84,19 @@ def _body_stream(request: HttpRequest) -> Any:
     if request.META.get("wsgi.input_terminated"):
         return request.META["wsgi.input"]
     if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-        raise services.WebhookRejected(411, "a chunked body needs a server that de-chunks it; send Content-Length")
+        raise WebhookRejected(411, "a chunked body needs a server that de-chunks it; send Content-Length")
     return request
 
 
 def _receive(request: HttpRequest) -> HttpResponse:
     body = _read_body(request)
-    verified = services.authenticate(body, request.META.get(_SIGNATURE_META_KEY))
+    verified = authenticate(body, request.META.get(_SIGNATURE_META_KEY))
     if verified.decode_error is not None:
-        raise services.WebhookRejected(400, verified.decode_error)
+        raise WebhookRejected(400, verified.decode_error)
     try:
         batch = parse_webhook(verified.document)
     except PayloadError as exc:
-        raise services.WebhookRejected(400, exc.reason) from None
-    accepted = services.accept_webhook(verified, batch)
+        raise WebhookRejected(400, exc.reason) from None
+    accepted = accept_webhook(verified, batch)
     logger.info("webhook accepted: %s (audit event=%s)", accepted.summary, accepted.event_id)
     return HttpResponse("ok", content_type="text/plain")

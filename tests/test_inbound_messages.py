@@ -391,7 +391,7 @@ def test_a_sender_that_is_not_a_number_is_refused_the_rest_of_the_batch_stored(c
     good = simulate.text("hello", timestamp=TS)
     body = simulate.webhook_body([good], profile_name="Tendai Moyo")
     body["entry"][0]["changes"][0]["value"]["messages"].insert(0, poison)
-    with caplog.at_level(logging.WARNING, logger="meta_integration.services"):
+    with caplog.at_level(logging.WARNING, logger="meta_integration.webhook"):
         assert post_webhook(client, body).status_code == 200  # the signature held: Meta must not retry
 
     assert list(Message.objects.values_list("wamid", flat=True)) == [good["id"]]

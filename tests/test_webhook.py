@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from conversations.models import Contact, Message, StatusEvent
 from devtools import webhook_payloads as simulate
-from meta_integration import config_cache, services, views
+from meta_integration import config_cache, views, webhook
 from meta_integration.models import MetaAppConfig, WebhookEvent
 from meta_integration.signatures import SIGNATURE_HEADER, sign_body
 from tests.support.inbound import (
@@ -225,7 +225,7 @@ def test_a_number_without_app_secret_is_refused_even_in_debug_and_logged_as_conf
     settings.DEBUG = True
     make_app_config(app_secret="")
     raw = simulate.serialize(a_text_body())
-    with caplog.at_level(logging.ERROR, logger="meta_integration.services"):
+    with caplog.at_level(logging.ERROR, logger="meta_integration.webhook"):
         # Signed with the empty secret: what "skip the check when unset" would accept.
         response = post_signed(client, raw, {SIGNATURE_HEADER: sign_body(raw, "")})
     assert response.status_code == 403
@@ -314,7 +314,7 @@ def test_non_message_changes_are_logged_not_stored_as_messages(client, app_confi
                       "message_template_language": "en_US", "reason": "NONE"},
         }]}],
     }
-    with caplog.at_level(logging.INFO, logger="meta_integration.services"):
+    with caplog.at_level(logging.INFO, logger="meta_integration.webhook"):
         assert post_webhook(client, body).status_code == 200
     event = WebhookEvent.objects.get()
     assert event.app_config == app_config  # named no number: attributed to the signer
@@ -325,7 +325,7 @@ def test_non_message_changes_are_logged_not_stored_as_messages(client, app_confi
 
 def test_value_level_errors_are_logged(client, app_config, caplog):
     body = simulate.webhook_body(errors=[simulate.error_object(131000)])
-    with caplog.at_level(logging.WARNING, logger="meta_integration.services"):
+    with caplog.at_level(logging.WARNING, logger="meta_integration.webhook"):
         assert post_webhook(client, body).status_code == 200
     assert WebhookEvent.objects.get().summary == "1 error (131000)"
     assert any("code=131000" in r.getMessage() for r in caplog.records)
@@ -487,9 +487,9 @@ def test_purge_deletes_events_older_than_the_retention_period(app_config, settin
     for summary, age in ages.items():
         event = WebhookEvent.objects.create(app_config=app_config, payload={}, summary=summary)
         WebhookEvent.objects.filter(pk=event.pk).update(received_at=now - age)
-    assert services.purge_webhook_events(now=now) == 2
+    assert webhook.purge_webhook_events(now=now) == 2
     assert set(WebhookEvent.objects.values_list("summary", flat=True)) == {"fresh", "edge"}
-    assert services.purge_webhook_events(now=now) == 0
+    assert webhook.purge_webhook_events(now=now) == 0
 
 
 def test_default_app_config_is_created_from_the_environment_and_kept_in_sync(settings):
@@ -499,37 +499,37 @@ def test_default_app_config_is_created_from_the_environment_and_kept_in_sync(set
     settings.META_VERIFY_TOKEN = "env-verify"
     settings.META_ACCESS_TOKEN = "env-token"
 
-    config = services.ensure_default_app_config()
+    config = webhook.ensure_default_app_config()
     assert config is not None
     assert (config.phone_number_id, config.app_secret, config.verify_token, config.access_token,
             config.display_phone_number) == ("100000000000001", "env-secret", "env-verify", "env-token", "15550001111")
-    assert config.name == services.ENV_CONFIG_NAME
+    assert config.name == webhook.ENV_CONFIG_NAME
 
     # The operator renames it and switches it off; a re-run leaves that alone.
     MetaAppConfig.objects.filter(pk=config.pk).update(name="Main line", is_active=False)
-    services.ensure_default_app_config()
+    webhook.ensure_default_app_config()
     assert MetaAppConfig.objects.count() == 1
     same = MetaAppConfig.objects.get()
     assert (same.name, same.is_active, same.app_secret) == ("Main line", False, "env-secret")
 
     # A rotated secret takes effect.
     settings.META_APP_SECRET = "rotated"
-    services.ensure_default_app_config()
+    webhook.ensure_default_app_config()
     assert MetaAppConfig.objects.get().app_secret == "rotated"
 
 
 def test_no_default_app_config_without_a_phone_number_id(settings):
     settings.META_PHONE_NUMBER_ID = ""
     settings.META_APP_SECRET = "env-secret"
-    assert services.ensure_default_app_config() is None
+    assert webhook.ensure_default_app_config() is None
     assert MetaAppConfig.objects.count() == 0
 
 
 def test_default_app_config_without_secret_is_logged_as_a_configuration_error(settings, caplog):
     settings.META_PHONE_NUMBER_ID = "100000000000001"
     settings.META_APP_SECRET = ""
-    with caplog.at_level(logging.ERROR, logger="meta_integration.services"):
-        services.ensure_default_app_config()
+    with caplog.at_level(logging.ERROR, logger="meta_integration.webhook"):
+        webhook.ensure_default_app_config()
     assert any("META_APP_SECRET" in r.getMessage() for r in caplog.records)
 
 
@@ -537,7 +537,7 @@ def test_the_environment_config_can_receive_webhooks_right_after_it_is_created(c
     settings.META_PHONE_NUMBER_ID = simulate.DEFAULT_PHONE_NUMBER_ID
     settings.META_APP_SECRET = "env-secret"
     settings.META_VERIFY_TOKEN = "env-verify"
-    services.ensure_default_app_config()
+    webhook.ensure_default_app_config()
     assert post_webhook(client, a_text_body(), "env-secret").status_code == 200
     assert verify(client, mode="subscribe", verify_token="env-verify", challenge="5").content == b"5"
 
