@@ -35,7 +35,7 @@ from conversations.models import Contact, Label, Message
 from conversations.services import outbound
 from conversations.services.labels import LabelError, change_labels
 from conversations.window import window_open
-from meta_integration.outbound import OutboundValidationError, build_message
+from meta_integration.message_bodies import OutboundValidationError, build_message
 from whatsappcrm_backend.api import ApiMixin, PagePagination, error_responses
 from whatsappcrm_backend.api_errors import ApiError
 
@@ -192,7 +192,7 @@ class SendMessageSerializer(serializers.Serializer):
     spec = serializers.DictField(
         required=False,
         help_text='An outbound message spec as the bot sends: {"type": "text"|"buttons"|"list"|"media"|'
-        '"location"|"template", ...} (see meta_integration.outbound.build_message)',
+        '"location"|"template", ...} (see meta_integration.message_bodies.build_message)',
     )
     reply_to = serializers.CharField(
         required=False, max_length=256, help_text="wamid of a message in this conversation to quote"

@@ -3,7 +3,7 @@
 The project's only outside dependency on the send path is Meta. Tests and benchmarks need a
 stand-in that behaves like Meta where it matters to a sender:
 
-* it validates bodies with the same rules the project enforces (``outbound.validate_outbound``)
+* it validates bodies with the same rules the project enforces (``message_bodies.validate_outbound``)
   and answers with Meta's exact success and error JSON, so a client's parsing is exercised;
 * it can be slow (latency, jitter) without blocking: latency is ``asyncio.sleep``, so hundreds
   of in-flight requests overlap the way they do against the real API;
@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from devtools import raw_http, webhook_payloads
-from meta_integration.outbound import OutboundValidationError, validate_outbound
+from meta_integration.message_bodies import OutboundValidationError, validate_outbound
 
 __all__ = [
     "DEFAULT_STATUSES",
@@ -591,7 +591,7 @@ class FakeGraphAPI:
             return _Reply(400, graph_error_body(100, details, message="(#100) Invalid parameter")), meta
         meta["body"] = payload
         if isinstance(payload, Mapping):
-            is_receipt = "status" in payload  # the same test outbound.validate_outbound uses
+            is_receipt = "status" in payload  # the same test message_bodies.validate_outbound uses
             meta["kind"] = RequestKind.READ_RECEIPT if is_receipt else RequestKind.MESSAGE
             if isinstance(payload.get("to"), str):
                 meta["to"] = payload["to"]

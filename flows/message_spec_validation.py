@@ -21,7 +21,7 @@ from flows.field_checks import (
 )
 from flows.templating import has_placeholders
 from flows.validators import MEDIA_TYPES
-from meta_integration.outbound import OutboundValidationError, build_message
+from meta_integration.message_bodies import OutboundValidationError, build_message
 
 __all__ = ["validate_message_spec"]
 
@@ -231,7 +231,7 @@ def validate_message_spec(spec: Any, path: str = "message") -> list[FieldError]:
 
 
 def _check_with_sender(spec: Mapping[str, Any], kind: MessageType, path: str) -> list[FieldError]:
-    """Run a fully static spec through ``meta_integration.outbound.build_message``, the
+    """Run a fully static spec through ``meta_integration.message_bodies.build_message``, the
     authoritative WhatsApp limit check, so a flow fails at save time exactly where the sender
     would fail at send time. Templated specs are checked again after rendering, by the sender.
     """

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from conversations.models import Contact
 from flows.engine import ActionCall, ActionResult
-from meta_integration.outbound import split_text
+from meta_integration.message_bodies import split_text
 
 from .markets import MarketType
 from .models import Fixture, League, LedgerEntry, Market, Outcome, Ticket, TicketStatus, Wallet

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from meta_integration.outbound import ErrorClass, classify_error, read_receipt
+from meta_integration.message_bodies import ErrorClass, classify_error, read_receipt
 
 __all__ = [
     "GraphAPIError",
@@ -166,7 +166,7 @@ def http_client(timeout: float, max_connections: int) -> httpx.Client:
 
 
 def send(endpoint: GraphEndpoint, payload: Mapping[str, Any], http: httpx.Client) -> SendResult:
-    """POST one message body (already built and validated by ``outbound``) to Meta.
+    """POST one message body (already built and validated by ``message_bodies``) to Meta.
 
     Returns the accepted message's wamid; raises ``GraphAPIError`` or ``GraphNoResponse``.
     """

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from meta_integration.outbound import OutboundValidationError
+from meta_integration.message_bodies import OutboundValidationError
 
 __all__ = ["TemplateSlot", "TemplateVariablesError", "build_template_spec", "template_slots"]
 

@@ -281,7 +281,7 @@ def test_schedule_records_refused_connections_as_errors():
 
 def test_fixture_list_splits_into_exactly_22_ordered_parts():
     from bench.scenarios.multipart import fixture_list
-    from meta_integration.outbound import split_text
+    from meta_integration.message_bodies import split_text
 
     parts = split_text(fixture_list())
     assert len(parts) == 22

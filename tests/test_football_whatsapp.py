@@ -42,8 +42,8 @@ from football_data_app.models import (
 from football_data_app.services import bot_flows, upserts
 from football_data_app.services.wallet import adjust, deposit, wallet_for
 from football_data_app.tasks import sync_fixtures, sync_leagues, sync_odds, sync_results
+from meta_integration.message_bodies import TEXT_BODY_MAX
 from meta_integration.models import MetaAppConfig
-from meta_integration.outbound import TEXT_BODY_MAX
 from whatsappcrm_backend.celery import enqueue
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]

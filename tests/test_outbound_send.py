@@ -22,7 +22,7 @@ from conversations.services.outbound import (
     send_parts,
     send_to_contact,
 )
-from meta_integration.outbound import OutboundValidationError
+from meta_integration.message_bodies import OutboundValidationError
 from tests.support.outbound import make_config, make_contact, wait_until
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]

@@ -41,7 +41,7 @@ from flows import services as flow_services
 from flows.models import ContactFlowState, Flow
 from flows.services import session_timeout
 from flows.services import trace as flow_trace
-from meta_integration import outbound
+from meta_integration import message_bodies
 from meta_integration.models import MetaAppConfig, WebhookEvent
 from tests.support.broker import purge_project_queues
 
@@ -122,7 +122,7 @@ def bot_sends(fake_server, to: str, spec: dict) -> str:
     """Make the fake receive a reply exactly as the send task posts one; returns its wamid."""
     response = httpx.post(
         f"{fake_server.url}/v23.0/{PHONE_NUMBER_ID}/messages",
-        json=outbound.build_message(to, spec),
+        json=message_bodies.build_message(to, spec),
         headers={"Authorization": f"Bearer {ACCESS_TOKEN}"},
         timeout=10.0,
     )
@@ -357,7 +357,7 @@ def test_feed_shows_a_reply_meta_refused_with_its_error(user, browser, business,
     fake.add_fault(131026, to=user)
     httpx.post(
         f"{server.url}/v23.0/{PHONE_NUMBER_ID}/messages",
-        json=outbound.text_message(user, "you will not see this"),
+        json=message_bodies.text_message(user, "you will not see this"),
         headers={"Authorization": f"Bearer {ACCESS_TOKEN}"},
     )
 
@@ -377,7 +377,7 @@ def test_feed_reports_read_receipts_for_the_users_own_messages(user, browser, bu
     for wamid, typing in ((first, True), (someone_else, False)):
         httpx.post(
             f"{server.url}/v23.0/{PHONE_NUMBER_ID}/messages",
-            json=outbound.read_receipt(wamid, typing_indicator=typing),
+            json=message_bodies.read_receipt(wamid, typing_indicator=typing),
             headers={"Authorization": f"Bearer {ACCESS_TOKEN}"},
         ).raise_for_status()
 
@@ -449,7 +449,7 @@ def test_bot_message_view_draws_templates_media_and_locations():
         return {"seq": seq, "kind": "message", "body": body, "http_status": 200, "wamid": "wamid.X",
                 "responded_at": time.time(), "response": {}}
 
-    template = bot_message_view(record(outbound.template_message(USER, "bet_settled", "en_US", [
+    template = bot_message_view(record(message_bodies.template_message(USER, "bet_settled", "en_US", [
         {"type": "body", "parameters": [{"type": "text", "text": "Arsenal 2-1 Chelsea"},
                                         {"type": "currency", "currency": {}}]},
         {"type": "button", "sub_type": "quick_reply", "index": "0",
@@ -460,12 +460,12 @@ def test_bot_message_view_draws_templates_media_and_locations():
     assert template["params"] == ["Arsenal 2-1 Chelsea", "[currency]"]
     assert template["buttons"] == [{"id": "SHOW_TICKET", "title": "SHOW_TICKET"}]
 
-    image = bot_message_view(record(outbound.media_message(
+    image = bot_message_view(record(message_bodies.media_message(
         USER, "document", link="https://example.com/ticket.pdf", filename="ticket.pdf", caption="Your ticket")))
     assert (image["kind"], image["media_type"], image["filename"], image["caption"]) == (
         "media", "document", "ticket.pdf", "Your ticket")
 
-    place = bot_message_view(record(outbound.location_message(USER, -17.83, 31.05, name="Shop")))
+    place = bot_message_view(record(message_bodies.location_message(USER, -17.83, 31.05, name="Shop")))
     assert (place["kind"], place["latitude"], place["name"]) == ("location", -17.83, "Shop")
 
     garbage = bot_message_view({"seq": 2, "kind": "message", "body": "not json at all", "http_status": 400,
@@ -549,7 +549,7 @@ def test_the_feed_names_the_message_row_so_history_and_feed_draw_one_bubble(user
     contact = Contact.objects.create(wa_id=user, profile_name="Rudo")
     spec = {"type": "text", "body": "Hello from the bot"}
     [row_id] = outbound_service.write_replies(contact, business.pk, [spec], outbound_service.validate_specs(user, [spec]))
-    body = {**outbound.build_message(user, spec), "biz_opaque_callback_data": callback_data(row_id)}
+    body = {**message_bodies.build_message(user, spec), "biz_opaque_callback_data": callback_data(row_id)}
     httpx.post(f"{server.url}/v23.0/{PHONE_NUMBER_ID}/messages", json=body,
                headers={"Authorization": f"Bearer {ACCESS_TOKEN}"}).raise_for_status()
 

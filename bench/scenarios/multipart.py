@@ -25,7 +25,7 @@ def fixture_list(parts: int = PARTS) -> str:
 
     Each line starts with its number, so the receiver can tell the order of the parts.
     """
-    from meta_integration.outbound import split_text
+    from meta_integration.message_bodies import split_text
 
     teams = ["Arsenal", "Chelsea", "Liverpool", "Everton", "Dynamos", "Highlanders", "CAPS United", "FC Platinum",
              "Kaizer Chiefs", "Orlando Pirates", "Mamelodi Sundowns", "Real Madrid", "Barcelona", "Napoli"]

@@ -30,8 +30,8 @@ from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message, MessageStatus
 from conversations.services.delivery import PREVIOUS_PART_FAILED, SEND_TASK
+from meta_integration.message_bodies import OutboundValidationError, build_message, split_text
 from meta_integration.models import MetaAppConfig
-from meta_integration.outbound import OutboundValidationError, build_message, split_text
 from whatsappcrm_backend.celery import enqueue
 
 __all__ = [
@@ -66,7 +66,7 @@ def send_to_contact(
 ) -> Message:
     """Write one outbound message and send it when the current transaction commits.
 
-    ``spec`` is an outbound spec (see ``meta_integration.outbound.build_message``); it is
+    ``spec`` is an outbound spec (see ``meta_integration.message_bodies.build_message``); it is
     validated here, so a broken message raises ``OutboundValidationError`` naming the field
     and nothing is written. ``reply_to`` quotes an earlier message (its wamid). It goes out
     from ``app_config_id`` if given and active, else from the number the contact last wrote to.

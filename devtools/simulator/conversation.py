@@ -21,8 +21,8 @@ from conversations.models import Contact, Direction, Message, MessageStatus
 from flows.models import ContactFlowState
 from flows.services import trace as flow_trace
 from flows.services.sessions import idle_deadline, lock_contact
+from meta_integration.message_bodies import build_message
 from meta_integration.models import MetaAppConfig
-from meta_integration.outbound import build_message
 
 __all__ = ["HISTORY_LIMIT", "history", "reset_conversation", "session_state"]
 

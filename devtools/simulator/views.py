@@ -228,7 +228,7 @@ def parse_user_action(data: Any) -> UserAction:
             place_name=_field_text(data, "name", max_len=1000, required=False),
             address=_field_text(data, "address", max_len=1000, required=False),
         )
-    # Taps: WhatsApp's own limits for ids and titles (outbound.py), so a tap is always
+    # Taps: WhatsApp's own limits for ids and titles (message_bodies.py), so a tap is always
     # something the bot could have offered.
     id_max, title_max = {
         InboundKind.BUTTON_REPLY: (256, 20),

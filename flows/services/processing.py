@@ -41,7 +41,7 @@ from flows.models import ContactFlowState
 from flows.services import trace as flow_trace
 from flows.services.loading import LoadedFlows, cached_flows
 from flows.services.sessions import last_session_expired, lock_contact, session_timeout
-from meta_integration.outbound import build_message
+from meta_integration.message_bodies import build_message
 
 __all__ = [
     "ProcessResult",

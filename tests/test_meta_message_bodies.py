@@ -13,7 +13,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from meta_integration.outbound import (
+from meta_integration.message_bodies import (
     ErrorClass,
     OutboundValidationError,
     build_message,
