@@ -111,7 +111,7 @@ class MessageStatus(StrEnum):
 class MetaErrorInfo:
     """How Meta words one error code, and the HTTP status its API answers it with.
 
-    Whether to retry is not decided here: ``message_bodies.classify_error`` owns that rule.
+    Whether to retry is not decided here: ``errors.classify_error`` owns that rule.
     """
 
     code: int

@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 
-from meta_integration.message_bodies import ErrorClass, classify_error, read_receipt
+from meta_integration.errors import ErrorClass, classify_error
+from meta_integration.message_bodies import read_receipt
 
 __all__ = [
     "GraphAPIError",

@@ -1,6 +1,6 @@
 """What to do after Meta refused a send: retry or give up, and how long to wait. Pure.
 
-The error classes come from ``message_bodies.classify_error`` (Meta's codes in one table); this
+The error classes come from ``errors.classify_error`` (Meta's codes in one table); this
 module adds the budget: how many attempts each class and code gets, and the backoff.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from meta_integration.message_bodies import ErrorClass
+from meta_integration.errors import ErrorClass
 
 __all__ = ["CODE_ATTEMPT_LIMITS", "PAIR_BACKOFF_FACTOR", "attempt_limit", "backoff_seconds", "should_retry"]
 

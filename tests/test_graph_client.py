@@ -16,7 +16,8 @@ import respx
 
 from devtools.fake_graph import FaultKind
 from meta_integration import client
-from meta_integration.message_bodies import ErrorClass, build_message
+from meta_integration.errors import ErrorClass
+from meta_integration.message_bodies import build_message
 
 TOKEN = "EAAG-client-test-token"
 PHONE_ID = "106540352242922"

@@ -13,12 +13,11 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from meta_integration.errors import ErrorClass, classify_error
 from meta_integration.message_bodies import (
-    ErrorClass,
     OutboundValidationError,
     build_message,
     button_message,
-    classify_error,
     list_message,
     location_message,
     media_message,

@@ -12,7 +12,7 @@ from conversations.services.outbound import send_to_contact
 from conversations.tasks import send_message
 from devtools import webhook_payloads as simulate
 from devtools.fake_graph import FaultKind
-from meta_integration.message_bodies import ErrorClass
+from meta_integration.errors import ErrorClass
 from meta_integration.retry_policy import attempt_limit, backoff_seconds, should_retry
 from tests.support.outbound import make_config, make_contact, wait_until
 from whatsappcrm_backend import topology

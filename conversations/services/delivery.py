@@ -50,7 +50,8 @@ from conversations.models import Message, MessageStatus
 from conversations.services.inbound import apply_pending_status_events
 from conversations.window import window_open
 from meta_integration import client, config_cache
-from meta_integration.message_bodies import ErrorClass, OutboundValidationError, build_message
+from meta_integration.errors import ErrorClass
+from meta_integration.message_bodies import OutboundValidationError, build_message
 from meta_integration.models import MetaAppConfig
 from meta_integration.payloads import CALLBACK_PREFIX
 from meta_integration.ratelimit import TokenBucket
