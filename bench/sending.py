@@ -3,7 +3,7 @@
 Both variants drain the same backlog to the same fake Graph API (each request answered after
 ``latency_ms``), on the same broker, gevent pool and concurrency:
 
-* **project**: ``conversations.services.outbound.send_to_contact`` writes the rows, then the
+* **project**: ``conversations.services.sending.send_to_contact`` writes the rows, then the
   compose I/O worker runs the send task ``send_to_contact`` enqueued for each: load the row, attempt
   record and throughput token in Redis, claim, POST, store the wamid.
 * **floor**: ``bench.floor_tasks.send``, a bare Celery task making the same POST with the same
@@ -126,7 +126,7 @@ def _queue_project(wa_ids: list[str]) -> None:
     from django.utils import timezone
 
     from conversations.models import Contact
-    from conversations.services.outbound import send_to_contact
+    from conversations.services.sending import send_to_contact
     from meta_integration.models import MetaAppConfig
 
     config = MetaAppConfig.objects.get(phone_number_id=_bench_phone_number_id())

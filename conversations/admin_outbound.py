@@ -11,7 +11,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from conversations.models import FailedMessage, Message, MessageStatus
-from conversations.services.outbound import resend_failed
+from conversations.services.sending import resend_failed
 
 
 def _failed() -> QuerySet[Message]:

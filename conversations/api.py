@@ -32,7 +32,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from conversations.models import Contact, Label, Message
-from conversations.services import outbound
+from conversations.services import sending
 from conversations.services.labels import LabelError, change_labels
 from conversations.window import window_open
 from meta_integration.message_bodies import OutboundValidationError, build_message
@@ -381,12 +381,12 @@ class ContactMessages(ApiMixin, generics.GenericAPIView):
                 {"spec.type" if "spec" in data else "text": ["outside the 24-hour window: send a template spec"]},
             )
         try:
-            message = outbound.send_to_contact(
+            message = sending.send_to_contact(
                 contact, spec, sent_by=request.user.get_username(), reply_to=reply_to
             )
         except OutboundValidationError as exc:
             raise ApiError(400, "invalid", f"{field_of(exc)}: {exc.message}", {field_of(exc): [exc.message]}) from None
-        except outbound.NoBusinessNumberError as exc:
+        except sending.NoBusinessNumberError as exc:
             raise ApiError(409, "no_business_number", str(exc)) from None
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 

@@ -17,7 +17,7 @@ from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from conversations.services import delivery, inbound, outbound
+from conversations.services import delivery, inbound, sending
 from whatsappcrm_backend.celery import project_task
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def sweep_inbound() -> dict[str, int]:
 @project_task("conversations.sweep_outbound")
 def sweep_outbound() -> int:
     """Re-enqueue replies written but never sent (broker down, task lost, a run that died)."""
-    return outbound.enqueue_unsent()
+    return sending.enqueue_unsent()
 
 
 @worker_ready.connect  # gevent/solo: the process that runs the tasks

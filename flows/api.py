@@ -23,7 +23,7 @@ from rest_framework.settings import api_settings
 
 from conversations.api import ContactSerializer
 from conversations.models import Contact
-from conversations.services.outbound import NoBusinessNumberError
+from conversations.services.sending import NoBusinessNumberError
 from conversations.window import window_open
 from flows.definitions import FieldError, FlowValidationError
 from flows.document_format import flow_to_document

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from conversations.models import Message, MessageStatus
 from conversations.services import delivery
-from conversations.services.outbound import send_to_contact
+from conversations.services.sending import send_to_contact
 from conversations.tasks import send_message
 from devtools import webhook_payloads as simulate
 from devtools.fake_graph import FaultKind

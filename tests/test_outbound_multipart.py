@@ -11,7 +11,7 @@ import itertools
 import pytest
 
 from conversations.models import Message, MessageStatus
-from conversations.services.outbound import PREVIOUS_PART_FAILED, resend_failed, send_long_text, send_parts
+from conversations.services.sending import PREVIOUS_PART_FAILED, resend_failed, send_long_text, send_parts
 from meta_integration.message_bodies import TEXT_BODY_MAX
 from tests.support.outbound import make_config, make_contact, start_io_worker, wait_until
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from conversations.models import Message, MessageStatus
-from conversations.services.outbound import send_to_contact
+from conversations.services.sending import send_to_contact
 from meta_integration.ratelimit import TokenBucket, default_burst
 from tests.support.outbound import make_config, make_contact, start_io_worker, wait_until
 

@@ -8,7 +8,7 @@ import pytest
 from conversations.models import Message, MessageStatus
 from conversations.services import delivery
 from conversations.services.delivery import Result
-from conversations.services.outbound import send_to_contact
+from conversations.services.sending import send_to_contact
 from conversations.tasks import send_message
 from devtools import webhook_payloads as simulate
 from devtools.fake_graph import FaultKind

@@ -15,7 +15,7 @@ from django.utils import timezone
 from conversations.models import Direction, Message, MessageStatus, StatusEvent
 from conversations.services import delivery
 from conversations.services.delivery import Result
-from conversations.services.outbound import (
+from conversations.services.sending import (
     NoBusinessNumberError,
     enqueue_unsent,
     send_long_text,

@@ -25,7 +25,7 @@ from django.urls import include, path
 from django.utils import timezone
 
 from conversations.models import Contact, Message
-from conversations.services import outbound as outbound_service
+from conversations.services import sending
 from conversations.services.delivery import callback_data
 from devtools import webhook_payloads as simulate
 from devtools.fake_graph import start_fake_graph
@@ -548,7 +548,7 @@ def test_the_feed_names_the_message_row_so_history_and_feed_draw_one_bubble(user
     _, server = fake_graph
     contact = Contact.objects.create(wa_id=user, profile_name="Rudo")
     spec = {"type": "text", "body": "Hello from the bot"}
-    [row_id] = outbound_service.write_replies(contact, business.pk, [spec], outbound_service.validate_specs(user, [spec]))
+    [row_id] = sending.write_replies(contact, business.pk, [spec], sending.validate_specs(user, [spec]))
     body = {**message_bodies.build_message(user, spec), "biz_opaque_callback_data": callback_data(row_id)}
     httpx.post(f"{server.url}/v23.0/{PHONE_NUMBER_ID}/messages", json=body,
                headers={"Authorization": f"Bearer {ACCESS_TOKEN}"}).raise_for_status()

@@ -1,7 +1,7 @@
 """Scenario 5, the 22-part fixture message: order and spacing as the fake Graph API received them.
 
 A fixture list long enough to need 22 WhatsApp text messages (4,096 characters each at
-most) is sent with ``conversations.services.outbound.send_long_text`` to one contact. The
+most) is sent with ``conversations.services.sending.send_long_text`` to one contact. The
 parts must arrive all, in order, each at least the configured gap after the one before.
 The floor is that gap itself: the spacing an ideal sender would show. Rows report the
 gaps between consecutive arrivals.
@@ -46,9 +46,9 @@ def run(ctx: Context) -> ScenarioResult:
                             latency_label="gap between consecutive parts")
     gap = ctx.stack.options.multipart_gap_seconds
     try:
-        from conversations.services.outbound import send_long_text
+        from conversations.services.sending import send_long_text
     except ImportError as exc:
-        result.status, result.reason = Status.NOT_AVAILABLE, f"conversations.services.outbound.send_long_text: {exc}"
+        result.status, result.reason = Status.NOT_AVAILABLE, f"conversations.services.sending.send_long_text: {exc}"
         return result
     try:
         arrivals, ordered = _send_and_collect(ctx, send_long_text, gap)

@@ -1,5 +1,5 @@
 """Conversation actions: every state change to contacts and messages lives in these modules.
 
 ``inbound``: storing what Meta sends (contacts, messages, statuses) and dispatching it.
-``outbound``: the one way anything in the project sends a WhatsApp message.
+``sending``: the one way anything in the project sends a WhatsApp message.
 """

@@ -32,7 +32,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from conversations.models import BOT_IGNORED_TYPES, Contact, Message, MessageStatus
-from conversations.services import consent, delivery, outbound
+from conversations.services import consent, delivery, sending
 from conversations.services.delivery import RunInfo
 from flows.actions import registry
 from flows.definitions import thaw
@@ -389,7 +389,7 @@ def _write_replies(contact: Contact, outgoing: Sequence[_Reply]) -> list[int]:
     ids: list[int] = []
     for config_id, group in groupby(outgoing, key=itemgetter(0)):
         batch = list(group)
-        ids += outbound.write_replies(
+        ids += sending.write_replies(
             contact, config_id, [spec for _, spec, _ in batch], [payload for _, _, payload in batch],
             gap_seconds=settings.FLOW_REPLY_GAP_SECONDS,  # small: each part waits for the previous
         )
@@ -447,7 +447,7 @@ def _turn(
     # Refuse an unsendable reply (e.g. a templated button title over WhatsApp's limit) here,
     # before anything of this turn is written, so only this turn fails and gets the error text.
     replies = [thaw(reply) for reply in result.replies]
-    payloads = outbound.validate_specs(contact.wa_id, replies)
+    payloads = sending.validate_specs(contact.wa_id, replies)
     _log_events(contact, message, result.events)
     flow_trace.record_turn(contact.wa_id, message.app_config_id, message.pk, result)  # only with FLOW_TRACE
     now = timezone.now()

@@ -22,7 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from conversations.models import Contact, Message
-from conversations.services import outbound
+from conversations.services import sending
 from flows.definitions import thaw
 from flows.models import ContactFlowState
 from whatsappcrm_backend.metrics import record_sessions_expired
@@ -88,9 +88,9 @@ def _send(
     if not specs:
         return
     if len(specs) == 1:
-        outbound.send_to_contact(contact, specs[0], sent_by=sent_by, app_config_id=app_config_id)
+        sending.send_to_contact(contact, specs[0], sent_by=sent_by, app_config_id=app_config_id)
     else:
-        outbound.send_parts(contact, specs, gap_seconds=settings.FLOW_REPLY_GAP_SECONDS, app_config_id=app_config_id)
+        sending.send_parts(contact, specs, gap_seconds=settings.FLOW_REPLY_GAP_SECONDS, app_config_id=app_config_id)
 
 
 def _text(body: str) -> dict[str, str]:
