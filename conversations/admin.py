@@ -197,4 +197,4 @@ class StatusEventAdmin(admin.ModelAdmin):
         return False
 
 
-from conversations import admin_outbound  # noqa: E402, F401  (registers the failed-messages admin)
+from conversations import admin_failed_messages  # noqa: E402, F401  (registers the failed-messages admin)

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.urls import path, reverse
 from django.utils import timezone
 
-from conversations import admin_outbound  # registers FailedMessage with the admin site
+from conversations import admin_failed_messages  # registers FailedMessage with the admin site
 from conversations.models import Message, MessageStatus
 from tests.support.outbound import make_config, make_contact, wait_until
 
@@ -89,5 +89,5 @@ def test_failed_messages_are_read_only(operator, history):
     failed = history["window"]
     assert operator.get(reverse("admin:conversations_failedmessage_change", args=[failed.pk])).status_code == 200
     assert operator.get(reverse("admin:conversations_failedmessage_add")).status_code == 403
-    model_admin = admin.site._registry[admin_outbound.FailedMessage]
+    model_admin = admin.site._registry[admin_failed_messages.FailedMessage]
     assert "error_code" in model_admin.get_readonly_fields(None)
