@@ -38,7 +38,6 @@ __all__ = [
     "FieldError",
     "FlowDefinition",
     "FlowValidationError",
-    "MessageType",
     "OnMaxRetries",
     "StepDefinition",
     "StepType",
@@ -121,17 +120,6 @@ class OnMaxRetries(StrEnum):
 
     END = "end"
     HANDOVER = "handover"
-
-
-class MessageType(StrEnum):
-    """Outbound message spec types (the contract shared with meta_integration)."""
-
-    TEXT = "text"
-    BUTTONS = "buttons"
-    LIST = "list"
-    MEDIA = "media"
-    LOCATION = "location"
-    TEMPLATE = "template"
 
 
 # ---------------------------------------------------------------------------------------

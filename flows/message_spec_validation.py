@@ -10,7 +10,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flows.definitions import FieldError, MessageType, thaw
+from conversations.message_specs import (
+    BUTTON_ID_MAX,
+    BUTTON_TITLE_MAX,
+    BUTTONS_MAX,
+    CAPTION_MAX,
+    FOOTER_TEXT_MAX,
+    HEADER_TEXT_MAX,
+    INTERACTIVE_BODY_MAX,
+    LIST_BUTTON_MAX,
+    LIST_ROWS_MAX,
+    LIST_SECTIONS_MAX,
+    ROW_DESCRIPTION_MAX,
+    ROW_ID_MAX,
+    ROW_TITLE_MAX,
+    SECTION_TITLE_MAX,
+    TEXT_BODY_MAX,
+    OutboundValidationError,
+    SpecType,
+    validate_spec,
+)
+from flows.definitions import FieldError, thaw
 from flows.field_checks import (
     check_keys,
     check_templates_in,
@@ -21,33 +41,16 @@ from flows.field_checks import (
 )
 from flows.templating import has_placeholders
 from flows.validators import MEDIA_TYPES
-from meta_integration.message_bodies import OutboundValidationError, build_message
 
 __all__ = ["validate_message_spec"]
 
-# WhatsApp Cloud API limits (interactive messages), checked here only where the text is static.
-BODY_MAX = 1024
-TEXT_BODY_MAX = 4096
-HEADER_MAX = 60
-FOOTER_MAX = 60
-BUTTONS_MAX = 3
-BUTTON_TITLE_MAX = 20
-BUTTON_ID_MAX = 256
-LIST_BUTTON_MAX = 20
-LIST_SECTIONS_MAX = 10
-LIST_ROWS_MAX = 10
-LIST_ROW_TITLE_MAX = 24
-LIST_ROW_DESCRIPTION_MAX = 72
-LIST_ROW_ID_MAX = 200
-LIST_SECTION_TITLE_MAX = 24
-CAPTION_MAX = 1024
 
 
 def _check_buttons(spec: Mapping[str, Any], path: str) -> list[FieldError]:
     errors = check_keys(spec, path, ("type", "body", "buttons"), ("header", "footer"), "a buttons message")
     if "body" in spec:
-        errors += check_text(spec["body"], join_path(path, "body"), max_length=BODY_MAX)
-    for key, limit in (("header", HEADER_MAX), ("footer", FOOTER_MAX)):
+        errors += check_text(spec["body"], join_path(path, "body"), max_length=INTERACTIVE_BODY_MAX)
+    for key, limit in (("header", HEADER_TEXT_MAX), ("footer", FOOTER_TEXT_MAX)):
         if key in spec:
             errors += check_text(spec[key], join_path(path, key), max_length=limit)
     buttons = spec.get("buttons")
@@ -79,7 +82,7 @@ def _check_list(spec: Mapping[str, Any], path: str) -> list[FieldError]:
         errors += check_text(spec["body"], join_path(path, "body"), max_length=TEXT_BODY_MAX)
     if "button" in spec:
         errors += check_text(spec["button"], join_path(path, "button"), max_length=LIST_BUTTON_MAX)
-    for key, limit in (("header", HEADER_MAX), ("footer", FOOTER_MAX)):
+    for key, limit in (("header", HEADER_TEXT_MAX), ("footer", FOOTER_TEXT_MAX)):
         if key in spec:
             errors += check_text(spec[key], join_path(path, key), max_length=limit)
     if "sections" not in spec:
@@ -101,7 +104,7 @@ def _check_list(spec: Mapping[str, Any], path: str) -> list[FieldError]:
             continue
         errors += check_keys(section, section_path, ("rows",), ("title",), "a list section")
         if "title" in section:
-            errors += check_text(section["title"], join_path(section_path, "title"), max_length=LIST_SECTION_TITLE_MAX)
+            errors += check_text(section["title"], join_path(section_path, "title"), max_length=SECTION_TITLE_MAX)
         elif len(sections) > 1:
             errors.append(FieldError(join_path(section_path, "title"), "is required when a list has several sections"))
         rows = section.get("rows")
@@ -119,13 +122,13 @@ def _check_list(spec: Mapping[str, Any], path: str) -> list[FieldError]:
                 continue
             errors += check_keys(row, row_path, ("id", "title"), ("description",), "a list row")
             if "id" in row:
-                errors += check_text(row["id"], join_path(row_path, "id"), max_length=LIST_ROW_ID_MAX)
+                errors += check_text(row["id"], join_path(row_path, "id"), max_length=ROW_ID_MAX)
                 ids.append((join_path(row_path, "id"), row["id"]))
             if "title" in row:
-                errors += check_text(row["title"], join_path(row_path, "title"), max_length=LIST_ROW_TITLE_MAX)
+                errors += check_text(row["title"], join_path(row_path, "title"), max_length=ROW_TITLE_MAX)
             if "description" in row:
                 errors += check_text(
-                    row["description"], join_path(row_path, "description"), max_length=LIST_ROW_DESCRIPTION_MAX
+                    row["description"], join_path(row_path, "description"), max_length=ROW_DESCRIPTION_MAX
                 )
     if total_rows > LIST_ROWS_MAX:
         errors.append(
@@ -192,11 +195,11 @@ def _check_template_message(spec: Mapping[str, Any], path: str) -> list[FieldErr
 
 
 _SPEC_CHECKERS = {
-    MessageType.BUTTONS: _check_buttons,
-    MessageType.LIST: _check_list,
-    MessageType.MEDIA: _check_media,
-    MessageType.LOCATION: _check_location,
-    MessageType.TEMPLATE: _check_template_message,
+    SpecType.BUTTONS: _check_buttons,
+    SpecType.LIST: _check_list,
+    SpecType.MEDIA: _check_media,
+    SpecType.LOCATION: _check_location,
+    SpecType.TEMPLATE: _check_template_message,
 }
 
 
@@ -212,11 +215,11 @@ def validate_message_spec(spec: Any, path: str = "message") -> list[FieldError]:
     if raw_type is None:
         return [FieldError(join_path(path, "type"), "is required")]
     try:
-        kind = MessageType(raw_type)
+        kind = SpecType(raw_type)
     except (ValueError, TypeError):
-        known = ", ".join(t.value for t in MessageType)
+        known = ", ".join(t.value for t in SpecType)
         return [FieldError(join_path(path, "type"), f"unknown message type {raw_type!r} (known: {known})")]
-    if kind is MessageType.TEXT:
+    if kind is SpecType.TEXT:
         errors = check_keys(spec, path, ("type", "body"), ("preview_url",), "a text message")
         if "body" in spec:
             # Long static text is fine: the sender splits it into ordered parts.
@@ -230,17 +233,17 @@ def validate_message_spec(spec: Any, path: str = "message") -> list[FieldError]:
     return errors
 
 
-def _check_with_sender(spec: Mapping[str, Any], kind: MessageType, path: str) -> list[FieldError]:
-    """Run a fully static spec through ``meta_integration.message_bodies.build_message``, the
+def _check_with_sender(spec: Mapping[str, Any], kind: SpecType, path: str) -> list[FieldError]:
+    """Run a fully static spec through ``conversations.message_specs.validate_spec``, the
     authoritative WhatsApp limit check, so a flow fails at save time exactly where the sender
     would fail at send time. Templated specs are checked again after rendering, by the sender.
     """
     if has_placeholders(spec):
         return []
-    if kind is MessageType.TEXT and len(spec.get("body", "")) > TEXT_BODY_MAX:
+    if kind is SpecType.TEXT and len(spec.get("body", "")) > TEXT_BODY_MAX:
         return []  # the sender splits long text into ordered parts
     try:
-        build_message("0", thaw(spec))
+        validate_spec("0", thaw(spec))
     except OutboundValidationError as exc:
         return [FieldError(path, f"WhatsApp would refuse this message: {exc}")]
     return []

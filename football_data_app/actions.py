@@ -25,8 +25,8 @@ from django.db.models import Case, Count, IntegerField, Sum, Value, When
 from django.utils import timezone
 
 from conversations.models import Contact
+from conversations.services.sending import split_text
 from flows.engine import ActionCall, ActionResult
-from meta_integration.message_bodies import split_text
 
 from .markets import MarketType
 from .models import Fixture, League, LedgerEntry, Market, Outcome, Ticket, TicketStatus, Wallet

@@ -18,11 +18,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
     "SPEC_TYPES",
     "OutboundValidationError",
+    "SpecType",
     "build_message",
     "button_message",
     "list_message",
@@ -58,8 +60,20 @@ MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 _CAPTIONED_MEDIA = frozenset({"image", "video", "document"})
 _INTERACTIVE_HEADER_MEDIA = ("image", "video", "document")  # reply-button headers only
 
-SPEC_TYPES = ("text", "buttons", "list", "media", "location", "template")
-"""The ``type`` values of an outbound spec (the project's contract, not Meta's)."""
+
+class SpecType(StrEnum):
+    """The ``type`` of an outbound spec (the project's contract, not Meta's): the one list."""
+
+    TEXT = "text"
+    BUTTONS = "buttons"
+    LIST = "list"
+    MEDIA = "media"
+    LOCATION = "location"
+    TEMPLATE = "template"
+
+
+SPEC_TYPES: tuple[str, ...] = tuple(t.value for t in SpecType)
+"""The ``type`` values of an outbound spec, as plain strings."""
 
 _GRAPH_TYPES = ("text", "interactive", "location", "template", *MEDIA_TYPES)
 

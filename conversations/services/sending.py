@@ -28,20 +28,36 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from conversations.message_specs import (
+    SPEC_TYPES,
+    TEXT_BODY_MAX,
+    OutboundValidationError,
+    SpecType,
+    split_text,
+    validate_spec,
+    validate_specs,
+)
 from conversations.models import Contact, Direction, Message, MessageStatus
 from conversations.services.delivery import PREVIOUS_PART_FAILED, SEND_TASK
-from meta_integration.message_bodies import OutboundValidationError, build_message, split_text
 from meta_integration.models import MetaAppConfig
 from whatsappcrm_backend.celery import enqueue
 
+# The public API of sending: the send functions below, and (from ``message_specs``) the spec
+# vocabulary and checks that flows and football use to compose what they send.
 __all__ = [
     "PREVIOUS_PART_FAILED",
+    "SPEC_TYPES",
+    "TEXT_BODY_MAX",
     "NoBusinessNumberError",
+    "OutboundValidationError",
+    "SpecType",
     "enqueue_unsent",
     "resend_failed",
     "send_long_text",
     "send_parts",
     "send_to_contact",
+    "split_text",
+    "validate_spec",
     "validate_specs",
     "write_replies",
 ]
@@ -72,7 +88,7 @@ def send_to_contact(
     from ``app_config_id`` if given and active, else from the number the contact last wrote to.
     """
     spec = _with_reply_to(spec, reply_to)
-    payload = build_message(contact.wa_id, spec)
+    payload = validate_spec(contact.wa_id, spec)
     config = _business_number(contact, app_config_id)
     with transaction.atomic():
         message = Message.objects.create(**_row(contact, config.pk, spec, payload, sent_by))
@@ -108,17 +124,6 @@ def send_parts(
         first = messages[0].pk
         transaction.on_commit(lambda: _enqueue_send(first))
     return messages
-
-
-def validate_specs(to: str, specs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Build (and so validate) every part; an error names the part: ``parts[3].text.body: ...``."""
-    payloads = []
-    for index, spec in enumerate(specs):
-        try:
-            payloads.append(build_message(to, spec))
-        except OutboundValidationError as exc:
-            raise OutboundValidationError(f"parts[{index}].{exc.field}", exc.message) from None
-    return payloads
 
 
 def write_replies(

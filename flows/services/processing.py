@@ -41,7 +41,6 @@ from flows.models import ContactFlowState
 from flows.services import trace as flow_trace
 from flows.services.loading import LoadedFlows, cached_flows
 from flows.services.sessions import last_session_expired, lock_contact, session_timeout
-from meta_integration.message_bodies import build_message
 
 __all__ = [
     "ProcessResult",
@@ -325,7 +324,7 @@ def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessRe
             keyword = consent.consume_keyword(contact, message)  # STOP / START: never reaches the flows
             if keyword is not None:
                 for spec in keyword.replies:  # the confirmation, once
-                    outgoing.append((message.app_config_id, spec, build_message(contact.wa_id, spec)))
+                    outgoing.append((message.app_config_id, spec, sending.validate_spec(contact.wa_id, spec)))
                 replied, skipped = replied + bool(keyword.replies), skipped + (not keyword.replies)
                 continue
             if contact.blocked or contact.needs_human or message.message_type in BOT_IGNORED_TYPES:
@@ -340,7 +339,7 @@ def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessRe
                     ContactFlowState.objects.filter(pk=state.pk).delete()
                     state = None
                 error = {"type": "text", "body": engine.error_text}
-                outgoing.append((message.app_config_id, error, build_message(contact.wa_id, error)))
+                outgoing.append((message.app_config_id, error, sending.validate_spec(contact.wa_id, error)))
                 continue
             all_events.extend(result.events)
             outgoing.extend(

@@ -263,8 +263,7 @@ def notify_settled_tickets(ticket_ids: Sequence[int] | None = None, *, limit: in
     """Tell each owner their ticket settled, once: the ``notified_at`` conditional update and
     the outbound message row commit together. Sent through ``conversations``, so the
     Graph API call runs on the I/O queue. Returns how many were sent."""
-    from conversations.services.sending import NoBusinessNumberError, send_to_contact
-    from meta_integration.message_bodies import OutboundValidationError
+    from conversations.services.sending import NoBusinessNumberError, OutboundValidationError, send_to_contact
 
     tickets = Ticket.objects.filter(settled_at__isnull=False, notified_at__isnull=True).select_related(
         "wallet__contact"
