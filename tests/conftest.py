@@ -123,6 +123,17 @@ def default_flows(db) -> None:
 
 
 @pytest.fixture
+def private_redis(settings) -> Iterator[str]:
+    """A fresh redis-server used as this test's broker and metrics store (and thrown away)."""
+    from whatsappcrm_backend.embedded_redis import EmbeddedRedis
+
+    with EmbeddedRedis() as server:
+        settings.CELERY_BROKER_URL = server.url
+        settings.REDIS_URL = server.url
+        yield server.url
+
+
+@pytest.fixture
 def probe_key(redis_client) -> Iterator[str]:
     key = f"test:probe:{uuid.uuid4().hex}"
     yield key

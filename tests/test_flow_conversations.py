@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,6 +27,7 @@ from flows import services
 from flows.models import ContactFlowState
 from meta_integration.models import MetaAppConfig
 from tests.support.flows import APP_SECRET, ECHO_FLOW, FEEDBACK_FLOW, business, flow_doc, import_defaults
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
@@ -57,15 +56,6 @@ def fake(fake_server, io_worker, settings) -> FakeGraphAPI:
     import_defaults()
     services.import_flow_document(flow_doc(FEEDBACK_FLOW, ECHO_FLOW))
     return fake_api
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def graph_text(body: dict[str, Any]) -> str:
