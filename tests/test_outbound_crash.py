@@ -133,6 +133,8 @@ def test_a_read_timeout_is_retried_and_the_message_is_sent(fake, graph_url):
         discard_workers(worker)
     message.refresh_from_db()
     assert message.attempts == 2
+    # The fake records the hung request when its 2.5 s hold ends, after the retry's answer.
+    wait_until(lambda: len(fake.requests(to=contact.wa_id)) >= 2, timeout=10, what="the hung request's record")
     # Records complete in answer order: the hung request is logged after the retry's answer.
     timed_out, ok = sorted(fake.requests(to=contact.wa_id), key=lambda r: r.received_monotonic)
     assert timed_out.http_status is None and ok.ok and message.wamid == ok.wamid
