@@ -28,7 +28,7 @@ from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
 from conversations.api import phone_digits
-from conversations.models import Contact, Direction, Message, MessageStatus
+from conversations.models import Contact, Direction, Label, Message, MessageStatus
 from flows import services as flow_services
 from flows.models import ContactFlowState, Flow
 from football_data_app.models import LedgerEntry, Wallet
@@ -53,6 +53,8 @@ def fingerprint() -> tuple:
         list(Flow.objects.order_by("pk").values_list("name", "description", "updated_at")),
         list(LedgerEntry.objects.order_by("pk").values_list("pk", "amount")),
         list(Wallet.objects.order_by("pk").values_list("pk", "balance")),
+        list(Label.objects.order_by("pk").values_list("pk", "name", "color")),
+        list(Contact.labels.through.objects.order_by("pk").values_list("contact_id", "label_id")),
     )
 
 
@@ -90,6 +92,15 @@ CALLS = {
     "send": Call(
         "post", lambda w: f"/api/contacts/{w.contact.pk}/messages/", Role.AGENT, 201,
         lambda w: {"text": "Hello Tendai, this is Tariro from the team."},
+    ),
+    "labels": Call("get", lambda w: "/api/labels/", Role.READ_ONLY, 200),
+    "label create": Call("post", lambda w: "/api/labels/", Role.AGENT, 201, lambda w: {"name": "vip"}),
+    "contact labels": Call(
+        "post", lambda w: f"/api/contacts/{w.contact.pk}/labels/", Role.AGENT, 200, lambda w: {"add": [w.label.pk]}
+    ),
+    "bulk labels": Call(
+        "post", lambda w: "/api/contacts/labels/", Role.AGENT, 200,
+        lambda w: {"contacts": [w.contact.pk, w.waiting.pk], "add": [w.label.pk]},
     ),
     "handover": Call("post", lambda w: f"/api/contacts/{w.contact.pk}/handover/", Role.AGENT, 200),
     "release": Call(

@@ -18,7 +18,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from conversations.models import Contact, Message
+from conversations.models import Contact, Label, Message
 from devtools import fake_feed
 from devtools import webhook_payloads as simulate
 from flows import services as flow_services
@@ -46,6 +46,7 @@ class World:
     flow: Flow
     wallet: Wallet
     ticket: Ticket
+    label: Label
     users: dict[Any, User] = field(default_factory=dict)
     tokens: dict[Any, str] = field(default_factory=dict)
 
@@ -104,12 +105,13 @@ def build_world() -> dict[str, Any]:
     deposit(wallet, Decimal("100.00"), reference="test:seed-deposit", note="Cash at the shop")
     outcome = Outcome.objects.filter(market__fixture__api_id=items[0]["fixture"]["id"], active=True).first()
     ticket = betting.place_ticket(wallet, [betting.Selection(outcome.pk)], Decimal("10.00"))
+    label = Label.objects.create(name="weekend-bettor", color="#16a34a")
     users, tokens = make_users()
     return {
         "ids": {
             "config": config.pk, "contact": contact.pk, "waiting": waiting.pk,
             "state": ContactFlowState.objects.get(contact=contact).pk, "flow": Flow.objects.get(name="main_menu").pk,
-            "wallet": wallet.pk, "ticket": ticket.pk,
+            "wallet": wallet.pk, "ticket": ticket.pk, "label": label.pk,
         },
         "users": {role: user.pk for role, user in users.items()},
         "tokens": tokens,
@@ -127,6 +129,7 @@ def world_from(base: dict[str, Any]) -> World:
         flow=Flow.objects.get(pk=ids["flow"]),
         wallet=Wallet.objects.get(pk=ids["wallet"]),
         ticket=Ticket.objects.get(pk=ids["ticket"]),
+        label=Label.objects.get(pk=ids["label"]),
         users={role: User.objects.get(pk=pk) for role, pk in base["users"].items()},
         tokens=dict(base["tokens"]),
     )
