@@ -518,7 +518,8 @@ class FakeGraphAPI:
         path: str = scope["path"]
         method: str = scope["method"]
         upload = method == "POST" and path.rstrip("/").endswith("/media")
-        raw, too_large = await _read_body(receive, fake_graph_assets.UPLOAD_MAX_BYTES if upload else self.max_body_bytes)
+        limit = fake_graph_assets.UPLOAD_MAX_BYTES if upload else self.max_body_bytes
+        raw, too_large = await _read_body(receive, limit)
         if raw is None:  # client went away before sending its body
             return
         if path.startswith("/_fake/"):
