@@ -138,6 +138,20 @@ class MessageTemplate(models.Model):
             raise TemplateVariablesError("language", f"template {template!r} exists in several languages; give one")
         return matches[0]
 
+    @classmethod
+    def resolve_spec(cls, spec: Mapping[str, Any], app_config_id: int | None) -> Mapping[str, Any]:
+        """A template spec that names its values by slot (``{"type": "template", "name",
+        "language", "variables": {"body.1": ...}}``, what flows write) as the spec Meta's
+        components need, checked against the synced template; any other spec unchanged."""
+        if spec.get("type") != "template" or "variables" not in spec:
+            return spec
+        variables = spec.get("variables")
+        if not isinstance(variables, Mapping):
+            raise TemplateVariablesError("template.variables", "must be an object of values by slot")
+        template = cls.lookup(app_config_id, str(spec.get("name") or ""), spec.get("language") or None)
+        built = template.build_spec(variables)
+        return {**built, "reply_to": spec["reply_to"]} if spec.get("reply_to") else built
+
     def build_spec(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The outbound spec for this template filled with ``values``; refuses a template
         Meta would not deliver and values that do not fit it (TemplateVariablesError)."""

@@ -40,6 +40,7 @@ from flows.engine import ContactView, EngineResult, EngineSettings, Inbound, Ses
 from flows.models import ContactFlowState
 from flows.services.loading import LoadedFlows, cached_flows
 from flows.services.sessions import lock_contact, session_timeout
+from meta_integration.models import MessageTemplate
 from meta_integration.outbound import build_message
 
 __all__ = [
@@ -431,7 +432,7 @@ def _turn(
     )
     # Refuse an unsendable reply (e.g. a templated button title over WhatsApp's limit) here,
     # before anything of this turn is written, so only this turn fails and gets the error text.
-    replies = [thaw(reply) for reply in result.replies]
+    replies = [dict(MessageTemplate.resolve_spec(thaw(reply), message.app_config_id)) for reply in result.replies]
     payloads = outbound.validate_specs(contact.wa_id, replies)
     _log_events(contact, message, result.events)
     now = timezone.now()
