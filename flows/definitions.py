@@ -456,7 +456,8 @@ def _check_template_message(spec: Mapping[str, Any], path: str) -> list[FieldErr
         if "components" in spec:
             errors.append(FieldError(_join(path, "variables"), "give variables or components, not both"))
         if not isinstance(variables, Mapping) or not all(isinstance(v, str) for v in variables.values()):
-            errors.append(FieldError(_join(path, "variables"), 'must map slots to texts, e.g. {"body.1": "{{ name }}"}'))
+            errors.append(
+                FieldError(_join(path, "variables"), 'must map slots to texts, e.g. {"body.1": "{{ name }}"}'))
         else:
             errors += _check_templates_in(dict(variables), _join(path, "variables"))
     if "components" in spec:

@@ -68,7 +68,8 @@ def send_to_contact(
 
     ``spec`` is an outbound spec (see ``meta_integration.outbound.build_message``; a template
     may give ``variables`` by slot instead of components, checked against the synced
-    template: ``MessageTemplate.resolve_spec``); it is validated here, so a broken message raises ``OutboundValidationError`` naming the field
+    template: ``MessageTemplate.resolve_spec``); it is validated here, so a broken message
+    raises ``OutboundValidationError`` naming the field
     and nothing is written. ``reply_to`` quotes an earlier message (its wamid). It goes out
     from ``app_config_id`` if given and active, else from the number the contact last wrote to.
     """
