@@ -44,10 +44,12 @@ def send_message(self, message_id: int) -> str:
 
 @project_task("conversations.sweep_inbound")
 def sweep_inbound() -> dict[str, int]:
-    """Re-enqueue inbound messages accepted with a 200 but never processed (e.g. broker was down)."""
+    """Re-enqueue inbound messages accepted with a 200 but never processed (e.g. broker was down),
+    and media downloads that never started or stalled."""
     return {
         "enqueued": inbound.enqueue_unprocessed(older_than=timedelta(seconds=settings.INBOUND_SWEEP_AFTER_SECONDS)),
         "statuses_applied": inbound.reconcile_status_events(),
+        "media_enqueued": media.enqueue_missing(),
     }
 
 

@@ -6,12 +6,15 @@ nothing is stored; an expired URL is fetched again from the media id. Plus uploa
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
+from django.utils import timezone
 
-from conversations.models import MediaStatus, Message, MessageMedia
+from conversations.models import Contact, Direction, MediaStatus, Message, MessageMedia
+from conversations.services import media
 from devtools import webhook_payloads as simulate
 from devtools.fake_graph import start_fake_graph
 from meta_integration.media import MediaRefused, upload_media
@@ -191,3 +194,28 @@ def test_upload_media_refuses_what_whatsapp_would_before_calling_meta(fake, conf
     with pytest.raises(MediaRefused, match=says):
         upload_media(config, name, content_type, data)
     assert fake.requests() == []
+
+
+def test_the_sweeper_enqueues_downloads_that_never_started_or_stalled(config, broker):
+    contact = Contact.objects.create(wa_id="263771110009")
+    old = timezone.now() - timedelta(minutes=30)
+
+    def media_message(wamid: str, message_type: str = "image") -> Message:
+        message = Message.objects.create(contact=contact, app_config=config, direction=Direction.INBOUND,
+                                         message_type=message_type, wamid=wamid, status="received",
+                                         content={"media": {"id": "1234", "mime_type": "image/jpeg"}})
+        Message.objects.filter(pk=message.pk).update(created_at=old)
+        return message
+
+    never_started = media_message("wamid.never")
+    stalled = media_message("wamid.stalled")
+    MessageMedia.objects.create(message=stalled, media_id="1234")
+    MessageMedia.objects.filter(message=stalled).update(updated_at=old)
+    done = media_message("wamid.done")
+    MessageMedia.objects.create(message=done, media_id="1234", status=MediaStatus.FAILED, error="too large")
+    media_message("wamid.text", "text")
+    fresh = media_message("wamid.fresh")
+    Message.objects.filter(pk=fresh.pk).update(created_at=timezone.now())
+
+    assert media.enqueue_missing() == 2
+    assert sorted(t.args[0] for t in broker.named(media.DOWNLOAD_TASK)) == sorted([never_started.pk, stalled.pk])

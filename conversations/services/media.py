@@ -13,17 +13,21 @@ import hashlib
 import logging
 import mimetypes
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
-from conversations.models import MEDIA_MESSAGE_TYPES, MediaStatus, Message, MessageMedia
+from conversations.models import MEDIA_MESSAGE_TYPES, Direction, MediaStatus, Message, MessageMedia
 from meta_integration import config_cache
 from meta_integration.media import MediaError, MediaRefused, allowed_kind, fetch_media
 from whatsappcrm_backend.celery import enqueue
 
-__all__ = ["DOWNLOAD_TASK", "MediaError", "download", "enqueue_downloads", "mark_failed"]
+__all__ = ["DOWNLOAD_TASK", "MediaError", "download", "enqueue_downloads", "enqueue_missing", "mark_failed"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +44,26 @@ def enqueue_downloads(messages: Sequence[Any]) -> None:
         except Exception:  # a broker outage must not fail the webhook
             logger.exception("could not enqueue %s for message id=%s", DOWNLOAD_TASK, message.id)
             return
+
+
+def enqueue_missing(older_than: timedelta = timedelta(minutes=2), *, max_age: timedelta = timedelta(days=2),
+                    limit: int = 500) -> int:
+    """The sweeper's share: media messages whose download never started (the broker was down
+    at the webhook's commit) or stalled (a run killed mid-download), enqueued again. Meta keeps
+    a user's media for some days only: older ones are left alone."""
+    now = timezone.now()
+    recent = Message.objects.filter(direction=Direction.INBOUND, message_type__in=MEDIA_MESSAGE_TYPES,
+                                    created_at__lt=now - older_than, created_at__gt=now - max_age)
+    stalled = Q(media__isnull=True) | Q(media__status=MediaStatus.PENDING, media__updated_at__lt=now - timedelta(
+        minutes=15))
+    ids = list(recent.filter(stalled).order_by("pk").values_list("pk", flat=True)[:limit])
+    enqueue_downloads([_Stored(pk) for pk in ids])
+    return len(ids)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    id: int
 
 
 def _row(message: Message) -> MessageMedia:
@@ -70,7 +94,7 @@ def download(message_id: int) -> MessageMedia | None:
     row = _row(message)
     if row.status != MediaStatus.PENDING:
         return row
-    MessageMedia.objects.filter(pk=row.pk).update(attempts=row.attempts + 1)
+    MessageMedia.objects.filter(pk=row.pk).update(attempts=F("attempts") + 1, updated_at=timezone.now())
     config = config_cache.active_config(message.app_config_id)
     if config is None:
         return mark_failed(row, "no business number to download it with")
