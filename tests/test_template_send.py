@@ -13,11 +13,17 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from conversations.models import Message, MessageStatus
-from conversations.services.outbound import send_to_contact
+from conversations.services.inbound import store_messages
+from conversations.services.outbound import enqueue_unsent, send_to_contact
+from devtools import webhook_payloads as simulate
+from flows import services as flow_services
 from flows.definitions import validate_message_spec
+from flows.services.documents import import_flow_document
 from meta_integration.models import MessageTemplate
+from meta_integration.payloads import parse_webhook
 from meta_integration.templates import TemplateVariablesError
 from meta_integration.templates_sync import sync_templates
+from tests.test_flow_models import business, flow_doc, go, step, text_spec
 from tests.test_outbound_support import make_config, make_contact, wait_until
 from whatsappcrm_backend.api import AGENT_GROUP, ensure_role_groups
 
@@ -130,3 +136,40 @@ def test_a_flow_template_spec_with_variables_is_checked_and_resolved(fake, confi
     with pytest.raises(TemplateVariablesError, match="missing body.amount"):
         send_to_contact(contact, {**spec, "variables": {"body.first_name": "Tendai"}})
     assert Message.objects.count() == 0
+
+
+def test_a_flow_step_sends_a_template_with_variables_from_the_flow_context(gevent_worker, fake, graph_url):
+    """A send_message step whose message is a template spec with variables rendered from the
+    flow (the user's answer), resolved against the synced template and sent like any reply."""
+    config = business(graph_url, waba_id=fake.waba_id, access_token="EAAG-outbound-test-token")
+    sync_templates(config)
+    fake.clear_requests()
+    import_flow_document(flow_doc({
+        "name": "free_bet", "description": "Asks a name, answers with the welcome template.", "active": True,
+        "trigger_keywords": ["free bet"],
+        "steps": [
+            step("ask", "question", {"prompt": text_spec("Your first name?"), "expect": {"type": "text"},
+                                     "save_to": "first_name"}, entry=True),
+            step("offer", "send_message", {"message": {
+                "type": "template", "name": "welcome_named", "language": "en_US",
+                "variables": {"body.first_name": "{{ first_name }}", "body.amount": "$5"}}}),
+            step("done", "end_flow", {}),
+        ],
+        "transitions": [go("ask", "offer"), go("offer", "done")],
+    }))
+    wa_id = "263779990001"
+
+    def receive(text: str) -> None:
+        body = simulate.webhook_body([simulate.text(text, wa_id=wa_id)], phone_number_id=config.phone_number_id)
+        stored = store_messages(parse_webhook(body).messages, config)
+        flow_services.process_inbound(stored[-1].id)
+
+    receive("free bet")
+    receive("Tendai")
+    template = Message.objects.get(message_type="template")
+    assert (template.text, template.sent_by) == ("template welcome_named", "bot")
+    enqueue_unsent(timedelta(0))  # the worker sends the written replies, as after process_message
+    sent = fake.wait_for_messages(2, to=wa_id, timeout=20)
+    assert sent[-1].body["template"] == {"name": "welcome_named", "language": {"code": "en_US"}, "components": [
+        {"type": "body", "parameters": [{"type": "text", "text": "Tendai", "parameter_name": "first_name"},
+                                        {"type": "text", "text": "$5", "parameter_name": "amount"}]}]}
