@@ -733,6 +733,9 @@ class FakeGraphAPI:
 
     def _control_unchecked(self, method: str, path: str, query_string: bytes, raw: bytes) -> _Reply:
         route = (method, path.rstrip("/"))
+        asset = fake_graph_assets.control(self.templates, self.media, method, path, query_string, raw)
+        if asset is not None:  # /_fake/templates, /_fake/media
+            return _Reply(*asset)
         if route == ("GET", "/_fake/health"):
             with self._lock:
                 count, last = len(self._records), self._seq

@@ -23,6 +23,7 @@ import base64
 import copy
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import threading
@@ -35,8 +36,17 @@ from urllib.parse import parse_qs, urlencode
 
 from meta_integration.templates import MEDIA_FORMATS, template_slots
 
-__all__ = ["ATTACHMENTS_PATH", "MEDIA_LIMITS", "UPLOAD_MAX_BYTES", "FakeMedia", "FakeTemplates", "default_templates",
-           "handle", "summary"]
+__all__ = [
+    "ATTACHMENTS_PATH",
+    "MEDIA_LIMITS",
+    "UPLOAD_MAX_BYTES",
+    "FakeMedia",
+    "FakeTemplates",
+    "control",
+    "default_templates",
+    "handle",
+    "summary",
+]
 
 _TEMPLATES_PATH = re.compile(r"^/(v\d+\.\d+)/(\d+)/message_templates/?$")
 _MEDIA_PATH = re.compile(r"^/(v\d+\.\d+)/(\d+)/?$")
@@ -415,6 +425,32 @@ def handle(templates: FakeTemplates, media: FakeMedia, method: str, path: str, s
         if pattern is _UPLOAD_PATH:
             return media.upload(headers.get("content-type", ""), raw)
         return media.info(object_id, base_url)
+    return None
+
+
+def control(templates: FakeTemplates, media: FakeMedia, method: str, path: str, query_string: bytes,
+            raw: bytes) -> Reply | None:
+    """Control endpoints for a fake in another process (the dev stack, the simulator):
+    ``GET/POST/DELETE /_fake/templates`` (list, add a JSON template, remove ``?name=&language=``;
+    ``waba_id`` optional) and ``POST /_fake/media?mime_type=...`` (raw bytes -> a media id a
+    webhook can carry)."""
+    query = {k: v[0] for k, v in parse_qs(query_string.decode("latin-1")).items()}
+    route = (method, path.rstrip("/"))
+    if route == ("GET", "/_fake/templates"):
+        return 200, {"templates": templates.list(query.get("waba_id"))}, []
+    if route == ("POST", "/_fake/templates"):
+        try:
+            return 200, templates.add(json.loads(raw or b"{}"), query.get("waba_id")), []
+        except (ValueError, TypeError) as exc:
+            return 400, {"error": {"field": "body", "message": str(exc)}}, []
+    if route == ("DELETE", "/_fake/templates"):
+        if not query.get("name"):
+            return 400, {"error": {"field": "name", "message": "is required"}}, []
+        return 200, {"removed": templates.remove(query["name"], query.get("language"), query.get("waba_id"))}, []
+    if route == ("POST", "/_fake/media"):
+        if not query.get("mime_type") or not raw:
+            return 400, {"error": {"field": "mime_type", "message": "give ?mime_type= and the bytes as the body"}}, []
+        return 200, {"id": media.add(raw, query["mime_type"], filename=query.get("filename"))}, []
     return None
 
 

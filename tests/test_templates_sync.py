@@ -211,3 +211,17 @@ def test_the_fake_accepts_a_fitting_template_send(fake, fake_server):
         "type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "T-1"}]}])
     assert response.status_code == 200, response.text
     assert response.json()["messages"][0]["message_status"] == "accepted"
+
+
+def test_the_fakes_control_endpoints_add_and_remove_templates_and_media(fake, fake_server):
+    base = fake_server[1]
+    added = httpx.post(f"{base}/_fake/templates", json={
+        "name": "cash_out", "language": "en_US", "status": "APPROVED",
+        "components": [{"type": "BODY", "text": "You cashed out {{1}}."}]})
+    assert added.status_code == 200 and added.json()["id"]
+    names = [t["name"] for t in httpx.get(f"{base}/_fake/templates").json()["templates"]]
+    assert "cash_out" in names
+    assert httpx.delete(f"{base}/_fake/templates", params={"name": "cash_out"}).json() == {"removed": 1}
+    assert httpx.post(f"{base}/_fake/templates", json={"name": "x"}).status_code == 400
+    media_id = httpx.post(f"{base}/_fake/media", params={"mime_type": "image/png"}, content=b"\x89PNG\r\n\x1a\n").json()
+    assert fake.media.get(media_id["id"])["mime_type"] == "image/png"
