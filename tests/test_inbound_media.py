@@ -219,3 +219,15 @@ def test_the_sweeper_enqueues_downloads_that_never_started_or_stalled(config, br
 
     assert media.enqueue_missing() == 2
     assert sorted(t.args[0] for t in broker.named(media.DOWNLOAD_TASK)) == sorted([never_started.pk, stalled.pk])
+
+
+def test_the_media_admin_lists_refused_files_with_the_reason(config, client):
+    contact = Contact.objects.create(wa_id="263771110010")
+    message = Message.objects.create(contact=contact, app_config=config, direction=Direction.INBOUND,
+                                     message_type="video", wamid="wamid.video", status="received")
+    MessageMedia.objects.create(message=message, media_id="555", mime_type="video/mp4", status=MediaStatus.FAILED,
+                                error="video is 20000000 bytes, more than the 16777216 allowed")
+    client.force_login(User.objects.create_superuser("admin", "a@example.com", None))
+    page = client.get(reverse("admin:conversations_messagemedia_changelist") + "?status__exact=failed")
+    assert page.status_code == 200
+    assert "more than the 16777216 allowed" in page.content.decode()
