@@ -72,7 +72,8 @@ def download_media(self, message_id: int) -> str:
             if row is not None:
                 media.mark_failed(row, f"gave up after {self.request.retries + 1} attempts: {exc}")
             return "failed"
-        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+        countdown = min(settings.META_RETRY_MAX_SECONDS, 5 * settings.META_RETRY_BASE_SECONDS * 2**self.request.retries)
+        raise self.retry(exc=exc, countdown=countdown) from exc
     return row.status if row is not None else "not media"
 
 

@@ -307,13 +307,14 @@ class FakeMedia:
         self._lock = threading.Lock()
         self._items: dict[str, dict[str, Any]] = {}
         self._expire_next = 0
+        self._fail_next = 0
         self.info_requests: dict[str, int] = {}
         self.downloads: dict[str, int] = {}
 
     def reset(self) -> None:
         with self._lock:
             self._items.clear()
-            self._expire_next = 0
+            self._expire_next = self._fail_next = 0
             self.info_requests.clear()
             self.downloads.clear()
 
@@ -335,6 +336,11 @@ class FakeMedia:
         with self._lock:
             self._expire_next += count
 
+    def fail_next_info(self, count: int = 1) -> None:
+        """The next ``count`` ``GET /{media-id}`` answer 503 (Meta's 131016, service unavailable)."""
+        with self._lock:
+            self._fail_next += count
+
     def _sign(self, media_id: str, expires: int) -> str:
         return hmac.new(self._secret, f"{media_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -344,6 +350,10 @@ class FakeMedia:
             self.info_requests[media_id] = self.info_requests.get(media_id, 0) + 1
             expired = self._expire_next > 0
             self._expire_next -= int(expired)
+            failing = self._fail_next > 0
+            self._fail_next -= int(failing)
+        if failing:
+            return 503, self._error_body(131016, "Service temporarily unavailable") if self._error_body else {}, []
         if item is None:
             details = f"Unsupported get request. Object with ID '{media_id}' does not exist."
             return 400, self._error_body(100, details) if self._error_body else {}, []

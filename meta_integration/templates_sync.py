@@ -110,8 +110,9 @@ def sync_templates(app_config: MetaAppConfig, *, now: datetime | None = None, li
             key = (item["name"], item["language"])
             listed.add(key)
             template = existing.get(key)
-            if template is None:
-                MessageTemplate.objects.create(app_config=app_config, name=key[0], language=key[1], **fields)
+            if template is None:  # remembered: a template listed twice (pages shifting) is one row
+                existing[key] = MessageTemplate.objects.create(app_config=app_config, name=key[0], language=key[1],
+                                                               **fields)
                 created += 1
                 continue
             changed = any(getattr(template, k) != v for k, v in fields.items() if k != "synced_at")

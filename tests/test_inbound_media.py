@@ -231,3 +231,12 @@ def test_the_media_admin_lists_refused_files_with_the_reason(config, client):
     page = client.get(reverse("admin:conversations_messagemedia_changelist") + "?status__exact=failed")
     assert page.status_code == 200
     assert "more than the 16777216 allowed" in page.content.decode()
+
+
+def test_meta_failing_for_a_while_is_retried_by_the_task(media_worker, fake, config, client):
+    media_id = fake.media.add(JPEG, "image/jpeg")
+    fake.media.fail_next_info(2)  # 503 twice, then Meta answers
+    row = settled(receive(client, simulate.image(media_id, wa_id="263771110008")))
+    assert row.status == MediaStatus.STORED, row.error
+    assert fake.media.info_requests[media_id] == 3
+    assert row.attempts == 3
