@@ -16,10 +16,9 @@ from django.utils import timezone
 from conversations.models import Contact, Direction, MediaStatus, Message, MessageMedia
 from conversations.services import media
 from devtools import webhook_payloads as simulate
-from devtools.fake_graph import start_fake_graph
 from meta_integration.media import MediaRefused, upload_media
-from tests.test_inbound_support import make_app_config, post_webhook
-from tests.test_outbound_support import start_io_worker, wait_until
+from tests.support.inbound import make_app_config, post_webhook
+from tests.support.outbound import start_io_worker, wait_until
 from whatsappcrm_backend import topology
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
@@ -36,16 +35,9 @@ def media_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def fake_server():
-    fake, server = start_fake_graph(access_token=TOKEN)
-    yield fake, server.url
-    server.stop()
-
-
-@pytest.fixture
-def fake(fake_server):
-    fake_server[0].reset()
-    return fake_server[0]
+def graph_token() -> str:
+    """The token of this module's fake Graph API (conftest's fake_server)."""
+    return TOKEN
 
 
 @pytest.fixture(scope="module")

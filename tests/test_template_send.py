@@ -23,11 +23,10 @@ from meta_integration.models import MessageTemplate
 from meta_integration.payloads import parse_webhook
 from meta_integration.templates import TemplateVariablesError
 from meta_integration.templates_sync import sync_templates
-from tests.test_flow_models import business, flow_doc, go, step, text_spec
-from tests.test_outbound_support import make_config, make_contact, wait_until
+from tests.support.flows import business, flow_doc, go, step, text_spec
+from tests.support.outbound import make_config, make_contact, wait_until
 from whatsappcrm_backend.api import AGENT_GROUP, ensure_role_groups
 
-pytest_plugins = ["tests.test_outbound_support"]  # fixtures: fake, graph_url, gevent_worker
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
 

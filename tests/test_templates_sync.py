@@ -29,15 +29,10 @@ PAGE = 4
 
 @pytest.fixture(scope="module")
 def fake_server():
+    """conftest's fake_server, with small template pages so paging is exercised."""
     fake, server = start_fake_graph(access_token=TOKEN, template_page_size=PAGE)
     yield fake, server.url
     server.stop()
-
-
-@pytest.fixture
-def fake(fake_server):
-    fake_server[0].reset()
-    return fake_server[0]
 
 
 @pytest.fixture
