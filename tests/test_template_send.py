@@ -17,7 +17,7 @@ from conversations.services.inbound import store_messages
 from conversations.services.outbound import enqueue_unsent, send_to_contact
 from devtools import webhook_payloads as simulate
 from flows import services as flow_services
-from flows.definitions import validate_message_spec
+from flows.message_spec_validation import validate_message_spec
 from flows.services.documents import import_flow_document
 from meta_integration.models import MessageTemplate
 from meta_integration.payloads import parse_webhook
