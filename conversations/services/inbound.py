@@ -46,6 +46,7 @@ from conversations.models import (
     MessageStatus,
     StatusEvent,
 )
+from conversations.services import consent
 from conversations.services.media import enqueue_downloads
 from meta_integration.models import MetaAppConfig
 from meta_integration.payloads import (
@@ -187,6 +188,8 @@ class InboundStore:
         if new_media:  # no statement here: the download task writes its own row
             transaction.on_commit(lambda: enqueue_downloads(new_media))
         store_statuses(batch.statuses)
+        if batch.preferences:  # Meta's marketing stop / resume
+            consent.apply_preferences(batch.preferences, app_config.pk)
 
 
 def store_messages(messages: Iterable[InboundMessage], app_config: MetaAppConfig | None) -> list[StoredMessage]:
