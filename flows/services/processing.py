@@ -448,7 +448,10 @@ def _turn(
     replies = [dict(MessageTemplate.resolve_spec(thaw(reply), message.app_config_id)) for reply in result.replies]
     payloads = outbound.validate_specs(contact.wa_id, replies)
     _log_events(contact, message, result.events)
-    flow_trace.record_turn(contact.wa_id, message.app_config_id, message.pk, result)  # only with FLOW_TRACE
+    # Only with FLOW_TRACE. On commit: a Redis call inside the turn's transaction lets another
+    # gevent greenlet block the whole worker on SQLite's write lock until its 30 s timeout.
+    transaction.on_commit(
+        lambda: flow_trace.record_turn(contact.wa_id, message.app_config_id, message.pk, result))
     now = timezone.now()
     changed = _apply_contact_updates(contact, result.contact_updates)
     if result.handover:
