@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from whatsappcrm_backend.json_shape import join_path
+
 from .feed_fields import (
     FeedError,
-    field_path,
     read_datetime,
     read_int,
     read_items,
@@ -265,28 +266,28 @@ def _season(raw: Any, path: str) -> SeasonRecord:
     obj = read_mapping(raw, path)
     coverage = obj.get("coverage") or {}
     return SeasonRecord(
-        year=read_int(read_key(obj, "year", path), field_path(path, "year")),
-        start=read_opt_date(obj.get("start"), field_path(path, "start")),
-        end=read_opt_date(obj.get("end"), field_path(path, "end")),
+        year=read_int(read_key(obj, "year", path), join_path(path, "year")),
+        start=read_opt_date(obj.get("start"), join_path(path, "start")),
+        end=read_opt_date(obj.get("end"), join_path(path, "end")),
         current=bool(obj.get("current")),
-        has_odds=bool(read_mapping(coverage, field_path(path, "coverage")).get("odds")),
+        has_odds=bool(read_mapping(coverage, join_path(path, "coverage")).get("odds")),
     )
 
 
 def parse_league(item: Any, path: str = "league") -> LeagueRecord:
     """One element of /leagues ``response``: ``{"league", "country", "seasons": [...]}``."""
     obj = read_mapping(item, path)
-    league_path = field_path(path, "league")
+    league_path = join_path(path, "league")
     league = read_mapping(read_key(obj, "league", path), league_path)
-    country = read_mapping(obj.get("country") or {}, field_path(path, "country"))
+    country = read_mapping(obj.get("country") or {}, join_path(path, "country"))
     return LeagueRecord(
-        api_id=read_int(read_key(league, "id", league_path), field_path(league_path, "id")),
-        name=read_str(read_key(league, "name", league_path), field_path(league_path, "name")),
-        type=read_opt_str(league.get("type"), field_path(league_path, "type")) or "",
-        country=read_opt_str(country.get("name"), field_path(path, "country.name")),
-        country_code=read_opt_str(country.get("code"), field_path(path, "country.code")),
-        logo=read_opt_str(league.get("logo"), field_path(league_path, "logo")),
-        seasons=read_items(obj.get("seasons") or [], field_path(path, "seasons"), _season),
+        api_id=read_int(read_key(league, "id", league_path), join_path(league_path, "id")),
+        name=read_str(read_key(league, "name", league_path), join_path(league_path, "name")),
+        type=read_opt_str(league.get("type"), join_path(league_path, "type")) or "",
+        country=read_opt_str(country.get("name"), join_path(path, "country.name")),
+        country_code=read_opt_str(country.get("code"), join_path(path, "country.code")),
+        logo=read_opt_str(league.get("logo"), join_path(league_path, "logo")),
+        seasons=read_items(obj.get("seasons") or [], join_path(path, "seasons"), _season),
     )
 
 
@@ -419,10 +420,10 @@ class FixtureRecord:
 def _team(raw: Any, path: str) -> TeamRecord:
     obj = read_mapping(raw, path)
     return TeamRecord(
-        api_id=read_int(read_key(obj, "id", path), field_path(path, "id")),
-        name=read_str(read_key(obj, "name", path), field_path(path, "name")),
-        code=read_opt_str(obj.get("code"), field_path(path, "code")),
-        logo=read_opt_str(obj.get("logo"), field_path(path, "logo")),
+        api_id=read_int(read_key(obj, "id", path), join_path(path, "id")),
+        name=read_str(read_key(obj, "name", path), join_path(path, "name")),
+        code=read_opt_str(obj.get("code"), join_path(path, "code")),
+        logo=read_opt_str(obj.get("logo"), join_path(path, "logo")),
     )
 
 
@@ -430,58 +431,58 @@ def _pair(parent: Mapping[str, Any], key: str, path: str) -> tuple[int | None, i
     raw = parent.get(key)
     if raw is None:
         return None, None
-    obj = read_mapping(raw, field_path(path, key))
+    obj = read_mapping(raw, join_path(path, key))
     return (
-        read_opt_int(obj.get("home"), field_path(path, f"{key}.home")),
-        read_opt_int(obj.get("away"), field_path(path, f"{key}.away")),
+        read_opt_int(obj.get("home"), join_path(path, f"{key}.home")),
+        read_opt_int(obj.get("away"), join_path(path, f"{key}.away")),
     )
 
 
 def parse_fixture(item: Any, path: str = "fixture") -> FixtureRecord:
     """One element of /fixtures ``response``."""
     obj = read_mapping(item, path)
-    fx_path = field_path(path, "fixture")
+    fx_path = join_path(path, "fixture")
     fixture = read_mapping(read_key(obj, "fixture", path), fx_path)
-    league_path = field_path(path, "league")
+    league_path = join_path(path, "league")
     league = read_mapping(read_key(obj, "league", path), league_path)
-    teams_path = field_path(path, "teams")
+    teams_path = join_path(path, "teams")
     teams = read_mapping(read_key(obj, "teams", path), teams_path)
-    status = read_mapping(fixture.get("status") or {}, field_path(fx_path, "status"))
+    status = read_mapping(fixture.get("status") or {}, join_path(fx_path, "status"))
     venue = fixture.get("venue") or {}
-    score_path = field_path(path, "score")
+    score_path = join_path(path, "score")
     score = read_mapping(obj.get("score") or {}, score_path)
 
     if fixture.get("date") is not None:
-        kickoff = read_datetime(fixture["date"], field_path(fx_path, "date"))
+        kickoff = read_datetime(fixture["date"], join_path(fx_path, "date"))
     elif fixture.get("timestamp") is not None:
         kickoff = datetime.fromtimestamp(
-            read_int(fixture["timestamp"], field_path(fx_path, "timestamp")), tz=UTC
+            read_int(fixture["timestamp"], join_path(fx_path, "timestamp")), tz=UTC
         )
     else:
-        raise FeedError(f"{field_path(fx_path, 'date')}: missing (and no timestamp)")
+        raise FeedError(f"{join_path(fx_path, 'date')}: missing (and no timestamp)")
 
-    short = read_opt_str(status.get("short"), field_path(fx_path, "status.short")) or ""
+    short = read_opt_str(status.get("short"), join_path(fx_path, "status.short")) or ""
     goals_home, goals_away = _pair(obj, "goals", path)
     ht = _pair(score, "halftime", score_path)
     ft = _pair(score, "fulltime", score_path)
     et = _pair(score, "extratime", score_path)
     pen = _pair(score, "penalty", score_path)
     return FixtureRecord(
-        api_id=read_int(read_key(fixture, "id", fx_path), field_path(fx_path, "id")),
-        league_api_id=read_int(read_key(league, "id", league_path), field_path(league_path, "id")),
-        season=read_int(read_key(league, "season", league_path), field_path(league_path, "season")),
-        round=read_opt_str(league.get("round"), field_path(league_path, "round")),
+        api_id=read_int(read_key(fixture, "id", fx_path), join_path(fx_path, "id")),
+        league_api_id=read_int(read_key(league, "id", league_path), join_path(league_path, "id")),
+        season=read_int(read_key(league, "season", league_path), join_path(league_path, "season")),
+        round=read_opt_str(league.get("round"), join_path(league_path, "round")),
         kickoff=kickoff,
         venue=read_opt_str(
-            read_mapping(venue, field_path(fx_path, "venue")).get("name"), field_path(fx_path, "venue.name")
+            read_mapping(venue, join_path(fx_path, "venue")).get("name"), join_path(fx_path, "venue.name")
         ),
-        referee=read_opt_str(fixture.get("referee"), field_path(fx_path, "referee")),
+        referee=read_opt_str(fixture.get("referee"), join_path(fx_path, "referee")),
         status=FixtureStatus.from_short(short),
         status_short=short,
-        status_long=read_opt_str(status.get("long"), field_path(fx_path, "status.long")),
-        elapsed=read_opt_int(status.get("elapsed"), field_path(fx_path, "status.elapsed")),
-        home=_team(read_key(teams, "home", teams_path), field_path(teams_path, "home")),
-        away=_team(read_key(teams, "away", teams_path), field_path(teams_path, "away")),
+        status_long=read_opt_str(status.get("long"), join_path(fx_path, "status.long")),
+        elapsed=read_opt_int(status.get("elapsed"), join_path(fx_path, "status.elapsed")),
+        home=_team(read_key(teams, "home", teams_path), join_path(teams_path, "home")),
+        away=_team(read_key(teams, "away", teams_path), join_path(teams_path, "away")),
         goals_home=goals_home,
         goals_away=goals_away,
         halftime_home=ht[0],
@@ -492,8 +493,8 @@ def parse_fixture(item: Any, path: str = "fixture") -> FixtureRecord:
         extratime_away=et[1],
         penalty_home=pen[0],
         penalty_away=pen[1],
-        league_name=read_opt_str(league.get("name"), field_path(league_path, "name")),
-        league_country=read_opt_str(league.get("country"), field_path(league_path, "country")),
+        league_name=read_opt_str(league.get("name"), join_path(league_path, "name")),
+        league_country=read_opt_str(league.get("country"), join_path(league_path, "country")),
     )
 
 

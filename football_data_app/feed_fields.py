@@ -1,5 +1,8 @@
 """The field readers every API-Football parser uses, and :class:`FeedError`.
 
+The object/list checks and field paths are ``whatsappcrm_backend.json_shape``'s (shared with
+the webhook parser and the message-body checks); the readers here add the feed's own types.
+
 Each reader checks one value's type and returns it converted, or raises :class:`FeedError`
 naming the path of the field at fault (``response[3].fixture.date: ...``), so a bad page is
 diagnosable from the log line alone.
@@ -12,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
+
+from whatsappcrm_backend.json_shape import expect_list, expect_object, join_path, type_name
 
 _T = TypeVar("_T")
 
@@ -21,30 +26,23 @@ class FeedError(ValueError):
     """A body that is not what API-Football sends. The message names the field and why."""
 
 
-
-def field_path(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
+def _error(path: str, reason: str) -> FeedError:
+    return FeedError(f"{path}: {reason}")
 
 
 def read_mapping(value: Any, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise FeedError(f"{path}: expected an object, got {type(value).__name__}")
-    return value
+    return expect_object(value, path, _error, describe=type_name)
 
 
 def read_list(value: Any, path: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise FeedError(f"{path}: expected a list, got {type(value).__name__}")
-    return value
+    return cast("list[Any]", expect_list(value, path, _error, describe=type_name))
 
 
 def read_key(obj: Mapping[str, Any], key: str, path: str) -> Any:
     try:
         return obj[key]
     except KeyError:
-        raise FeedError(f"{field_path(path, key)}: missing") from None
+        raise FeedError(f"{join_path(path, key)}: missing") from None
 
 
 def read_int(value: Any, path: str) -> int:
@@ -122,5 +120,5 @@ def read_opt_date(value: Any, path: str) -> date | None:
 def read_items(
     response: Any, path: str, parse: Callable[[Any, str], _T]
 ) -> tuple[_T, ...]:
-    return tuple(parse(item, field_path(path, i)) for i, item in enumerate(read_list(response, path)))
+    return tuple(parse(item, join_path(path, i)) for i, item in enumerate(read_list(response, path)))
 

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
+from whatsappcrm_backend.json_shape import brief, expect_list, expect_object, join_path, json_kind
+
 __all__ = [
     "SPEC_TYPES",
     "OutboundValidationError",
@@ -92,46 +94,17 @@ class OutboundValidationError(ValueError):
 
 
 # --------------------------------------------------------------------------------------
-# Validation helpers
+# Validation helpers (the JSON shape checks are whatsappcrm_backend.json_shape's)
 # --------------------------------------------------------------------------------------
-
-_JSON_TYPE_NAMES = {
-    dict: "object",
-    list: "list",
-    tuple: "list",
-    str: "string",
-    bool: "boolean",
-    int: "number",
-    float: "number",
-    type(None): "null",
-}
-
-
-def _kind(value: Any) -> str:
-    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
-
-
-def _brief(value: Any, limit: int = 60) -> str:
-    """repr() for error messages, cut so a huge value cannot flood a log line."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _join(prefix: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{prefix}[{key}]"
-    return f"{prefix}.{key}" if prefix else key
 
 
 def _obj(value: Any, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise OutboundValidationError(field, f"expected an object, got {_kind(value)}")
-    return value
+    return expect_object(value, field, OutboundValidationError)
 
 
 def _required(obj: Mapping[str, Any], key: str, prefix: str) -> Any:
     if obj.get(key) is None:
-        raise OutboundValidationError(_join(prefix, key), "required")
+        raise OutboundValidationError(join_path(prefix, key), "required")
     return obj[key]
 
 
@@ -140,19 +113,17 @@ def _only_keys(obj: Mapping[str, Any], allowed: Iterable[str], prefix: str) -> N
     allowed = set(allowed)
     for key in obj:
         if key not in allowed:
-            raise OutboundValidationError(_join(prefix, str(key)), "unknown field")
+            raise OutboundValidationError(join_path(prefix, str(key)), "unknown field")
 
 
 def _seq(value: Any, field: str) -> Sequence[Any]:
-    if not isinstance(value, (list, tuple)):
-        raise OutboundValidationError(field, f"expected a list, got {_kind(value)}")
-    return value
+    return expect_list(value, field, OutboundValidationError, tuples=True)
 
 
 def _text(value: Any, field: str, max_len: int, *, required: bool = True) -> str:
     """A string of at most ``max_len`` characters; non-blank when ``required``."""
     if not isinstance(value, str):
-        raise OutboundValidationError(field, f"expected a string, got {_kind(value)}")
+        raise OutboundValidationError(field, f"expected a string, got {json_kind(value)}")
     if required and not value.strip():
         raise OutboundValidationError(field, "must not be empty")
     if len(value) > max_len:
@@ -164,7 +135,7 @@ def _text(value: Any, field: str, max_len: int, *, required: bool = True) -> str
 
 def _opt_text(obj: Mapping[str, Any], key: str, prefix: str, max_len: int) -> None:
     if key in obj:
-        _text(obj[key], _join(prefix, key), max_len)
+        _text(obj[key], join_path(prefix, key), max_len)
 
 
 def _count(items: Sequence[Any], field: str, what: str, low: int, high: int) -> None:
@@ -176,7 +147,7 @@ def _count(items: Sequence[Any], field: str, what: str, low: int, high: int) -> 
 
 def _unique(value: str, seen: set[str], field: str, what: str) -> None:
     if value in seen:
-        raise OutboundValidationError(field, f"duplicate {what} {_brief(value)}")
+        raise OutboundValidationError(field, f"duplicate {what} {brief(value)}")
     seen.add(value)
 
 
@@ -185,28 +156,28 @@ _PHONE_RE = re.compile(r"\+?[0-9]+")
 
 def _validate_to(value: Any) -> None:
     if not isinstance(value, str):
-        raise OutboundValidationError("to", f"expected a string, got {_kind(value)}")
+        raise OutboundValidationError("to", f"expected a string, got {json_kind(value)}")
     if not _PHONE_RE.fullmatch(value):
         raise OutboundValidationError(
             "to",
-            f"expected a phone number of digits with an optional leading '+', got {_brief(value)}",
+            f"expected a phone number of digits with an optional leading '+', got {brief(value)}",
         )
 
 
 def _number(value: Any, field: str, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise OutboundValidationError(field, f"expected a number, got {_kind(value)}")
+        raise OutboundValidationError(field, f"expected a number, got {json_kind(value)}")
     try:
         number = float(value)
     except OverflowError:  # an int beyond float range is outside any range
         number = math.inf
     except ValueError:
         raise OutboundValidationError(
-            field, f"expected a number, got {_brief(value)}"
+            field, f"expected a number, got {brief(value)}"
         ) from None
     if not math.isfinite(number) or not low <= number <= high:
         raise OutboundValidationError(
-            field, f"must be between {low:g} and {high:g} (got {_brief(value)})"
+            field, f"must be between {low:g} and {high:g} (got {brief(value)})"
         )
 
 
@@ -222,7 +193,7 @@ def validate_outbound(payload: Mapping[str, Any]) -> None:
     if payload.get("messaging_product") != "whatsapp":
         raise OutboundValidationError(
             "messaging_product",
-            f"must be 'whatsapp' (got {_brief(payload.get('messaging_product'))})",
+            f"must be 'whatsapp' (got {brief(payload.get('messaging_product'))})",
         )
     if "status" in payload:
         _validate_read_receipt(payload)
@@ -232,7 +203,7 @@ def validate_outbound(payload: Mapping[str, Any]) -> None:
     if msg_type not in _GRAPH_TYPES:
         raise OutboundValidationError(
             "type",
-            f"unsupported message type {_brief(msg_type)} (expected one of {', '.join(_GRAPH_TYPES)})",
+            f"unsupported message type {brief(msg_type)} (expected one of {', '.join(_GRAPH_TYPES)})",
         )
     _only_keys(
         payload,
@@ -250,7 +221,7 @@ def validate_outbound(payload: Mapping[str, Any]) -> None:
     if payload.get("recipient_type", "individual") != "individual":
         raise OutboundValidationError(
             "recipient_type",
-            f"must be 'individual' (got {_brief(payload['recipient_type'])})",
+            f"must be 'individual' (got {brief(payload['recipient_type'])})",
         )
     _validate_to(_required(payload, "to", ""))
     if "context" in payload:
@@ -283,7 +254,7 @@ def _validate_read_receipt(payload: Mapping[str, Any]) -> None:
     )
     if payload["status"] != "read":
         raise OutboundValidationError(
-            "status", f"must be 'read' (got {_brief(payload['status'])})"
+            "status", f"must be 'read' (got {brief(payload['status'])})"
         )
     _text(_required(payload, "message_id", ""), "message_id", 256)
     if "typing_indicator" in payload:
@@ -292,7 +263,7 @@ def _validate_read_receipt(payload: Mapping[str, Any]) -> None:
         if indicator.get("type") != "text":
             raise OutboundValidationError(
                 "typing_indicator.type",
-                f"must be 'text' (got {_brief(indicator.get('type'))})",
+                f"must be 'text' (got {brief(indicator.get('type'))})",
             )
 
 
@@ -301,7 +272,7 @@ def _validate_text(text: Mapping[str, Any]) -> None:
     _text(_required(text, "body", "text"), "text.body", TEXT_BODY_MAX)
     if "preview_url" in text and not isinstance(text["preview_url"], bool):
         raise OutboundValidationError(
-            "text.preview_url", f"expected a boolean, got {_kind(text['preview_url'])}"
+            "text.preview_url", f"expected a boolean, got {json_kind(text['preview_url'])}"
         )
 
 
@@ -310,7 +281,7 @@ def _validate_interactive(interactive: Mapping[str, Any]) -> None:
     if kind not in ("button", "list"):
         raise OutboundValidationError(
             "interactive.type",
-            f"unsupported interactive type {_brief(kind)} (expected 'button' or 'list')",
+            f"unsupported interactive type {brief(kind)} (expected 'button' or 'list')",
         )
     _only_keys(
         interactive, ("type", "header", "body", "footer", "action"), "interactive"
@@ -350,7 +321,7 @@ def _validate_header(value: Any, *, allow_media: bool) -> None:
     if kind not in allowed:
         raise OutboundValidationError(
             "interactive.header.type",
-            f"must be one of {', '.join(allowed)} (got {_brief(kind)})",
+            f"must be one of {', '.join(allowed)} (got {brief(kind)})",
         )
     _only_keys(header, ("type", kind), "interactive.header")
     if kind == "text":
@@ -379,7 +350,7 @@ def _validate_buttons(action: Mapping[str, Any]) -> None:
         _only_keys(button, ("type", "reply"), path)
         if button.get("type") != "reply":
             raise OutboundValidationError(
-                f"{path}.type", f"must be 'reply' (got {_brief(button.get('type'))})"
+                f"{path}.type", f"must be 'reply' (got {brief(button.get('type'))})"
             )
         reply = _obj(_required(button, "reply", path), f"{path}.reply")
         _only_keys(reply, ("id", "title"), f"{path}.reply")
@@ -461,7 +432,7 @@ def _validate_media(
                 if key in ("caption", "filename")
                 else "unknown field"
             )
-            raise OutboundValidationError(_join(field, str(key)), reason)
+            raise OutboundValidationError(join_path(field, str(key)), reason)
     has_id, has_link = media.get("id") is not None, media.get("link") is not None
     if has_id == has_link:
         raise OutboundValidationError(
@@ -473,7 +444,7 @@ def _validate_media(
         link = _text(media["link"], f"{field}.link", 2048)
         if not link.startswith(("https://", "http://")):
             raise OutboundValidationError(
-                f"{field}.link", f"must be an http(s) URL (got {_brief(link)})"
+                f"{field}.link", f"must be an http(s) URL (got {brief(link)})"
             )
     if "caption" in media:
         _text(media["caption"], f"{field}.caption", CAPTION_MAX, required=False)
@@ -502,7 +473,7 @@ def _validate_template(template: Mapping[str, Any]) -> None:
     if language.get("policy", "deterministic") != "deterministic":
         raise OutboundValidationError(
             "template.language.policy",
-            f"must be 'deterministic' (got {_brief(language['policy'])})",
+            f"must be 'deterministic' (got {brief(language['policy'])})",
         )
     if "components" in template:
         components = _seq(template["components"], "template.components")
@@ -629,7 +600,7 @@ def media_message(
     if media_type not in MEDIA_TYPES:
         raise OutboundValidationError(
             "media_type",
-            f"must be one of {', '.join(MEDIA_TYPES)} (got {_brief(media_type)})",
+            f"must be one of {', '.join(MEDIA_TYPES)} (got {brief(media_type)})",
         )
     fields = {"id": id, "link": link, "caption": caption, "filename": filename}
     return _envelope(
@@ -733,7 +704,7 @@ def build_message(to: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(kind, str) or kind not in _SPEC_KEYS:
         raise OutboundValidationError(
             "type",
-            f"unknown spec type {_brief(kind)} (expected one of {', '.join(SPEC_TYPES)})",
+            f"unknown spec type {brief(kind)} (expected one of {', '.join(SPEC_TYPES)})",
         )
     required, optional = _SPEC_KEYS[kind]
     _only_keys(spec, ("type", "reply_to", *required, *optional), "")

@@ -26,7 +26,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
+
+from whatsappcrm_backend.json_shape import brief, expect_list, expect_object, json_kind
 
 __all__ = [
     "WABA_OBJECT",
@@ -97,43 +99,24 @@ class PayloadError(ValueError):
 
 
 # --------------------------------------------------------------------------------------
-# Small, total helpers: each either returns a well-typed value or raises PayloadError.
+# Small, total helpers: each either returns a well-typed value or raises PayloadError
+# (the shape checks themselves are whatsappcrm_backend.json_shape's, shared with the
+# message-body checks and the football feed).
 # Booleans are excluded from numbers on purpose (``True`` is an ``int`` in Python).
 # --------------------------------------------------------------------------------------
 
-_JSON_TYPE_NAMES = {
-    dict: "object",
-    list: "list",
-    str: "string",
-    bool: "boolean",
-    int: "number",
-    float: "number",
-    type(None): "null",
-}
 
-
-def _kind(value: Any) -> str:
-    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _error(path: str, reason: str) -> PayloadError:
+    return PayloadError(f"{path}: {reason}")
 
 
 def _obj(value: Any, path: str) -> Mapping[str, Any]:
-    if isinstance(value, Mapping):
-        return value
-    raise PayloadError(f"{path}: expected an object, got {_kind(value)}")
+    return expect_object(value, path, _error)
 
 
 def _list(value: Any, path: str) -> list[Any]:
     """A JSON list; an absent key (None) is an empty list."""
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return value
-    raise PayloadError(f"{path}: expected a list, got {_kind(value)}")
+    return [] if value is None else cast("list[Any]", expect_list(value, path, _error))
 
 
 def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
@@ -148,7 +131,7 @@ def _req_str(data: Mapping[str, Any], key: str, path: str) -> str:
     if key not in data:
         raise PayloadError(f"{path}.{key}: missing")
     raise PayloadError(
-        f"{path}.{key}: expected a non-empty string, got {_short(value)}"
+        f"{path}.{key}: expected a non-empty string, got {brief(value)}"
     )
 
 
@@ -188,7 +171,7 @@ def _timestamp(value: Any, path: str) -> datetime:
     """Meta sends epoch seconds as a decimal string; accept an int as well."""
     seconds = _int_or_none(value)
     if seconds is None:
-        raise PayloadError(f"{path}: expected epoch seconds, got {_short(value)}")
+        raise PayloadError(f"{path}: expected epoch seconds, got {brief(value)}")
     try:
         return datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
@@ -367,7 +350,7 @@ class Location:
             coords[key] = _float_or_none(data.get(key))
             if coords[key] is None:
                 raise PayloadError(
-                    f"{path}.{key}: expected a number, got {_short(data.get(key))}"
+                    f"{path}.{key}: expected a number, got {brief(data.get(key))}"
                 )
         return cls(
             latitude=coords["latitude"],
@@ -474,13 +457,13 @@ def _parse_response_json(value: Any, path: str) -> Mapping[str, Any]:
     if isinstance(value, Mapping):  # tolerate an already-decoded object
         return value
     if not isinstance(value, str):
-        raise PayloadError(f"{path}: expected a JSON string, got {_kind(value)}")
+        raise PayloadError(f"{path}: expected a JSON string, got {json_kind(value)}")
     try:
         decoded = json.loads(value)
     except (ValueError, RecursionError):
         raise PayloadError(f"{path}: not valid JSON") from None
     if not isinstance(decoded, Mapping):
-        raise PayloadError(f"{path}: expected a JSON object, got {_kind(decoded)}")
+        raise PayloadError(f"{path}: expected a JSON object, got {json_kind(decoded)}")
     return decoded
 
 
@@ -496,7 +479,7 @@ class TemplateButton:
         data = _obj(data, path)
         text = data.get("text")
         if not isinstance(text, str):
-            raise PayloadError(f"{path}.text: expected a string, got {_kind(text)}")
+            raise PayloadError(f"{path}.text: expected a string, got {json_kind(text)}")
         return cls(text=text, payload=_opt_str(data, "payload"))
 
 
@@ -811,7 +794,7 @@ class InboundMessage:
         wamid = _req_str(data, "id", path)
         from_wa_id = _req_str(data, "from", path)
         if not is_wa_id(from_wa_id):
-            raise PayloadError(f"{path}.from: expected a WhatsApp number (6 to 15 digits), got {_short(from_wa_id)}")
+            raise PayloadError(f"{path}.from: expected a WhatsApp number (6 to 15 digits), got {brief(from_wa_id)}")
         timestamp = _timestamp(data.get("timestamp"), f"{path}.timestamp")
 
         raw_type = _opt_str(data, "type") or ""
@@ -881,7 +864,7 @@ def _parse_content(
         text = _obj(data.get(key), sub_path)
         body = text.get("body")
         if not isinstance(body, str):
-            raise PayloadError(f"{sub_path}.body: expected a string, got {_kind(body)}")
+            raise PayloadError(f"{sub_path}.body: expected a string, got {json_kind(body)}")
         return {"text": body}
     if msg_type in MEDIA_TYPES:
         media = Media.from_dict(data.get(key), sub_path)
@@ -1039,17 +1022,17 @@ class UserPreference:
         data = _obj(data, path)
         wa_id = _req_str(data, "wa_id", path)
         if not is_wa_id(wa_id):
-            raise PayloadError(f"{path}.wa_id: expected a WhatsApp number (6 to 15 digits), got {_short(wa_id)}")
+            raise PayloadError(f"{path}.wa_id: expected a WhatsApp number (6 to 15 digits), got {brief(wa_id)}")
         category = data.get("category")
         if category != MARKETING_CATEGORY:
-            raise PayloadError(f"{path}.category: {_short(category)} is not a category this project acts on")
+            raise PayloadError(f"{path}.category: {brief(category)} is not a category this project acts on")
         raw_value = data.get("value")
         try:
             value = PreferenceValue(raw_value) if isinstance(raw_value, str) else None
         except ValueError:
             value = None
         if value is None:
-            raise PayloadError(f"{path}.value: expected 'stop' or 'resume', got {_short(raw_value)}")
+            raise PayloadError(f"{path}.value: expected 'stop' or 'resume', got {brief(raw_value)}")
         return cls(
             phone_number_id=phone_number_id,
             wa_id=wa_id,
@@ -1097,13 +1080,13 @@ def parse_webhook(body: Any) -> WebhookBatch:
     envelope = _obj(body, "body")
     obj = envelope.get("object")
     if obj != WABA_OBJECT:
-        got = "missing" if "object" not in envelope else f"got {_short(obj)}"
+        got = "missing" if "object" not in envelope else f"got {brief(obj)}"
         raise PayloadError(f"object: expected {WABA_OBJECT!r}, {got}")
     if "entry" not in envelope:
         raise PayloadError("entry: missing")
     entries = envelope["entry"]
     if not isinstance(entries, list):
-        raise PayloadError(f"entry: expected a list, got {_kind(entries)}")
+        raise PayloadError(f"entry: expected a list, got {json_kind(entries)}")
 
     out = _Collector()
     for i, entry in enumerate(entries):
