@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message, MessageStatus
-from meta_integration.models import MetaAppConfig, MessageTemplate
+from meta_integration.models import MessageTemplate, MetaAppConfig
 from whatsappcrm_backend.api import AGENT_GROUP, READ_ONLY_GROUP
 
 _numbers = itertools.count(1)
