@@ -61,6 +61,7 @@ __all__ = [
     "assign",
     "conversation_list",
     "inbox_counts",
+    "last_inbound_at",
     "mark_read",
     "poll",
     "release",
@@ -212,10 +213,13 @@ def conversation_list(user: Any, filters: ListFilters) -> QuerySet[Conversation]
         .annotate(n=Count("pk"))
         .values("n")
     )
+    last_in = own_messages.filter(direction=Direction.INBOUND).order_by().values("contact_id").annotate(
+        at=Max("timestamp")).values("at")
     rows = annotate_status(
         Conversation.objects.select_related("contact", "app_config", "assignee")
     ).annotate(
         last_id=Subquery(own_messages.order_by("-pk").values("pk")[:1]),
+        last_in_at=Coalesce(Subquery(last_in), F("contact__last_inbound_at")),
         unread=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)),
         waiting_rank=Case(When(status=ConversationStatus.WAITING, then=Value(0)), default=Value(1)),
         waiting_since=Case(
@@ -267,6 +271,17 @@ def attach_last_messages(conversations: Sequence[Conversation]) -> None:
     for conversation in conversations:
         conversation.last_message = last.get(getattr(conversation, "last_id", None))
         conversation.labels = sorted(labels.get(conversation.contact_id, []), key=lambda label: label.name)
+
+
+def last_inbound_at(conversation: Conversation) -> datetime | None:
+    """When the contact last wrote to this conversation's number: what the send path judges
+    the 24-hour window by (its last inbound message here, else the contact's last message)."""
+    latest = (
+        _messages_of(conversation.contact_id, conversation.app_config_id)
+        .filter(direction=Direction.INBOUND).aggregate(at=Max("timestamp"))["at"]
+    )
+    return latest or Contact.objects.filter(pk=conversation.contact_id).values_list(
+        "last_inbound_at", flat=True).first()
 
 
 def window_left(last_inbound_at: datetime | None, now: datetime | None = None) -> int:
@@ -474,7 +489,7 @@ def release(conversation: Conversation, user: Any, message: str = "") -> None:
         raise InboxError("The bot is already answering this conversation; nothing changed.")
     if text:
         _check_text(text, "message")
-        _check_can_send_free_form(contact, "message")
+        _check_can_send_free_form(conversation, contact, "message")
     with transaction.atomic():
         release_contact(contact.pk, message=text, released_by=user.get_username())
         Conversation.objects.filter(pk=conversation.pk).update(assignee=None, assigned_at=None)
@@ -556,10 +571,10 @@ def _check_text(text: str, field_name: str) -> None:
         raise InboxError("The text contains a null character.", field_name)
 
 
-def _check_can_send_free_form(contact: Contact, field_name: str) -> None:
+def _check_can_send_free_form(conversation: Conversation, contact: Contact, field_name: str) -> None:
     if contact.blocked:
         raise InboxError(f"{contact} is blocked; nothing was sent.", field_name)
-    if not window_open(contact.last_inbound_at, timezone.now()):
+    if not window_open(last_inbound_at(conversation), timezone.now()):
         raise InboxError(
             "The 24-hour window is closed: WhatsApp only delivers an approved template now; nothing was sent.",
             field_name,
@@ -589,7 +604,7 @@ def send_text(conversation: Conversation, user: Any, text: str, reply_to: str = 
     _check_text(text, "text")
     contact = Contact.objects.get(pk=conversation.contact_id)
     conversation.contact = contact
-    _check_can_send_free_form(contact, "text")
+    _check_can_send_free_form(conversation, contact, "text")
     if reply_to and not _messages_of(conversation.contact_id, conversation.app_config_id).filter(
         wamid=reply_to
     ).exists():

@@ -78,7 +78,7 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     services.attach_last_messages(rows)
     now = timezone.now()
     for row in rows:
-        row.window_left = services.window_left(row.contact.last_inbound_at, now)
+        row.window_left = services.window_left(row.last_in_at, now)
     return render(request, "inbox/list.html", _context(
         request, title="Inbox", page=page, rows=rows, filters=filters,
         numbers=MetaAppConfig.objects.order_by("name").only("pk", "name", "display_phone_number"),
@@ -97,12 +97,12 @@ def _side_panel(request: HttpRequest, conversation: Conversation) -> str:
         "all_labels": list(Label.objects.all()),
         "agents": list(agents()) if can_act(request.user) else [],
         "audit": list(AuditEvent.objects.filter(conversation=conversation).order_by("-created_at", "-pk")[:30]),
-        "window_left": services.window_left(conversation.contact.last_inbound_at),
+        "window_left": services.window_left(services.last_inbound_at(conversation)),
     }, request=request)
 
 
 def _composer_state(conversation: Conversation) -> dict[str, Any]:
-    left = services.window_left(conversation.contact.last_inbound_at)
+    left = services.window_left(services.last_inbound_at(conversation))
     templates = services.sendable_templates(conversation) if not left else []
     return {
         "window_left": left,

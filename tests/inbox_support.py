@@ -62,7 +62,7 @@ def inbound(contact: Contact, text: str, *, number: MetaAppConfig | None = None,
     return Message.objects.create(
         contact=contact, app_config=number or contact.app_config, direction=Direction.INBOUND,
         message_type=message_type, text=text, content=content if content is not None else {"text": text},
-        wamid=wamid, status=MessageStatus.RECEIVED, timestamp=timezone.now(), **extra,
+        wamid=wamid, status=MessageStatus.RECEIVED, **{"timestamp": contact.last_inbound_at or timezone.now(), **extra},
     )
 
 
