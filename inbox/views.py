@@ -102,14 +102,14 @@ def _side_panel(request: HttpRequest, conversation: Conversation) -> str:
 
 
 def _composer_state(conversation: Conversation) -> dict[str, Any]:
-    left = services.window_left(services.last_inbound_at(conversation))
-    templates = services.sendable_templates(conversation) if not left else []
+    """The reply box's state: the window's seconds left (the page switches to templates when
+    it runs out, without waiting for a poll) and the approved templates with their slots."""
     return {
-        "window_left": left,
+        "window_left": services.window_left(services.last_inbound_at(conversation)),
         "templates": [
             {"id": t.pk, "name": t.name, "language": t.language, "category": t.category,
              "slots": [{"key": s.key, "label": s.label, "example": s.example} for s in t.slots()]}
-            for t in templates
+            for t in services.sendable_templates(conversation)
         ],
     }  # fmt: skip
 

@@ -160,9 +160,17 @@
   const templateVars = document.getElementById("template-vars");
   const cannedMenu = document.getElementById("canned-menu");
 
+  let windowTimer = null;
+
   function applyComposer(composer) {
     state.composer = composer;
     if (!replyForm) return;
+    clearTimeout(windowTimer);
+    if (composer.window_left > 0) {
+      // the window closes while the page is open: offer the templates then, not after a poll
+      windowTimer = setTimeout(() => applyComposer({ ...state.composer, window_left: 0 }),
+        Math.min(composer.window_left * 1000, 2 ** 31 - 1));
+    }
     const open = composer.window_left > 0;
     replyForm.hidden = !open;
     windowClosed.hidden = open;
