@@ -557,3 +557,23 @@ def test_a_contact_link_opens_its_conversation(client, agent):
     conversation = Conversation.objects.get(contact=contact)
     assert response.status_code == 302 and response["Location"] == reverse("inbox:conversation",
                                                                              args=[conversation.pk])
+
+
+def test_the_window_is_per_business_number_as_the_send_path_judges_it(client, agent):
+    """The contact wrote to the casino number a minute ago, to the sports number two days ago:
+    the sports conversation's window is closed (the send path would refuse a free-form reply)."""
+    sports, casino = make_number("Sports"), make_number("Casino")
+    contact = make_contact(sports, wrote_ago=timedelta(days=2))
+    inbound(contact, "old question", number=sports)
+    contact.last_inbound_at = timezone.now() - timedelta(minutes=1)
+    contact.app_config = casino
+    contact.save(update_fields=["last_inbound_at", "app_config"])
+    inbound(contact, "new question", number=casino)
+
+    rows = {c.app_config_id: c.window_left for c in client.get(reverse("inbox:list")).context["rows"]}
+    assert rows[sports.pk] == 0 and rows[casino.pk] > 23 * 3600
+    on_sports = conv(contact, sports)
+    response = client.post(reverse("inbox:send", args=[on_sports.pk]), {"text": "hello"})
+    assert response.status_code == 400 and "window is closed" in response.json()["error"]
+    assert client.get(reverse("inbox:conversation", args=[on_sports.pk])).context["composer"]["window_left"] == 0
+    assert not Message.objects.outbound().exists()
