@@ -20,6 +20,7 @@ from django.db.models import (
     Case,
     Count,
     Exists,
+    ExpressionWrapper,
     F,
     IntegerField,
     Max,
@@ -410,27 +411,36 @@ def poll(
     ``after``, outbound messages whose status is no longer the one the page shows, and (when
     ``version`` moved) notes, audit events and the conversation's state.
 
-    When nothing changed this is ONE query: the conversation's row by primary key with an
-    EXISTS over its messages (new ids through the primary key; the watched ids by primary
-    key). None if the conversation does not exist.
+    When nothing changed this is ONE query: the conversation's row by primary key with two
+    EXISTS over its messages, both through the primary key. None if the conversation does
+    not exist.
     """
     watched = dict(list(known_statuses.items())[-MAX_WATCHED_STATUSES:])
-    status_moved = Q(pk__in=[])
-    for message_id, status in watched.items():
-        status_moved |= Q(pk=message_id) & ~Q(status=status)
-    anything = _messages_of(OuterRef("contact_id"), OuterRef("app_config_id")).filter(Q(pk__gt=after) | status_moved)
+    own = _messages_of(OuterRef("contact_id"), OuterRef("app_config_id"))
+    # Two EXISTS, each on the primary key: the ids after ``after`` (a short range at the end of
+    # the index), and the watched ids whose status moved. One OR would scan all the contact's
+    # messages through the contact index instead.
+    moved: Any = Value(False)
+    if watched:
+        status_moved = Q(pk__in=[])
+        for message_id, status in watched.items():
+            status_moved |= Q(pk=message_id) & ~Q(status=status)
+        # not correlated with the conversation, so the planner takes the primary key (the
+        # detail query below keeps only this conversation's messages)
+        moved = Exists(Message.objects.filter(pk__in=list(watched)).filter(status_moved))
     head = (
         Conversation.objects.filter(pk=conversation_id)
-        .annotate(news=Exists(anything, output_field=BooleanField()))
-        .values("version", "news", "contact_id", "app_config_id")
+        .annotate(new=Exists(own.filter(pk__gt=after)), moved=ExpressionWrapper(moved, output_field=BooleanField()))
+        .values("version", "new", "moved", "contact_id", "app_config_id")
         .first()
     )
     if head is None:
         return None
-    if not head["news"] and head["version"] == version:
+    news = bool(head["new"] or head["moved"])
+    if not news and head["version"] == version:
         return PollResult(changed=False, version=version)
     result = PollResult(changed=True, version=head["version"])
-    if head["news"]:
+    if news:
         rows = list(
             _messages_of(head["contact_id"], head["app_config_id"])
             .filter(Q(pk__gt=after) | Q(pk__in=list(watched)))
