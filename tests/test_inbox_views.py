@@ -577,3 +577,13 @@ def test_the_window_is_per_business_number_as_the_send_path_judges_it(client, ag
     assert response.status_code == 400 and "window is closed" in response.json()["error"]
     assert client.get(reverse("inbox:conversation", args=[on_sports.pk])).context["composer"]["window_left"] == 0
     assert not Message.objects.outbound().exists()
+
+
+def test_poll_never_returns_another_conversations_messages(client, agent):
+    number = make_number()
+    mine, theirs = make_contact(number), make_contact(number)
+    last = inbound(mine, "hi")
+    secret = outbound(theirs, "their private reply", status=MessageStatus.READ)
+    conversation = conv(mine)
+    data = poll(client, conversation, after=last.pk, st=f"{secret.pk}:sent")
+    assert data.get("statuses", []) == [] and "their private reply" not in str(data)
