@@ -86,7 +86,7 @@ def test_healthz_answers_without_touching_dependencies(client, settings):
 @pytest.mark.workers
 @pytest.mark.django_db(transaction=True)
 def test_readyz_reports_the_queue_whose_worker_stopped(client, private_broker):
-    from tests.workers import start_worker
+    from tests.support.workers import start_worker
 
     env = {"REDIS_URL": private_broker, "CELERY_BROKER_URL": private_broker}
     io = start_worker("celery_io_worker", env=env)

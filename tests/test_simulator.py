@@ -33,7 +33,7 @@ from devtools.simulator.views import (
 )
 from meta_integration import outbound
 from meta_integration.models import MetaAppConfig, WebhookEvent
-from tests.conftest import purge_project_queues
+from tests.support.broker import purge_project_queues
 
 urlpatterns = [
     path("", include("meta_integration.urls")),
