@@ -26,7 +26,7 @@ from conversations.models import Contact, Direction, Message
 from devtools import webhook_payloads as simulate
 from devtools.fake_graph import start_fake_graph
 from meta_integration.models import MetaAppConfig
-from tests.inbox_support import BET_SETTLED, hand_over, inbound, make_template, make_user
+from tests.support.inbox import BET_SETTLED, hand_over, inbound, make_template, make_user
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

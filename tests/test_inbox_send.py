@@ -11,10 +11,9 @@ from django.urls import reverse
 from conversations.models import Message, MessageStatus
 from inbox import services
 from inbox.models import AuditEvent, Conversation
-from tests.inbox_support import inbound, make_contact, make_template, make_user
-from tests.test_outbound_support import make_config, wait_until
+from tests.support.inbox import inbound, make_contact, make_template, make_user
+from tests.support.outbound import make_config, wait_until
 
-pytest_plugins = ["tests.test_outbound_support"]  # fixtures: fake, graph_url, gevent_worker
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from conversations.models import Label, Message, MessageStatus
 from inbox import services
 from inbox.models import AuditEvent, CannedResponse, Conversation, Note
-from tests.inbox_support import (
+from tests.support.inbox import (
     hand_over,
     inbound,
     make_contact,
