@@ -205,6 +205,7 @@ def poll(request: HttpRequest, pk: int) -> JsonResponse:
     page = services.TimelinePage(result.messages, result.notes, result.events, False, result.quoted)
     if result.messages:
         services.mark_read(conversation, request.user, result.messages[-1].pk)
+    redrawn = services.related_messages([*result.statuses, *result.replaced])  # their quotes
     body: dict[str, Any] = {
         "changed": True,
         "version": result.version,
@@ -212,11 +213,11 @@ def poll(request: HttpRequest, pk: int) -> JsonResponse:
         "last_id": result.messages[-1].pk if result.messages else None,
         "statuses": [
             {"id": m.pk, "status": m.status, "html": render_to_string(
-                "inbox/_message.html", {"b": bubble(m, {})}, request=request)}
+                "inbox/_message.html", {"b": bubble(m, redrawn)}, request=request)}
             for m in result.statuses
         ],
         "replaced": [
-            {"id": m.pk, "html": render_to_string("inbox/_message.html", {"b": bubble(m, {})}, request=request)}
+            {"id": m.pk, "html": render_to_string("inbox/_message.html", {"b": bubble(m, redrawn)}, request=request)}
             for m in result.replaced
         ],
         "watch": {m.pk: m.status for m in result.messages if m.direction == "out"

@@ -271,7 +271,8 @@ def test_poll_when_nothing_changed_is_one_query(client, agent, django_assert_num
 def test_poll_returns_new_messages_and_status_changes(client, agent):
     number = make_number()
     contact = make_contact(number)
-    answer = outbound(contact, "menu", status=MessageStatus.SENT)
+    question = inbound(contact, "can I bet on Dynamos?")
+    answer = outbound(contact, "menu", status=MessageStatus.SENT, reply_to_wamid=question.wamid)
     conversation = conv(contact)
 
     new = inbound(contact, "I need *help*")
@@ -281,6 +282,7 @@ def test_poll_returns_new_messages_and_status_changes(client, agent):
     assert f'data-msg-id="{new.pk}"' in data["html"] and "I need <strong>help</strong>" in data["html"]
     assert [(s["id"], s["status"]) for s in data["statuses"]] == [(answer.pk, "read")]
     assert 'ticks-read' in data["statuses"][0]["html"]
+    assert "can I bet on Dynamos?" in data["statuses"][0]["html"]  # redrawn with its quote
     # the page now knows: nothing again
     assert poll(client, conversation, after=new.pk, st="")["changed"] is False
 
