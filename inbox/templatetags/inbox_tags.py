@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import SafeString
 
 from inbox.formatting import whatsapp_html
@@ -13,11 +14,20 @@ register = template.Library()
 
 
 @register.simple_tag
-def inbox_counts() -> dict[str, int]:
-    """Conversations waiting for a human and failed messages, for the admin index."""
+def inbox_counts() -> dict[str, Any]:
+    """Conversations waiting for a human and failed messages, with where to see them, for the
+    admin index; empty when the inbox is not mounted (a URLconf with admin alone)."""
     from inbox.services import inbox_counts as counts
 
-    return counts()
+    try:
+        inbox_url = reverse("inbox:list")
+    except NoReverseMatch:
+        return {}
+    try:
+        failed_url = reverse("admin:conversations_failedmessage_changelist")
+    except NoReverseMatch:
+        failed_url = ""
+    return {**counts(), "url": inbox_url, "failed_url": failed_url}
 
 
 @register.filter
