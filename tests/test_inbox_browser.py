@@ -151,10 +151,13 @@ def test_an_operator_answers_a_waiting_conversation_in_a_real_browser(driver, li
     make_user("rudo", role="agent")
 
     # log into admin; VIEW SITE / the index lead to the inbox, the waiting conversation first
-    driver.get(f"{live_server.url}/admin/login/?next=/admin/inbox/")
+    driver.get(f"{live_server.url}/admin/")
     driver.find_element("id", "id_username").send_keys("rudo")
     driver.find_element("id", "id_password").send_keys("pw-rudo")
     driver.find_element("css selector", "input[type=submit]").click()
+    counts = wait_for(driver, "the admin index", lambda d: d.find_elements("id", "inbox-waiting-count"))
+    assert counts[0].text == "1"
+    driver.find_element("link text", "Conversations waiting for a human").click()
     wait_for(driver, "the inbox list", lambda d: d.find_elements("css selector", "#conversations .conversation-row"))
     first = driver.find_element("css selector", "#conversations .conversation-row")
     assert first.get_attribute("data-status") == "waiting" and "Rudo Chikore" in first.text
