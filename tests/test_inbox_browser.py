@@ -25,6 +25,7 @@ from django.utils import timezone
 from conversations.models import Contact, Direction, Message
 from devtools import webhook_payloads as simulate
 from devtools.fake_graph import start_fake_graph
+from inbox.models import CannedResponse
 from meta_integration.models import MetaAppConfig
 from tests.support.inbox import BET_SETTLED, hand_over, inbound, make_template, make_user
 
@@ -190,8 +191,13 @@ def test_an_operator_answers_a_waiting_conversation_in_a_real_browser(driver, li
     driver.find_element("id", "note-text").send_keys("Checked the ledger: payout pending at the bank")
     driver.find_element("id", "note-save").click()
     wait_for(driver, "the note", lambda d: any("payout pending" in t for t in texts(d, "#timeline .note")))
-    second = "The bank confirms it, it arrives today."
-    driver.find_element("id", "reply-text").send_keys(second)
+    # the second reply comes from a canned response, found by typing "/" and part of its shortcut
+    second = "Payouts reach your wallet within *2 hours* of approval."
+    CannedResponse.objects.create(shortcut="payout-time", text=second)
+    driver.find_element("id", "reply-text").send_keys("/payout")
+    option = '#canned-menu .canned-option[data-shortcut="payout-time"]'
+    wait_for(driver, "the canned response menu", lambda d: d.find_element("css selector", option).click() or True)
+    assert driver.find_element("id", "reply-text").get_attribute("value") == second
     driver.find_element("id", "reply-send").click()
     wait_for(driver, "the second reply at the fake", lambda d: len(sent_texts(fake)) >= 2)
     assert sent_texts(fake) == [(PHONE_NUMBER_ID, WA_ID, reply), (PHONE_NUMBER_ID, WA_ID, second)]

@@ -236,12 +236,21 @@
       }
     });
 
-    replyText.addEventListener("input", async () => {
+    let cannedTimer = null;
+    let cannedSeq = 0;
+    replyText.addEventListener("input", () => {
+      clearTimeout(cannedTimer);
       const match = replyText.value.match(/(?:^|\s)\/([\w-]*)$/);
       if (!match) { cannedMenu.hidden = true; return; }
-      const response = await fetch(`${root.dataset.cannedUrl}?q=${encodeURIComponent(match[1])}`, { credentials: "same-origin" });
-      if (!response.ok) return;
+      cannedTimer = setTimeout(() => searchCanned(match[1]), 150); // once typing pauses
+    });
+
+    async function searchCanned(query) {
+      const seq = ++cannedSeq;
+      const response = await fetch(`${root.dataset.cannedUrl}?q=${encodeURIComponent(query)}`, { credentials: "same-origin" });
+      if (!response.ok || seq !== cannedSeq) return; // a later search superseded this one
       const data = await response.json();
+      if (seq !== cannedSeq) return;
       cannedMenu.innerHTML = "";
       data.results.forEach((item) => {
         const option = document.createElement("button");
@@ -257,7 +266,7 @@
         cannedMenu.appendChild(option);
       });
       cannedMenu.hidden = data.results.length === 0;
-    });
+    }
 
     document.getElementById("template-form").addEventListener("submit", async (event) => {
       event.preventDefault();
