@@ -7,6 +7,7 @@
   if (!root) return;
 
   const POLL_MS = 2000;
+  const SESSION_ENDED = "Your admin session ended: reload the page to log in again.";
   const chat = document.getElementById("chat");
   const timeline = document.getElementById("timeline");
   const errorBox = document.getElementById("inbox-error");
@@ -25,8 +26,12 @@
   };
 
   function csrfToken() {
+    // the cookie first: it is current even after a login in another tab rotated the token;
+    // the page's own token if the cookie is not readable (CSRF_COOKIE_HTTPONLY)
     const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
+    if (match) return decodeURIComponent(match[1]);
+    const field = document.querySelector("#inbox-conversation input[name=csrfmiddlewaretoken]");
+    return field ? field.value : "";
   }
 
   function showError(message) {
@@ -43,6 +48,10 @@
       headers: { "X-CSRFToken": csrfToken(), "X-Requested-With": "fetch" },
       body,
     });
+    if (response.redirected) { // admin sent the request to its login page
+      showError(SESSION_ENDED);
+      return null;
+    }
     let answer = {};
     try { answer = await response.json(); } catch (e) { answer = { ok: false, error: "HTTP " + response.status }; }
     if (!response.ok || !answer.ok) {
@@ -107,6 +116,7 @@
         after: state.lastId, v: state.version, n: state.lastNote, e: state.lastEvent, st: watchedParam(),
       });
       const response = await fetch(`${root.dataset.pollUrl}?${params}`, { credentials: "same-origin" });
+      if (response.redirected) { showError(SESSION_ENDED); return; }
       if (!response.ok) return;
       const data = await response.json();
       if (!data.changed) return;
