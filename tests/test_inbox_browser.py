@@ -97,6 +97,7 @@ def inbox_path(transactional_db, live_server, io_worker, settings) -> Iterator[M
         hand_over(contact)
         yield config, fake
     finally:
+        _diagnostics.clear()
         fake.reset()
         server.stop()
 
@@ -113,10 +114,11 @@ def wait_for(driver, what: str, condition: Callable, timeout: float = WAIT):
         screenshot = Path(tempfile.mkdtemp(prefix="inbox-")) / "page.png"
         driver.save_screenshot(str(screenshot))
         body = driver.find_element("tag name", "body").text[-3000:]
-        sent = [(r.kind.value, r.http_status, r.to) for r in _diagnostics["fake"].requests()]
+        fake, worker = _diagnostics.get("fake"), _diagnostics.get("worker")
+        sent = [(r.kind.value, r.http_status, r.to) for r in fake.requests()] if fake else []
         pytest.fail(
             f"no {what} within {timeout}s (screenshot: {screenshot}).\npage:\n{body}\n"
-            f"fake Graph API received: {sent}\nI/O worker log (tail):\n{_diagnostics['worker'].log()[-3000:]}"
+            f"fake Graph API received: {sent}\nI/O worker log (tail):\n{worker.log()[-3000:] if worker else ''}"
         )
 
 
@@ -230,3 +232,29 @@ def test_an_operator_answers_a_waiting_conversation_in_a_real_browser(driver, li
     assert sent_texts(fake)[2][0] == PHONE_NUMBER_ID
     wait_for(driver, "the template in the timeline",
              lambda d: d.find_elements("css selector", '.msg.out[data-kind="template"]'))
+
+
+def test_older_messages_load_when_the_operator_scrolls_up(driver, live_server, transactional_db):
+    from inbox.services import PAGE_SIZE
+    from tests.support.inbox import make_contact, make_number
+
+    number = make_number()
+    contact = make_contact(number)
+    for index in range(PAGE_SIZE + 7):
+        inbound(contact, f"message number {index}")
+    make_user("looker", role="readonly")  # reading needs no more than the read-only role
+    driver.get(f"{live_server.url}/admin/login/?next=/admin/inbox/contact/{contact.pk}/")
+    driver.find_element("id", "id_username").send_keys("looker")
+    driver.find_element("id", "id_password").send_keys("pw-looker")
+    driver.find_element("css selector", "input[type=submit]").click()
+    wait_for(driver, "the newest page", lambda d: f"message number {PAGE_SIZE + 6}" in d.find_element(
+        "id", "timeline").text)
+    shown = texts(driver, "#timeline .msg .text")
+    assert "message number 6" not in shown and shown[-1] == f"message number {PAGE_SIZE + 6}"
+    assert not driver.find_elements("id", "reply-form")  # read-only: no reply box
+
+    driver.execute_script("document.getElementById('chat').scrollTop = 0;")
+    wait_for(driver, "the older page", lambda d: "message number 0" in texts(d, "#timeline .msg .text"))
+    shown = texts(driver, "#timeline .msg .text")
+    assert shown == [f"message number {i}" for i in range(PAGE_SIZE + 7)]  # in order, none twice
+    assert driver.find_element("id", "older-marker").text == "Start of the conversation"
