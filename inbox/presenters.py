@@ -167,5 +167,13 @@ def bubble(message: Message, related: Mapping[str, Message] | None = None) -> di
         "status": message.status,
         "ticks": "" if inbound else TICKS.get(message.status, ""),
         "error": " ".join(str(x) for x in (message.error_code or "", message.error_title) if x),
-        "time": timezone.localtime(when) if when else None,
+        "time": _time_label(when),
     }
+
+
+def _time_label(when: Any) -> str:
+    """"14:05" today, "3 Dec 14:05" before, as a chat list shows times."""
+    if not when:
+        return ""
+    local, today = timezone.localtime(when), timezone.localdate()
+    return f"{local:%H:%M}" if local.date() == today else f"{local.day} {local:%b %H:%M}"
