@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -384,3 +385,81 @@ def test_expiry_notice_reaches_the_user_once_and_an_old_button_gets_the_expired_
 
     assert phone.tap("rate_good", "Good") == [ENGINE.session_expired_text, MENU_GREETING]
     assert fake.messages(to=phone.wa_id)[-1].body["interactive"]["type"] == "list"
+
+
+def test_an_old_button_of_a_flow_that_ended_normally_is_a_fresh_message_not_a_timeout(client, fake):
+    phone = Phone(client, fake)
+    assert phone.say("feedback") == ["How did we do?"]
+    assert phone.tap("rate_good", "Good") == ["Thanks! Anything else you'd like to tell us?"]
+    [noted] = phone.say("Quick answers")
+    assert noted.startswith("Noted:") and phone.where is None  # the flow ended normally
+
+    # The same button again, a minute or a day later: nothing timed out, so nobody says so.
+    replies = phone.tap("rate_good", "Good")
+    assert replies == [ENGINE.finished_reply_text, MENU_GREETING]
+    assert ENGINE.session_expired_text not in replies and settings.FLOW_SESSION_EXPIRED_TEXT not in replies
+    assert phone.where == ("main_menu", "menu")
+
+    # An old button whose title names a flow is read as that fresh message: the flow starts.
+    assert phone.say("cancel") == ["Okay, I've cancelled that. Send *menu* whenever you need me."]
+    [ask_name] = phone.tap("edit_details", "Update my profile")
+    assert ask_name.startswith("Let's set up your profile") and phone.where == ("profile", "ask_name")
+
+
+def _post_to(phone: Phone, client: Client, config: MetaAppConfig, body: str) -> None:
+    payload = simulate.webhook_body([phone.text(body)], profile_name=phone.name,
+                                    phone_number_id=config.phone_number_id)  # fmt: skip
+    raw, headers = simulate.signed_request(payload, APP_SECRET)
+    headers = {key: value for key, value in headers.items() if key.lower() != "content-type"}
+    assert client.post(WEBHOOK_URL, data=raw, content_type="application/json", headers=headers).status_code == 200
+
+
+def test_no_idle_countdown_during_a_handover_and_none_after_the_expiry_notice(client, fake):
+    from devtools.simulator.conversation import session_state
+
+    def session_clock(wa_id: str, config: MetaAppConfig) -> dict:
+        state = session_state(config, wa_id)  # what the simulator's countdown shows
+        return {"expires_at": state["idle_expires_at"], "handover": state["handover"]}
+
+    number_a = MetaAppConfig.objects.get(phone_number_id=simulate.DEFAULT_PHONE_NUMBER_ID)
+    number_b = MetaAppConfig.objects.create(
+        name="Second number", phone_number_id="109876543210987", display_phone_number="+1 555 0199",
+        access_token=number_a.access_token, app_secret=APP_SECRET, verify_token="flows-verify-b",
+        graph_api_url=number_a.graph_api_url, send_rate_per_second=1000.0,
+    )
+    phone = Phone(client, fake)
+    _post_to(phone, client, number_b, "profile")  # a conversation with number B...
+    [ask_name] = phone.replies()
+    assert ask_name.startswith("Let's set up your profile")
+    timeout = services.session_timeout()
+    state = ContactFlowState.objects.get(contact__wa_id=phone.wa_id, app_config=number_b)
+    clock = session_clock(phone.wa_id, number_b)
+    assert clock["expires_at"] == (state.last_activity_at + timeout).timestamp() and not clock["handover"]
+
+    # ...then the user asks number A for a human: an operator has the conversation.
+    [handover] = phone.say("human")
+    assert handover.startswith("Sure, I'm connecting you") and phone.contact.needs_human
+    clock = session_clock(phone.wa_id, number_b)
+    assert clock["expires_at"] is None and clock["handover"] is True
+    # However long the operator takes, B's session neither expires nor tells the user anything.
+    long_after = state.last_activity_at + 20 * timeout
+    assert services.expire_sessions(now=long_after) == 0
+    assert ContactFlowState.objects.filter(pk=state.pk).exists()
+    assert phone.replies() == []
+
+    # Back to the bot: the countdown starts again from the release, not from before the handover.
+    before_handover = state.last_activity_at
+    assert services.release_contact(phone.contact.pk)
+    state.refresh_from_db()
+    assert state.last_activity_at > before_handover  # restarted at the release
+    assert services.expire_sessions(now=state.last_activity_at + timeout) == 0
+    assert services.expire_sessions(now=state.last_activity_at + timeout * 1.01) == 1
+    assert phone.replies() == [settings.FLOW_SESSION_EXPIRED_TEXT]
+    notice = fake.messages(to=phone.wa_id)[-1]
+    assert notice.path.split("/")[2] == number_b.phone_number_id  # from the number the session was with
+
+    # After the notice no countdown runs: nothing more to expire, no second notice.
+    assert session_clock(phone.wa_id, number_b)["expires_at"] is None
+    for hours in (1, 24, 24 * 30):
+        assert services.expire_sessions(now=state.last_activity_at + timedelta(hours=hours)) == 0
+    assert phone.replies() == []

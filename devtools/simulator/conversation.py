@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message, MessageStatus
 from flows.models import ContactFlowState
 from flows.services import trace as flow_trace
-from flows.services.sessions import lock_contact
+from flows.services.sessions import idle_deadline, lock_contact
 from meta_integration.models import MetaAppConfig
 from meta_integration.outbound import build_message
 
@@ -132,10 +133,15 @@ def session_state(config: MetaAppConfig, wa_id: str) -> dict[str, Any]:
             "last_activity_at": _epoch(state.last_activity_at),
             "version": state.version,
         }
+    handover = bool(contact and contact["needs_human"])
+    deadline = idle_deadline(state.last_activity_at if state is not None else None, handover=handover)
     return {
         "known": contact is not None,
         "session": session,
-        "handover": bool(contact and contact["needs_human"]),
+        # the server's idle countdown (none without a session or in handover), and its clock
+        "idle_expires_at": _epoch(deadline),
+        "now": _epoch(timezone.now()),
+        "handover": handover,
         "blocked": bool(contact and contact["blocked"]),
         "trace": flow_trace.read_trace(wa_id, config.pk),
     }

@@ -40,7 +40,7 @@ from flows.engine import ContactView, EngineResult, EngineSettings, Inbound, Ses
 from flows.models import ContactFlowState
 from flows.services import trace as flow_trace
 from flows.services.loading import LoadedFlows, cached_flows
-from flows.services.sessions import lock_contact, session_timeout
+from flows.services.sessions import last_session_expired, lock_contact, session_timeout
 from meta_integration.outbound import build_message
 
 __all__ = [
@@ -441,6 +441,8 @@ def _turn(
         # Staleness is judged at arrival, not at processing: a queue delay never expires a
         # session the user answered in time.
         now=message.created_at,
+        # Asked only for a tapped button with no session: did the last conversation time out?
+        last_session_expired=lambda: last_session_expired(contact.pk, message.app_config_id, before=message.created_at),
     )
     # Refuse an unsendable reply (e.g. a templated button title over WhatsApp's limit) here,
     # before anything of this turn is written, so only this turn fails and gets the error text.
