@@ -9,12 +9,8 @@ old button after the session expired.
 
 from __future__ import annotations
 
-import random
 import threading
-import time
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from django.conf import settings
@@ -23,12 +19,13 @@ from django.db import connection, transaction
 from django.test import Client
 from django.urls import include, path
 
-from conversations.models import Contact, Direction, Message, MessageStatus
+from conversations.models import Direction, Message
 from devtools import webhook_payloads as simulate
 from devtools.fake_graph import FakeGraphAPI
 from flows import services
 from flows.models import ContactFlowState
 from meta_integration.models import MetaAppConfig
+from tests.support.conversations import HELP_START, MENU_GREETING, WORKER, Phone, graph_text
 from tests.support.flows import APP_SECRET, ECHO_FLOW, FEEDBACK_FLOW, business, flow_doc, import_defaults
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
@@ -44,9 +41,6 @@ def graph_token() -> None:
     return None  # conftest's fake_server accepts any token (business() sets its own)
 
 
-WORKER: list[Any] = []  # the io_worker, for failure messages
-
-
 @pytest.fixture
 def fake(fake_server, io_worker, settings) -> FakeGraphAPI:
     """Flows loaded, the business number pointing at the fake, a clean request log."""
@@ -58,92 +52,6 @@ def fake(fake_server, io_worker, settings) -> FakeGraphAPI:
     import_defaults()
     services.import_flow_document(flow_doc(FEEDBACK_FLOW, ECHO_FLOW))
     return fake_api
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def graph_text(body: dict[str, Any]) -> str:
-    """What the user reads first in a Graph API message body."""
-    if body["type"] == "text":
-        return body["text"]["body"]
-    if body["type"] == "interactive":
-        return body["interactive"]["body"]["text"]
-    return body["type"]
-
-
-class Phone:
-    """A WhatsApp user: posts what Meta would post, reads what Meta was asked to deliver."""
-
-    def __init__(self, client: Client, fake: FakeGraphAPI, name: str = "Amina Otieno") -> None:
-        self.client = client
-        self.fake = fake
-        self.name = name
-        self.wa_id = "2547" + str(random.randint(10**7, 10**8 - 1))
-        self.read = 0
-
-    def post(self, *messages: dict[str, Any]) -> None:
-        body = simulate.webhook_body(list(messages), profile_name=self.name)
-        raw, headers = simulate.signed_request(body, APP_SECRET)
-        headers = {key: value for key, value in headers.items() if key.lower() != "content-type"}
-        response = self.client.post(WEBHOOK_URL, data=raw, content_type="application/json", headers=headers)
-        assert response.status_code == 200, response.content
-
-    def text(self, body: str) -> dict[str, Any]:
-        return simulate.text(body, wa_id=self.wa_id)
-
-    def settled(self) -> bool:
-        """Every message in was processed and every reply out was accepted (or failed)."""
-        messages = Message.objects.filter(contact__wa_id=self.wa_id)
-        return messages.exists() and not (
-            messages.filter(direction=Direction.INBOUND, processed_at__isnull=True).exists()
-            or messages.filter(direction=Direction.OUTBOUND, status=MessageStatus.PENDING).exists()
-        )
-
-    def replies(self, timeout: float = 30.0) -> list[str]:
-        """The replies delivered since the last call, in the order the fake received them."""
-        try:
-            wait_until(self.settled, timeout, f"{self.wa_id} to settle")
-        except AssertionError as exc:
-            rows = Message.objects.filter(contact__wa_id=self.wa_id).values(
-                "pk", "direction", "status", "processed_at", "error_title", "text")
-            raise AssertionError(f"{exc}\nmessages: {list(rows)}\nworker log:\n{WORKER[0].log()[-4000:]}") from None
-        failed = Message.objects.filter(contact__wa_id=self.wa_id, status=MessageStatus.FAILED)
-        assert not failed.exists(), list(failed.values("error_code", "error_title", "error_details"))
-        new = self.fake.messages(to=self.wa_id)[self.read:]
-        self.read += len(new)
-        return [graph_text(record.body) for record in new]
-
-    def say(self, body: str) -> list[str]:
-        self.post(self.text(body))
-        return self.replies()
-
-    def tap(self, button_id: str, title: str) -> list[str]:
-        self.post(simulate.button_reply(button_id, title, wa_id=self.wa_id))
-        return self.replies()
-
-    def pick(self, row_id: str, title: str) -> list[str]:
-        self.post(simulate.list_reply(row_id, title, wa_id=self.wa_id))
-        return self.replies()
-
-    @property
-    def contact(self) -> Contact:
-        return Contact.objects.get(wa_id=self.wa_id)
-
-    @property
-    def where(self) -> tuple[str, str] | None:
-        state = ContactFlowState.objects.filter(contact__wa_id=self.wa_id).select_related("flow").first()
-        return (state.flow.name, state.step) if state else None
-
-
-MENU_GREETING = "Hi Amina Otieno 👋 Welcome! What can I help you with today?"
-HELP_START = "Here's how this chat works 🤖"
 
 
 # ---------------------------------------------------------------------------------------

@@ -10,8 +10,7 @@ football worker) settles it; the win notification reaches the user; the wallet s
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -44,21 +43,13 @@ from football_data_app.services.wallet import adjust, deposit, wallet_for
 from football_data_app.tasks import sync_fixtures, sync_leagues, sync_odds, sync_results
 from meta_integration.models import MetaAppConfig
 from meta_integration.outbound import TEXT_BODY_MAX
+from tests.support.waiting import wait_until
 from whatsappcrm_backend.celery import enqueue
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
 APP_SECRET = "football-test-app-secret-0123456789"
 WEBHOOK_URL = "/webhooks/meta/"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,7 @@ from flows.models import ContactFlowState
 from flows.services import trace as flow_trace
 from flows.services.loading import LoadedFlows, cached_flows
 from flows.services.sessions import last_session_expired, lock_contact, session_timeout
+from meta_integration.models import MessageTemplate
 from meta_integration.outbound import build_message
 
 __all__ = [
@@ -446,10 +447,13 @@ def _turn(
     )
     # Refuse an unsendable reply (e.g. a templated button title over WhatsApp's limit) here,
     # before anything of this turn is written, so only this turn fails and gets the error text.
-    replies = [thaw(reply) for reply in result.replies]
+    replies = [dict(MessageTemplate.resolve_spec(thaw(reply), message.app_config_id)) for reply in result.replies]
     payloads = outbound.validate_specs(contact.wa_id, replies)
     _log_events(contact, message, result.events)
-    flow_trace.record_turn(contact.wa_id, message.app_config_id, message.pk, result)  # only with FLOW_TRACE
+    # Only with FLOW_TRACE. On commit: a Redis call inside the turn's transaction lets another
+    # gevent greenlet block the whole worker on SQLite's write lock until its 30 s timeout.
+    transaction.on_commit(
+        lambda: flow_trace.record_turn(contact.wa_id, message.app_config_id, message.pk, result))
     now = timezone.now()
     changed = _apply_contact_updates(contact, result.contact_updates)
     if result.handover:

@@ -116,7 +116,16 @@
     const icon = { image: "🖼", video: "🎬", audio: "🎵", document: "📄", sticker: "💟" }[item.media_type] || "📎";
     const label = item.filename || item.media_type;
     const children = [el("div", { text: `${icon} ${label}` })];
-    if (item.link && /^https?:\/\//.test(item.link)) {
+    if (item.url) {
+      // a file the user sent, stored by the project (conversations:media: staff only, log into admin)
+      const inline = item.media_type === "image" || item.media_type === "sticker";
+      children.push(el("a", { href: item.url, target: "_blank", text: inline ? null : "open file" },
+        inline ? [el("img", { src: item.url, alt: label, style: "max-width: 220px; display: block" })] : []));
+    } else if (item.media_status === "failed") {
+      children.push(el("small", { text: `not stored: ${item.media_error || "refused"}` }));
+    } else if (item.who === "me") {
+      children.push(el("small", { text: "downloading…" }));
+    } else if (item.link && /^https?:\/\//.test(item.link)) {
       children.push(el("a", { href: item.link, target: "_blank", rel: "noopener noreferrer", text: "open link" }));
     } else if (item.media_id) {
       children.push(el("small", { text: `media id ${item.media_id}` }));
@@ -308,7 +317,9 @@
     const user = currentUser();
     const waId = user.wa_id;
     const item = {
-      id: `me-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, who: "me", kind: action.kind, text: label || action.text || action.title, title: action.title,
+      id: `me-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, who: "me",
+      kind: action.kind === "image" ? "media" : action.kind, media_type: action.kind === "image" ? "image" : undefined,
+      caption: action.kind === "image" ? action.text : undefined, text: label || action.text || action.title, title: action.title,
       description: action.description, context: action.context, at: Date.now() / 1000,
       status: "sending", latitude: action.latitude, longitude: action.longitude,
       name: action.name, address: action.address,
@@ -358,6 +369,11 @@
       name: els.placeName.value.trim() || null, address: els.address.value.trim() || null,
     }, "📍 location");
   }
+  $("attach-photo").addEventListener("click", () => {
+    const caption = els.text.value.trim();
+    els.text.value = "";
+    sendAction({ kind: "image", text: caption || null }, caption || "📷 photo");
+  });
   $("location-send").addEventListener("click", sendLocation);
   $("attach-location").addEventListener("click", sendLocation);
 
