@@ -10,17 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
-from conversations.models import Direction, Message
+from conversations.models import Direction, MediaStatus, Message, MessageMedia
 from inbox.formatting import whatsapp_html
 
 __all__ = ["MEDIA_TYPES", "bubble", "sender_label"]
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
-# The stored-media view of conversations (media download); until it exists media shows as a card.
-MEDIA_VIEW = "conversations-message-media"
+MEDIA_VIEW = "conversations:media"  # staff-only, serves a stored inbound file
 TICKS = {"pending": "🕓", "sent": "✓", "delivered": "✓✓", "read": "✓✓", "failed": "⚠"}
 
 
@@ -44,10 +43,11 @@ def _media(message: Message, content: Mapping[str, Any]) -> dict[str, Any] | Non
             return None
         media = _dict(content.get("media"))
         kind = message.message_type
+        url, note = _stored_media(message)
         return {
             "kind": kind, "id": media.get("id") or "", "link": "", "mime_type": media.get("mime_type") or "",
             "filename": media.get("filename") or "", "caption": media.get("caption") or "",
-            "voice": bool(media.get("voice")), "url": media_url(message),
+            "voice": bool(media.get("voice")), "url": url, "note": note,
         }  # fmt: skip
     if content.get("type") != "media":
         return None
@@ -56,16 +56,25 @@ def _media(message: Message, content: Mapping[str, Any]) -> dict[str, Any] | Non
         "kind": content.get("media_type") or "document", "id": content.get("id") or "",
         "link": link if link.startswith("https://") else "", "mime_type": "",
         "filename": content.get("filename") or "", "caption": content.get("caption") or "", "voice": False,
-        "url": media_url(message) or (link if link.startswith("https://") else ""),
+        "url": link if link.startswith("https://") else "", "note": "sent by id" if content.get("id") else "",
     }  # fmt: skip
 
 
-def media_url(message: Message) -> str:
-    """Where the operator's browser can fetch the message's stored file ("" until stored)."""
+def _stored_media(message: Message) -> tuple[str, str]:
+    """(url, note) of an inbound message's downloaded file: the staff-only media view once it
+    is stored, else why not ("downloading…", or the reason it was refused). Reads the row the
+    timeline loaded with ``select_related("media")``; no query here."""
     try:
-        return reverse(MEDIA_VIEW, args=[message.pk])
-    except NoReverseMatch:
-        return ""
+        media = message.media
+    except MessageMedia.DoesNotExist:
+        return "", "not downloaded"
+    if media is None:
+        return "", "not downloaded"
+    if media.status == MediaStatus.STORED:
+        return reverse(MEDIA_VIEW, args=[message.pk]), ""
+    if media.status == MediaStatus.FAILED:
+        return "", f"not stored: {media.error or 'download failed'}"
+    return "", "downloading…"
 
 
 def _card(message: Message, content: Mapping[str, Any]) -> dict[str, Any] | None:

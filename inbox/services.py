@@ -140,6 +140,11 @@ def _messages_of(contact: Any, app_config: Any) -> QuerySet[Message]:
     return Message.objects.filter(contact_id=contact, app_config_id=app_config)
 
 
+def _for_bubbles(messages: QuerySet[Message]) -> QuerySet[Message]:
+    """Messages as the timeline draws them: with their stored media (one JOIN, no query each)."""
+    return messages.select_related("media")
+
+
 def annotate_status(queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
     """``status`` computed in SQL from the contact's handover flag and the inbox's state, so
     it can never disagree with what the bot does:
@@ -341,13 +346,13 @@ def related_messages(messages: Iterable[Message]) -> dict[str, Message]:
     wanted |= {w for w in (_original_wamid(m) for m in messages) if w}
     if not wanted:
         return {}
-    return {m.wamid: m for m in Message.objects.filter(wamid__in=wanted)}
+    return {m.wamid: m for m in _for_bubbles(Message.objects.filter(wamid__in=wanted))}
 
 
 def timeline_page(conversation: Conversation, before: int | None = None) -> TimelinePage:
     """The newest ``PAGE_SIZE`` messages (older than message ``before`` if given), with the
     notes and audit events of the same stretch of time."""
-    messages = _messages_of(conversation.contact_id, conversation.app_config_id).order_by("-pk")
+    messages = _for_bubbles(_messages_of(conversation.contact_id, conversation.app_config_id)).order_by("-pk")
     upper: datetime | None = None
     if before is not None:
         messages = messages.filter(pk__lt=before)
@@ -423,7 +428,7 @@ def poll(
     result = PollResult(changed=True, version=head["version"])
     if news:
         rows = list(
-            _messages_of(head["contact_id"], head["app_config_id"])
+            _for_bubbles(_messages_of(head["contact_id"], head["app_config_id"]))
             .filter(Q(pk__gt=after) | Q(pk__in=list(watched)))
             .order_by("pk")
         )

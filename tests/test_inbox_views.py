@@ -589,3 +589,31 @@ def test_poll_never_returns_another_conversations_messages(client, agent):
     conversation = conv(mine)
     data = poll(client, conversation, after=last.pk, st=f"{secret.pk}:sent")
     assert data.get("statuses", []) == [] and "their private reply" not in str(data)
+
+
+def test_media_shows_inline_once_stored_else_why_not(client, agent, django_assert_max_num_queries):
+    from conversations.models import MediaStatus, MessageMedia
+
+    number = make_number()
+    contact = make_contact(number)
+    kinds = {"image": "image/jpeg", "audio": "audio/ogg", "video": "video/mp4", "document": "application/pdf"}
+    stored = {}
+    for kind, mime in kinds.items():
+        message = inbound(contact, "", message_type=kind,
+                          content={"media": {"id": f"id-{kind}", "mime_type": mime, "filename": "slip.pdf"}})
+        MessageMedia.objects.create(message=message, media_id=f"id-{kind}", mime_type=mime, status=MediaStatus.STORED,
+                                    file=f"media/{kind}.bin", filename="slip.pdf")
+        stored[kind] = reverse("conversations:media", args=[message.pk])
+    waiting = inbound(contact, "", message_type="image", content={"media": {"id": "id-later"}})
+    MessageMedia.objects.create(message=waiting, media_id="id-later")
+    refused = inbound(contact, "", message_type="image", content={"media": {"id": "id-big"}})
+    MessageMedia.objects.create(message=refused, media_id="id-big", status=MediaStatus.FAILED,
+                                error="larger than 5 MB")
+    url = reverse("inbox:conversation", args=[conv(contact).pk])
+    with django_assert_max_num_queries(23):  # the page's fixed cost; none per media message (6 here)
+        page = client.get(url).content.decode()
+    assert f'<img src="{stored["image"]}"' in page
+    assert f'<audio controls preload="none" src="{stored["audio"]}">' in page
+    assert f'<video controls preload="none" src="{stored["video"]}">' in page
+    assert f'href="{stored["document"]}"' in page and "slip.pdf" in page
+    assert "downloading…" in page and "not stored: larger than 5 MB" in page
