@@ -47,6 +47,7 @@ from inbox.models import (
     SyncMark,
 )
 from inbox.permissions import agents
+from meta_integration import media
 from meta_integration.models import MessageTemplate
 from meta_integration.outbound import OutboundValidationError
 
@@ -66,6 +67,7 @@ __all__ = [
     "release",
     "remove_label",
     "resolve",
+    "send_attachment",
     "send_template",
     "send_text",
     "sync_conversations",
@@ -645,6 +647,40 @@ def send_text(conversation: Conversation, user: Any, text: str, reply_to: str = 
     ).exists():
         raise InboxError("The quoted message is not in this conversation.", "reply_to")
     return _send(conversation, user, {"type": "text", "body": text}, reply_to, AuditAction.SEND, text[:80])
+
+
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # WhatsApp's largest (a document); media.check_bytes has each kind's
+
+
+def send_attachment(conversation: Conversation, user: Any, filename: str, content_type: str, data: bytes,
+                    caption: str = "") -> Message:
+    """Upload a file to Meta's media endpoint from the conversation's number, then send it
+    (image, audio, video, document or sticker by its type). A type or size WhatsApp would
+    refuse is refused before the upload; nothing is written unless the upload succeeded."""
+    caption = (caption or "").strip()
+    if not data:
+        raise InboxError("Choose a file to send.", "file")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise InboxError("WhatsApp does not send files over 100 MB.", "file")
+    _check_text(caption, "caption")
+    contact = Contact.objects.get(pk=conversation.contact_id)
+    conversation.contact = contact
+    _check_can_send_free_form(conversation, contact, "file")
+    mime = media.base_type(content_type)
+    kind = "sticker" if mime == "image/webp" else next(
+        (k for k, (types, _limit) in media.MEDIA_KINDS.items() if mime in types), None)
+    try:
+        media_id = media.upload_media(conversation.app_config, filename, content_type, data)
+    except media.MediaRefused as exc:
+        raise InboxError(f"{filename}: {exc}", "file") from None
+    except media.MediaError as exc:
+        raise InboxError(f"The upload failed, nothing was sent: {exc}") from None
+    spec: dict[str, Any] = {"type": "media", "media_type": kind, "id": media_id}
+    if caption and kind in ("image", "video", "document"):
+        spec["caption"] = caption
+    if kind == "document" and filename:
+        spec["filename"] = filename[:240]
+    return _send(conversation, user, spec, None, AuditAction.SEND, f"{kind} {filename}"[:80])
 
 
 def sendable_templates(conversation: Conversation) -> list[MessageTemplate]:

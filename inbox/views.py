@@ -256,6 +256,26 @@ def send(request: HttpRequest, pk: int) -> JsonResponse:
 
 @require_POST
 @_agent_only
+def attach(request: HttpRequest, pk: int) -> JsonResponse:
+    """A file from the operator's computer: uploaded to Meta, then sent."""
+    conversation = get_object_or_404(Conversation.objects.select_related("contact", "app_config"), pk=pk)
+    upload = request.FILES.get("file")
+    if upload is None:
+        return _error(services.InboxError("Choose a file to send.", "file"))
+    if upload.size > services.MAX_UPLOAD_BYTES:
+        return _error(services.InboxError("WhatsApp does not send files over 100 MB.", "file"))
+    try:
+        message = services.send_attachment(
+            conversation, request.user, upload.name or "file", upload.content_type or "", upload.read(),
+            request.POST.get("caption", ""),
+        )
+    except services.InboxError as exc:
+        return _error(exc)
+    return JsonResponse({"ok": True, "id": message.pk, "status": message.status})
+
+
+@require_POST
+@_agent_only
 def send_template(request: HttpRequest, pk: int) -> JsonResponse:
     conversation = get_object_or_404(Conversation.objects.select_related("contact"), pk=pk)
     values = {key[len("var:"):]: value for key, value in request.POST.items() if key.startswith("var:")}
@@ -304,5 +324,6 @@ def urlpatterns_views() -> list:
         path("<int:pk>/poll/", wrap(poll), name="poll"),
         path("<int:pk>/send/", wrap(send), name="send"),
         path("<int:pk>/template/", wrap(send_template), name="template"),
+        path("<int:pk>/attach/", wrap(attach), name="attach"),
         path("<int:pk>/action/", wrap(action), name="action"),
     ]

@@ -12,7 +12,8 @@ from conversations.models import Message, MessageStatus
 from inbox import services
 from inbox.models import AuditEvent, Conversation
 from tests.support.inbox import inbound, make_contact, make_template, make_user
-from tests.support.outbound import make_config, wait_until
+from tests.support.outbound import make_config
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
@@ -93,3 +94,46 @@ def test_a_note_never_reaches_meta_and_a_release_message_does(client, agent, gev
     assert not Message.objects.filter(text__contains="SECRET").exists()
     contact.refresh_from_db()
     assert contact.needs_human is False
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(200))
+
+
+def test_an_attached_file_is_uploaded_to_meta_then_sent_from_the_conversations_number(client, agent, gevent_worker,
+                                                                                       fake, graph_url):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    config = make_config(graph_url)
+    contact = make_contact(config)
+    inbound(contact, "send me the slip")
+    conversation = conversation_of(contact)
+    upload = SimpleUploadedFile("bet-slip.png", PNG, content_type="image/png")
+
+    response = client.post(reverse("inbox:attach", args=[conversation.pk]), {"file": upload, "caption": "Your *slip*"})
+    assert response.status_code == 200, response.content
+    [record] = fake.wait_for_messages(1, to=contact.wa_id, timeout=20)
+    assert record.path == f"/v23.0/{config.phone_number_id}/messages"
+    media_id = record.body["image"]["id"]
+    assert record.body["image"]["caption"] == "Your *slip*"
+    assert fake.media.get(media_id)["data"] == PNG  # the bytes Meta holds are the file's
+    message = Message.objects.get(pk=response.json()["id"])
+    assert (message.sent_by, message.content["media_type"], message.content["id"]) == ("rudo", "image", media_id)
+
+
+@pytest.mark.parametrize("name, data, content_type, reason", [
+    ("setup.exe", b"MZ\x90\x00", "application/x-msdownload", "cannot be sent"),
+    ("fake.png", b"GIF89a not a png", "image/png", "not image/png"),
+    ("big.png", PNG + b"\x00" * (5 * 1024 * 1024), "image/png", "more than"),
+])
+def test_a_file_whatsapp_would_refuse_is_refused_before_any_upload(client, agent, fake, graph_url, name, data,
+                                                                   content_type, reason):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    config = make_config(graph_url)
+    contact = make_contact(config)
+    inbound(contact, "hi")
+    response = client.post(reverse("inbox:attach", args=[conversation_of(contact).pk]),
+                           {"file": SimpleUploadedFile(name, data, content_type=content_type)})
+    assert response.status_code == 400
+    assert response.json()["field"] == "file" and reason in response.json()["error"]
+    assert fake.requests() == [] and not Message.objects.outbound().exists()

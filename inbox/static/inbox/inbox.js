@@ -222,8 +222,35 @@
     applyComposer(state.composer);
     templateSelect.addEventListener("change", renderTemplateVars);
 
+    const attachInput = document.getElementById("attach-file");
+
+    async function sendAttachment() {
+      // the file goes with the text as its caption (images, videos, documents)
+      const body = new FormData();
+      body.append("file", attachInput.files[0]);
+      body.append("caption", replyText.value);
+      const button = document.getElementById("reply-send");
+      button.disabled = true;
+      try {
+        const response = await fetch(root.dataset.attachUrl, {
+          method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrfToken() }, body,
+        });
+        if (response.redirected) { showError(SESSION_ENDED); return; }
+        let answer = {};
+        try { answer = await response.json(); } catch (e) { answer = { error: "HTTP " + response.status }; }
+        if (!response.ok || !answer.ok) { showError(answer.error || "HTTP " + response.status); return; }
+        showError("");
+        attachInput.value = "";
+        replyText.value = "";
+        poll();
+      } finally {
+        button.disabled = false;
+      }
+    }
+
     replyForm.addEventListener("submit", async (event) => {
       event.preventDefault();
+      if (attachInput.files.length) { await sendAttachment(); return; }
       const text = replyText.value;
       if (!text.trim()) return;
       const button = document.getElementById("reply-send");
