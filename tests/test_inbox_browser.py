@@ -4,8 +4,9 @@ An operator logs into admin, opens the conversation waiting for a human and repl
 page posts to the inbox -> ``send_to_contact`` -> the real gevent I/O worker -> the fake
 Graph API, which posts signed statuses back to the live server's webhook; the page's poll
 draws the ticks. A message the user sends meanwhile (a signed webhook posted by the test)
-appears without a reload; a private note never reaches the fake; with the window closed the
-reply box offers the approved templates, and a template send arrives with its variables.
+appears without a reload; a private note never reaches the fake; an attached file is uploaded
+and arrives as an image; with the window closed the reply box offers the approved templates,
+and a template send arrives with its variables.
 
 Same Selenium setup as test_simulator_browser.py (Debian chromium + chromium-driver).
 """
@@ -205,6 +206,18 @@ def test_an_operator_answers_a_waiting_conversation_in_a_real_browser(driver, li
     assert sent_texts(fake) == [(PHONE_NUMBER_ID, WA_ID, reply), (PHONE_NUMBER_ID, WA_ID, second)]
     assert all("payout pending" not in str(r.body) for r in fake.requests())
 
+    # a file from the operator's computer: uploaded to Meta, then sent as an image
+    png = Path(tempfile.mkdtemp(prefix="inbox-")) / "bet-slip.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(200)))
+    driver.find_element("id", "attach-file").send_keys(str(png))
+    driver.find_element("id", "reply-text").send_keys("Your slip")
+    driver.find_element("id", "reply-send").click()
+    wait_for(driver, "the image at the fake", lambda d: len(sent_texts(fake)) >= 3)
+    [image] = [r.body for r in fake.requests() if isinstance(r.body, dict) and r.body.get("type") == "image"]
+    assert image["to"] == WA_ID and image["image"]["caption"] == "Your slip"
+    assert fake.media.get(image["image"]["id"])["data"] == png.read_bytes()
+    assert sent_texts(fake)[2][0] == PHONE_NUMBER_ID
+
     # the window closes: the reply box offers the approved templates with their variables
     make_template(config, components=BET_SETTLED)
     long_ago = timezone.now() - timedelta(hours=25)
@@ -220,16 +233,16 @@ def test_an_operator_answers_a_waiting_conversation_in_a_real_browser(driver, li
     inputs[0].send_keys("Rudo")
     driver.find_element("id", "template-send").click()  # one variable missing: refused, nothing sent
     wait_for(driver, "the refusal", lambda d: "body.2" in d.find_element("id", "inbox-error").text)
-    assert len(sent_texts(fake)) == 2
+    assert len(sent_texts(fake)) == 3
     driver.find_elements("css selector", "#template-vars input")[1].send_keys("$20.00")
     driver.find_element("id", "template-send").click()
-    wait_for(driver, "the template at the fake", lambda d: len(sent_texts(fake)) >= 3)
+    wait_for(driver, "the template at the fake", lambda d: len(sent_texts(fake)) >= 4)
     [template] = [r.body for r in fake.requests() if isinstance(r.body, dict) and r.body.get("type") == "template"]
     assert template["to"] == WA_ID
     assert template["template"]["name"] == "bet_settled"
     assert template["template"]["components"] == [
         {"type": "body", "parameters": [{"type": "text", "text": "Rudo"}, {"type": "text", "text": "$20.00"}]}]
-    assert sent_texts(fake)[2][0] == PHONE_NUMBER_ID
+    assert sent_texts(fake)[3][0] == PHONE_NUMBER_ID
     wait_for(driver, "the template in the timeline",
              lambda d: d.find_elements("css selector", '.msg.out[data-kind="template"]'))
 
