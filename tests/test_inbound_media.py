@@ -18,7 +18,8 @@ from conversations.services import media
 from devtools import webhook_payloads as simulate
 from meta_integration.media import MediaRefused, upload_media
 from tests.support.inbound import make_app_config, post_webhook
-from tests.support.outbound import start_io_worker, wait_until
+from tests.support.outbound import start_io_worker
+from tests.support.waiting import wait_until
 from whatsappcrm_backend import topology
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]

@@ -24,7 +24,8 @@ from meta_integration.payloads import parse_webhook
 from meta_integration.templates import TemplateVariablesError
 from meta_integration.templates_sync import sync_templates
 from tests.support.flows import business, flow_doc, go, step, text_spec
-from tests.support.outbound import make_config, make_contact, wait_until
+from tests.support.outbound import make_config, make_contact
+from tests.support.waiting import wait_until
 from whatsappcrm_backend.api import AGENT_GROUP, ensure_role_groups
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
