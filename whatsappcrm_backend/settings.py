@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "conversations",
     "flows",
     "football_data_app",
+    "inbox",
 ]
 if DEBUG:
     # Development only: the devstack_seed command and the WhatsApp simulator (devtools/).

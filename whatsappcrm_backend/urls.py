@@ -8,6 +8,7 @@ from django.urls import include, path
 from whatsappcrm_backend import health
 
 urlpatterns = [
+    path("admin/inbox/", include("inbox.urls")),  # before admin's catch-all
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
