@@ -3,7 +3,7 @@
 Views call these functions and render what they return. Every action runs in one
 transaction with its audit record and bumps ``Conversation.version`` (what an open
 conversation's poll watches). Every message goes out through
-``conversations.services.outbound.send_to_contact`` with ``sent_by`` = the operator's
+``conversations.services.sending.send_to_contact`` with ``sent_by`` = the operator's
 username: the same validation, outbox, priority and rate limit as the bot's replies.
 """
 
@@ -34,7 +34,8 @@ from django.utils import timezone
 
 from conversations.api import phone_digits
 from conversations.models import BOT_IGNORED_TYPES, Contact, Direction, Label, Message, MessageStatus
-from conversations.services import outbound
+from conversations.services import sending
+from conversations.services.sending import OutboundValidationError
 from conversations.window import CUSTOMER_SERVICE_WINDOW, window_open
 from flows.services.sessions import release_contact, start_handover
 from inbox.models import (
@@ -49,7 +50,6 @@ from inbox.models import (
 from inbox.permissions import agents
 from meta_integration import media
 from meta_integration.models import MessageTemplate
-from meta_integration.outbound import OutboundValidationError
 
 __all__ = [
     "InboxError",
@@ -622,14 +622,14 @@ def _send(conversation: Conversation, user: Any, spec: dict[str, Any], reply_to:
           action: AuditAction, detail: str) -> Message:
     try:
         with transaction.atomic():
-            message = outbound.send_to_contact(
+            message = sending.send_to_contact(
                 conversation.contact, spec, sent_by=user.get_username(), reply_to=reply_to or None,
                 app_config_id=conversation.app_config_id,
             )
             _audit(conversation, user, action, detail)
     except OutboundValidationError as exc:
         raise InboxError(f"{exc.field}: {exc.message}" if exc.field else exc.message, exc.field) from None
-    except outbound.NoBusinessNumberError as exc:
+    except sending.NoBusinessNumberError as exc:
         raise InboxError(str(exc)) from None
     return message
 
