@@ -10,26 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from conversations.message_specs import (
-    BUTTON_ID_MAX,
-    BUTTON_TITLE_MAX,
-    BUTTONS_MAX,
-    CAPTION_MAX,
-    FOOTER_TEXT_MAX,
-    HEADER_TEXT_MAX,
-    INTERACTIVE_BODY_MAX,
-    LIST_BUTTON_MAX,
-    LIST_ROWS_MAX,
-    LIST_SECTIONS_MAX,
-    ROW_DESCRIPTION_MAX,
-    ROW_ID_MAX,
-    ROW_TITLE_MAX,
-    SECTION_TITLE_MAX,
-    TEXT_BODY_MAX,
-    OutboundValidationError,
-    SpecType,
-    validate_spec,
-)
+from conversations import message_specs as limits  # WhatsApp's limits: limits.BUTTONS_MAX, ...
+from conversations.message_specs import OutboundValidationError, SpecType, validate_spec
 from flows.definitions import FieldError, thaw
 from flows.field_checks import (
     check_keys,
@@ -49,8 +31,8 @@ __all__ = ["validate_message_spec"]
 def _check_buttons(spec: Mapping[str, Any], path: str) -> list[FieldError]:
     errors = check_keys(spec, path, ("type", "body", "buttons"), ("header", "footer"), "a buttons message")
     if "body" in spec:
-        errors += check_text(spec["body"], join_path(path, "body"), max_length=INTERACTIVE_BODY_MAX)
-    for key, limit in (("header", HEADER_TEXT_MAX), ("footer", FOOTER_TEXT_MAX)):
+        errors += check_text(spec["body"], join_path(path, "body"), max_length=limits.INTERACTIVE_BODY_MAX)
+    for key, limit in (("header", limits.HEADER_TEXT_MAX), ("footer", limits.FOOTER_TEXT_MAX)):
         if key in spec:
             errors += check_text(spec[key], join_path(path, key), max_length=limit)
     buttons = spec.get("buttons")
@@ -59,8 +41,10 @@ def _check_buttons(spec: Mapping[str, Any], path: str) -> list[FieldError]:
     buttons_path = join_path(path, "buttons")
     if not isinstance(buttons, (list, tuple)) or not buttons:
         return [*errors, FieldError(buttons_path, "must be a non-empty list")]
-    if len(buttons) > BUTTONS_MAX:
-        errors.append(FieldError(buttons_path, f"has {len(buttons)} buttons; WhatsApp allows at most {BUTTONS_MAX}"))
+    if len(buttons) > limits.BUTTONS_MAX:
+        errors.append(
+            FieldError(buttons_path, f"has {len(buttons)} buttons; WhatsApp allows at most {limits.BUTTONS_MAX}")
+        )
     ids: list[tuple[str, Any]] = []
     for index, button in enumerate(buttons):
         button_path = f"{buttons_path}[{index}]"
@@ -69,20 +53,20 @@ def _check_buttons(spec: Mapping[str, Any], path: str) -> list[FieldError]:
             continue
         errors += check_keys(button, button_path, ("id", "title"), (), "a button")
         if "id" in button:
-            errors += check_text(button["id"], join_path(button_path, "id"), max_length=BUTTON_ID_MAX)
+            errors += check_text(button["id"], join_path(button_path, "id"), max_length=limits.BUTTON_ID_MAX)
             ids.append((join_path(button_path, "id"), button["id"]))
         if "title" in button:
-            errors += check_text(button["title"], join_path(button_path, "title"), max_length=BUTTON_TITLE_MAX)
+            errors += check_text(button["title"], join_path(button_path, "title"), max_length=limits.BUTTON_TITLE_MAX)
     return errors + check_unique_ids(ids, "button")
 
 
 def _check_list(spec: Mapping[str, Any], path: str) -> list[FieldError]:
     errors = check_keys(spec, path, ("type", "body", "button", "sections"), ("header", "footer"), "a list message")
     if "body" in spec:
-        errors += check_text(spec["body"], join_path(path, "body"), max_length=TEXT_BODY_MAX)
+        errors += check_text(spec["body"], join_path(path, "body"), max_length=limits.TEXT_BODY_MAX)
     if "button" in spec:
-        errors += check_text(spec["button"], join_path(path, "button"), max_length=LIST_BUTTON_MAX)
-    for key, limit in (("header", HEADER_TEXT_MAX), ("footer", FOOTER_TEXT_MAX)):
+        errors += check_text(spec["button"], join_path(path, "button"), max_length=limits.LIST_BUTTON_MAX)
+    for key, limit in (("header", limits.HEADER_TEXT_MAX), ("footer", limits.FOOTER_TEXT_MAX)):
         if key in spec:
             errors += check_text(spec[key], join_path(path, key), max_length=limit)
     if "sections" not in spec:
@@ -91,9 +75,11 @@ def _check_list(spec: Mapping[str, Any], path: str) -> list[FieldError]:
     sections_path = join_path(path, "sections")
     if not isinstance(sections, (list, tuple)) or not sections:
         return [*errors, FieldError(sections_path, "must be a non-empty list")]
-    if len(sections) > LIST_SECTIONS_MAX:
+    if len(sections) > limits.LIST_SECTIONS_MAX:
         errors.append(
-            FieldError(sections_path, f"has {len(sections)} sections; WhatsApp allows at most {LIST_SECTIONS_MAX}")
+            FieldError(
+                sections_path, f"has {len(sections)} sections; WhatsApp allows at most {limits.LIST_SECTIONS_MAX}"
+            )
         )
     total_rows = 0
     ids: list[tuple[str, Any]] = []
@@ -104,7 +90,9 @@ def _check_list(spec: Mapping[str, Any], path: str) -> list[FieldError]:
             continue
         errors += check_keys(section, section_path, ("rows",), ("title",), "a list section")
         if "title" in section:
-            errors += check_text(section["title"], join_path(section_path, "title"), max_length=SECTION_TITLE_MAX)
+            errors += check_text(
+                section["title"], join_path(section_path, "title"), max_length=limits.SECTION_TITLE_MAX
+            )
         elif len(sections) > 1:
             errors.append(FieldError(join_path(section_path, "title"), "is required when a list has several sections"))
         rows = section.get("rows")
@@ -122,17 +110,17 @@ def _check_list(spec: Mapping[str, Any], path: str) -> list[FieldError]:
                 continue
             errors += check_keys(row, row_path, ("id", "title"), ("description",), "a list row")
             if "id" in row:
-                errors += check_text(row["id"], join_path(row_path, "id"), max_length=ROW_ID_MAX)
+                errors += check_text(row["id"], join_path(row_path, "id"), max_length=limits.ROW_ID_MAX)
                 ids.append((join_path(row_path, "id"), row["id"]))
             if "title" in row:
-                errors += check_text(row["title"], join_path(row_path, "title"), max_length=ROW_TITLE_MAX)
+                errors += check_text(row["title"], join_path(row_path, "title"), max_length=limits.ROW_TITLE_MAX)
             if "description" in row:
                 errors += check_text(
-                    row["description"], join_path(row_path, "description"), max_length=ROW_DESCRIPTION_MAX
+                    row["description"], join_path(row_path, "description"), max_length=limits.ROW_DESCRIPTION_MAX
                 )
-    if total_rows > LIST_ROWS_MAX:
+    if total_rows > limits.LIST_ROWS_MAX:
         errors.append(
-            FieldError(sections_path, f"has {total_rows} rows in total; WhatsApp allows at most {LIST_ROWS_MAX}")
+            FieldError(sections_path, f"has {total_rows} rows in total; WhatsApp allows at most {limits.LIST_ROWS_MAX}")
         )
     return errors + check_unique_ids(ids, "row")
 
@@ -155,7 +143,7 @@ def _check_media(spec: Mapping[str, Any], path: str) -> list[FieldError]:
         if media_type in ("audio", "sticker"):
             errors.append(FieldError(join_path(path, "caption"), f"WhatsApp does not allow a caption on {media_type}"))
         else:
-            errors += check_text(spec["caption"], join_path(path, "caption"), max_length=CAPTION_MAX)
+            errors += check_text(spec["caption"], join_path(path, "caption"), max_length=limits.CAPTION_MAX)
     if "filename" in spec:
         if media_type != "document":
             errors.append(FieldError(join_path(path, "filename"), "only documents have a filename"))
@@ -249,7 +237,7 @@ def _check_with_sender(spec: Mapping[str, Any], kind: SpecType, path: str) -> li
     """
     if has_placeholders(spec) or (kind is SpecType.TEMPLATE and "variables" in spec):
         return []  # a template's variables are checked against the synced template when sent
-    if kind is SpecType.TEXT and len(spec.get("body", "")) > TEXT_BODY_MAX:
+    if kind is SpecType.TEXT and len(spec.get("body", "")) > limits.TEXT_BODY_MAX:
         return []  # the sender splits long text into ordered parts
     try:
         validate_spec("0", thaw(spec))
