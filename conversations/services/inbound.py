@@ -458,7 +458,9 @@ def store_statuses(statuses: Iterable[StatusUpdate]) -> int:
         applied = _apply_statuses(wamid, events, callbacks.get(wamid))
         for event in events:
             event.applied = applied
-        logger.info(
+        # Three statuses per reply: applied ones only at DEBUG (one INFO line per message is enough).
+        logger.log(
+            logging.DEBUG if applied else logging.INFO,
             "status %s for wamid=%s %s", ",".join(e.status for e in events), wamid,
             "applied" if applied else "kept for later: no outbound message with that wamid yet",
         )
