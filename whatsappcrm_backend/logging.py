@@ -168,13 +168,6 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
             "django.db.backends": {"level": "WARNING"},
             "httpx": {"level": "WARNING"},
             "httpcore": {"level": "WARNING"},
-            # The worker's "Received task" and "Task ... succeeded" lines: two per task run, on
-            # the message path, where the project already logs one line per message stored
-            # (failures are ERROR and still logged). LOG_LEVEL=DEBUG brings them back.
-            **({} if level.upper() == "DEBUG" else {
-                "celery.app.trace": {"level": "WARNING"},
-                "celery.worker.strategy": {"level": "WARNING"},
-            }),
         },
     }
 
