@@ -205,7 +205,7 @@ def store_messages(messages: Iterable[InboundMessage], app_config: MetaAppConfig
     contacts = _upsert_contacts(ordered, app_config)
     now = timezone.now()
     rows = [_message_row(message, contacts[message.from_wa_id], app_config, now) for message in ordered]
-    ids = _insert_returning(Message, rows, on_conflict="ON CONFLICT ({wamid}) DO NOTHING", key="wamid")
+    ids = insert_returning(Message, rows, on_conflict="ON CONFLICT ({wamid}) DO NOTHING", key="wamid")
     stored = []
     wa_ids = {pk: wa_id for wa_id, pk in contacts.items()}
     for row in rows:
@@ -247,7 +247,7 @@ def _message_row(
     )
 
 
-def _insert_returning(model: type[Model], objs: Sequence[Model], *, on_conflict: str, key: str) -> dict[Any, int]:
+def insert_returning(model: type[Model], objs: Sequence[Model], *, on_conflict: str, key: str) -> dict[Any, int]:
     """One multi-row ``INSERT ... <on_conflict> RETURNING pk, key``; returns key -> pk of
     the rows inserted or updated (rows skipped by DO NOTHING are absent).
 
@@ -300,7 +300,7 @@ def _upsert_contacts(messages: Sequence[InboundMessage], app_config: MetaAppConf
         Contact(wa_id=wa_id, profile_name=names.get(wa_id, ""), last_inbound_at=latest[wa_id], app_config=app_config)
         for wa_id in sorted(latest)
     ]
-    return _insert_returning(Contact, contacts, on_conflict=_CONTACT_UPSERT, key="wa_id")
+    return insert_returning(Contact, contacts, on_conflict=_CONTACT_UPSERT, key="wa_id")
 
 
 _CHANGE_TYPES = frozenset({MessageType.EDIT.value, MessageType.REVOKE.value})
@@ -471,7 +471,7 @@ def store_statuses(statuses: Iterable[StatusUpdate]) -> int:
     if single:
         return len(rows)
     # A redelivered (wamid, status) is recorded once; it is marked applied if it now was.
-    _insert_returning(
+    insert_returning(
         StatusEvent, list(rows.values()),
         on_conflict="ON CONFLICT ({wamid}, {status}) DO UPDATE SET {applied} = EXCLUDED.{applied}", key="wamid",
     )
