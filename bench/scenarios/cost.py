@@ -104,13 +104,6 @@ def _measure(ctx: Context, mode: str, users: int, warmup: int) -> dict[str, Any]
     argv = [sys.executable, "-m", "bench.cost", mode, "--users", str(users), "--warmup", str(warmup),
             "--wa-base", str(ctx.wa_base()), "--graph-url", stack.graph_url, "--app-secret", APP_SECRET,
             "--phone-number-id", PHONE_NUMBER_ID, "--display-phone-number", DISPLAY_PHONE_NUMBER]
-    import os
-    if os.environ.get("BENCH_COST_PYSPY") and mode == "project":
-        if os.environ["BENCH_COST_PYSPY"].endswith(".prof"):
-            argv = [sys.executable, "/tmp/perftools/cprof.py", os.environ["BENCH_COST_PYSPY"]] + argv[1:]
-        else:
-            argv = [sys.executable.replace("python", "py-spy"), "record", "--gil", "-r", "500", "-f", "raw", "-o",
-                    os.environ["BENCH_COST_PYSPY"], "--"] + argv
     ctx.progress(f"{mode}: {users} exchanges")
     log = ctx.workdir / f"cost-{mode}.log"
     with open(log, "wb") as stderr:
