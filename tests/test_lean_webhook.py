@@ -25,6 +25,7 @@ def test_the_webhook_is_answered_without_the_browser_middleware(client, broker):
     make_app_config()
     response = post_webhook(client, simulate.webhook_body([simulate.text("hi", wa_id="263770000010")]))
     assert response.status_code == 200
+    assert response.headers["Content-Length"] == str(len(response.content))  # not answered in chunks
     assert Message.objects.filter(contact__wa_id="263770000010").count() == 1
     # No clickjacking, content-type-sniffing or session headers on Meta's answer...
     assert "X-Frame-Options" not in response.headers

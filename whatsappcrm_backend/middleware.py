@@ -10,7 +10,8 @@ the whole stack as before. Put it right after the metrics middleware, so those r
 are still timed and counted, and exceptions still become Django's error responses.
 
 With ``SECURE_SSL_REDIRECT`` a request that is not secure takes the normal path, so it is
-redirected as before.
+redirected as before. The one thing of CommonMiddleware's a client notices, Content-Length
+(without it the answer comes chunked), is set here.
 """
 
 from __future__ import annotations
@@ -46,4 +47,8 @@ class LeanViewMiddleware:
         if not getattr(match.func, _MARK, False) or (settings.SECURE_SSL_REDIRECT and not request.is_secure()):
             return self.get_response(request)
         request.resolver_match = match
-        return match.func(request, *match.args, **match.kwargs)
+        response = match.func(request, *match.args, **match.kwargs)
+        # What CommonMiddleware would add: without it a server answers in chunks.
+        if not response.streaming and not response.has_header("Content-Length"):
+            response.headers["Content-Length"] = str(len(response.content))
+        return response
