@@ -27,13 +27,10 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests import test_api
+from tests.support.api import URLCONF
 from whatsappcrm_backend.api import Role
 
-urlpatterns = test_api.urlpatterns  # this module is the urlconf, as in test_api
-base_world = test_api.base_world  # the same starting data, built once for this module
-
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(URLCONF)]  # base_world: conftest.py, as for test_api
 
 MAX_EXAMPLES = 20
 
@@ -76,8 +73,13 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 # Operations whose rules go beyond what their OpenAPI schema can say, so a schema-valid body
 # may rightly be refused with 400: "text or spec, not both" and the message spec's own rules,
-# the flow document's validator, a non-zero amount with two decimals, a non-blank reason.
+# the flow document's validator, a non-zero amount with two decimals, a non-blank reason;
+# a non-blank label name; label changes that name existing ids, something to add or remove,
+# and no label both added and removed.
 SEMANTIC_400 = {
+    ("POST", "/api/labels/"),
+    ("POST", "/api/contacts/{id}/labels/"),
+    ("POST", "/api/contacts/labels/"),
     ("POST", "/api/contacts/{id}/messages/"),
     ("POST", "/api/flows/import/"),
     ("POST", "/api/wallets/{id}/deposits/"),

@@ -6,6 +6,7 @@ launcher. Production (DEBUG off) refuses to start without the secrets it needs.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dj_database_url
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files, not a CDN
     "django_celery_beat",
     "whatsappcrm_backend",
     "meta_integration",
@@ -290,6 +292,30 @@ MULTIPART_GAP_SECONDS = env_float("MULTIPART_GAP_SECONDS", 2.0)
 # Transient send failures back off exponentially (with jitter) from the base, capped at the max.
 META_RETRY_BASE_SECONDS = env_float("META_RETRY_BASE_SECONDS", 1.0)
 META_RETRY_MAX_SECONDS = env_float("META_RETRY_MAX_SECONDS", 300.0)
+# --- Media (issue 13) -------------------------------------------------------------------
+# Files users send (downloaded from Meta by conversations.download_media) are stored through
+# Django's storage API: by default on disk under the data directory. For an S3-compatible
+# bucket install django-storages[s3] and set MEDIA_STORAGE_BACKEND=storages.backends.s3.S3Storage
+# and MEDIA_STORAGE_OPTIONS='{"bucket_name": "...", "endpoint_url": "https://...", ...}'
+# (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, as boto3 reads them).
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "/media-files/"  # never served directly: conversations:media checks the user first
+MEDIA_STORAGE_BACKEND = env_str("MEDIA_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+try:
+    MEDIA_STORAGE_OPTIONS = json.loads(env_str("MEDIA_STORAGE_OPTIONS", "") or "{}")
+except ValueError as exc:
+    raise ConfigurationError(f"MEDIA_STORAGE_OPTIONS must be a JSON object: {exc}") from None
+if MEDIA_STORAGE_BACKEND.endswith("FileSystemStorage"):
+    MEDIA_STORAGE_OPTIONS.setdefault("location", str(MEDIA_ROOT))
+STORAGES = {
+    "default": {"BACKEND": MEDIA_STORAGE_BACKEND, "OPTIONS": MEDIA_STORAGE_OPTIONS},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# The largest media file accepted, over Meta's own per-type limits (image 5 MB, sticker
+# 500 KB, audio and video 16 MB, document 100 MB): the smaller of the two applies.
+MEDIA_MAX_BYTES = env_int("MEDIA_MAX_BYTES", 100 * 1024 * 1024)
+# A media URL expires within minutes: how many fresh URLs to ask the media id for.
+MEDIA_URL_RETRIES = env_int("MEDIA_URL_RETRIES", 2)
 # Development simulator: where the fake Graph API's record is (default: the business number's URL).
 SIMULATOR_FAKE_GRAPH_URL = env_str("SIMULATOR_FAKE_GRAPH_URL", "")
 
@@ -306,6 +332,27 @@ FLOW_CHANGED_TEXT = env_str(
 )
 FLOW_REPLY_GAP_SECONDS = env_float("FLOW_REPLY_GAP_SECONDS", 0.0)
 FLOW_MAIN_MENU = env_str("FLOW_MAIN_MENU", "main_menu")
+# Keep each turn's steps, transitions and events briefly in Redis for the simulator's bot log
+# (flows/services/trace.py): one extra Redis round trip per turn, so off in production.
+FLOW_TRACE = env_bool("FLOW_TRACE", DEBUG)
+
+# --- Marketing consent ----------------------------------------------------------------
+# A message that is exactly one of these words (any case, surrounding spaces and punctuation
+# allowed) opts the contact out of / back into campaigns; it is answered once and never
+# reaches the flows. Conversations with the bot are unaffected either way.
+MARKETING_OPT_OUT_WORDS = env_list("MARKETING_OPT_OUT_WORDS", "STOP,UNSUBSCRIBE")
+MARKETING_OPT_IN_WORDS = env_list("MARKETING_OPT_IN_WORDS", "START")
+MARKETING_OPT_OUT_CONFIRMATION = env_str(
+    "MARKETING_OPT_OUT_CONFIRMATION",
+    "You won't receive promotional messages from us any more. "
+    + (f"Reply {MARKETING_OPT_IN_WORDS[0]} to get them again. " if MARKETING_OPT_IN_WORDS else "")
+    + "You can still chat with us here any time.",
+)
+MARKETING_OPT_IN_CONFIRMATION = env_str(
+    "MARKETING_OPT_IN_CONFIRMATION",
+    "You're subscribed to our promotional messages again. "
+    + (f"Reply {MARKETING_OPT_OUT_WORDS[0]} to stop them." if MARKETING_OPT_OUT_WORDS else ""),
+)
 
 # --- API-Football ---------------------------------------------------------------------
 API_FOOTBALL_URL = env_str("API_FOOTBALL_URL", "https://v3.football.api-sports.io")
@@ -331,7 +378,17 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "WhatsApp CRM operators API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "WhatsApp CRM operators API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ and /api/redoc/ load their JavaScript and CSS from this project's static
+    # files (drf-spectacular-sidecar): a CDN made the page blank without internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},  # no badge from validator.swagger.io
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # When set, /metrics needs "Authorization: Bearer <token>".
 METRICS_TOKEN = env_str("METRICS_TOKEN")

@@ -10,7 +10,14 @@ It goes through the real path, so what works here works with Meta:
 * ``feed``: the page polls; this view reads the fake Graph API's control endpoints, i.e. what
   the bot *sent* (``/_fake/requests?to=<number>``) and the ``sent``/``delivered``/``read``
   status webhooks the fake posted back (``/_fake/webhooks``), and turns them into chat bubbles
-  and ticks.
+  and ticks. It also says where the bot is with this user (flow, step, variables, handover)
+  and the turns the workers recorded (``flows.services.trace``): the page's state panel and
+  bot log.
+* ``conversation``: the whole chat from the database (both sides), drawn when the page loads
+  or switches user, so a restart of the dev stack or another browser loses nothing.
+* ``reset``: start the user's chat over (session, handover, messages and log).
+* ``csrf``: a fresh CSRF token, for a page whose token was rotated (a login to the admin in
+  the same browser rotates it); the page retries a refused POST once with it.
 
 The simulator needs a business number (``MetaAppConfig`` for ``settings.META_PHONE_NUMBER_ID``)
 whose Graph API URL points at the fake; ``settings.SIMULATOR_FAKE_GRAPH_URL`` overrides where
@@ -20,11 +27,12 @@ server; only the three views touch Django and the network.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import wraps
 from typing import Any
@@ -33,12 +41,15 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from devtools import webhook_payloads
+from devtools.simulator import conversation as chat_record
 from meta_integration.models import MetaAppConfig
+from meta_integration.payloads import parse_callback_message_id
 
 __all__ = [
     "MAX_TEXT_LENGTH",
@@ -49,11 +60,14 @@ __all__ = [
     "UserAction",
     "bot_message_view",
     "build_inbound",
+    "conversation",
+    "csrf",
     "feed",
     "page",
     "parse_feed_query",
     "parse_user_action",
     "read_receipts",
+    "reset",
     "send",
     "tick_statuses",
 ]
@@ -110,6 +124,7 @@ class InboundKind(StrEnum):
     LIST_REPLY = "list_reply"  # picked a row of an interactive list
     TEMPLATE_BUTTON = "template_button"  # tapped a quick-reply button of a template
     LOCATION = "location"
+    IMAGE = "image"  # a sample photo (the fake holds its bytes; the project downloads it)
 
 
 @dataclass(frozen=True)
@@ -127,6 +142,7 @@ class UserAction:
     longitude: float | None = None
     place_name: str | None = None
     address: str | None = None
+    media_id: str | None = None  # an image's id at the fake Graph API (set by the send view)
 
 
 def _field_text(data: Mapping[str, Any], key: str, *, max_len: int, required: bool) -> str | None:
@@ -207,6 +223,8 @@ def parse_user_action(data: Any) -> UserAction:
     if kind is InboundKind.TEXT:
         text = _field_text(data, "text", max_len=MAX_TEXT_LENGTH, required=True)
         return UserAction(**common, text=text, context=context)
+    if kind is InboundKind.IMAGE:
+        return UserAction(**common, text=_field_text(data, "text", max_len=1024, required=False))
     if kind is InboundKind.LOCATION:
         return UserAction(
             **common,
@@ -242,6 +260,8 @@ def build_inbound(action: UserAction, business_number: str) -> dict[str, Any]:
         context = webhook_payloads.Context.reply(action.context, business_number)
     if action.kind is InboundKind.TEXT:
         return webhook_payloads.text(action.text or "", wa_id=action.wa_id, context=context)
+    if action.kind is InboundKind.IMAGE:
+        return webhook_payloads.image(action.media_id, caption=action.text, mime_type="image/png", wa_id=action.wa_id)
     if action.kind is InboundKind.LOCATION:
         assert action.latitude is not None and action.longitude is not None
         return webhook_payloads.location(
@@ -371,6 +391,9 @@ def bot_message_view(record: Mapping[str, Any]) -> dict[str, Any] | None:
     if kind != "message":
         return None
     view["reply_to"] = _str(_obj(body.get("context")).get("message_id"))
+    # the project's Message row (biz_opaque_callback_data): the same bubble from the feed and
+    # from the history has the same id, so the page never draws it twice
+    view["message_id"] = parse_callback_message_id(body.get("biz_opaque_callback_data"))
     msg_type = _str(body.get("type")) or ""
     content = _obj(body.get(msg_type))
     if msg_type == "text":
@@ -566,6 +589,7 @@ def page(request: HttpRequest) -> HttpResponse:
             "sessionTimeout": settings.FLOW_SESSION_TIMEOUT,
             "maxText": MAX_TEXT_LENGTH,
             "locationPresets": list(LOCATION_PRESETS),
+            "csrfCookieName": settings.CSRF_COOKIE_NAME,
         },
     }
     return render(request, "simulator/simulator.html", context)
@@ -584,6 +608,8 @@ def send(request: HttpRequest) -> JsonResponse:
     try:
         action = parse_user_action(data)
         config = business_number()
+        if action.kind is InboundKind.IMAGE:
+            action = replace(action, media_id=_upload_sample_photo(config))
         message = build_inbound(action, _display_number(config))
         body = webhook_payloads.webhook_body(
             [message],
@@ -616,6 +642,23 @@ def send(request: HttpRequest) -> JsonResponse:
     })
 
 
+# A 16x16 green PNG: the sample photo the simulated user sends (a real PNG, so the project's checks pass).
+SAMPLE_PHOTO = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAFklEQVR42mNQvZxGEmIY1TCqYfhqAADRaV4QBO9zkwAAAABJRU5ErkJggg=="
+)
+
+
+def _upload_sample_photo(config: MetaAppConfig) -> str:
+    """Put the sample photo at the fake Graph API, as WhatsApp holds what a user sends."""
+    try:
+        response = httpx.post(f"{fake_graph_url(config)}/_fake/media", content=SAMPLE_PHOTO,
+                              params={"mime_type": "image/png", "filename": "photo.png"}, timeout=UPSTREAM_TIMEOUT)
+        response.raise_for_status()
+        return str(response.json()["id"])
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        raise SimulatorInputError("business", f"the fake Graph API did not take the photo: {exc}") from None
+
+
 def read_receipts(records: Iterable[Mapping[str, Any]], mine: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Which of the user's messages the bot marked read (accepted receipts only)."""
     wanted = set(mine)
@@ -634,7 +677,8 @@ def feed(request: HttpRequest) -> JsonResponse:
     read receipts for the user's own messages."""
     try:
         query = parse_feed_query(request.GET)
-        base = fake_graph_url(business_number())
+        config = business_number()
+        base = fake_graph_url(config)
     except SimulatorInputError as exc:
         status = 503 if exc.field == "business" else 400
         return JsonResponse({"error": exc.to_dict()}, status=status)
@@ -662,6 +706,7 @@ def feed(request: HttpRequest) -> JsonResponse:
         "receipts": read_receipts(receipt_records, query.mine),
         "next_receipts_since": max((r["seq"] for r in receipt_records), default=query.receipts_since),
         "fake_last_seq": fake_last,
+        "state": chat_record.session_state(config, query.wa_id),
     })
 
 
@@ -669,3 +714,67 @@ def _fake_get(client: httpx.Client, path: str, **params: Any) -> dict[str, Any]:
     response = client.get(path, params={k: str(v) for k, v in params.items()})
     response.raise_for_status()
     return response.json()
+
+
+def _fake_last_seq(config: MetaAppConfig) -> int | None:
+    """The fake's newest record number (None when it cannot be read): the page's feed starts
+    after it, the history having drawn everything before."""
+    try:
+        with httpx.Client(base_url=fake_graph_url(config), timeout=UPSTREAM_TIMEOUT) as client:
+            last = _fake_get(client, "/_fake/health").get("last_seq")
+    except (httpx.HTTPError, ValueError, SimulatorInputError):
+        return None
+    return last if isinstance(last, int) else None
+
+
+def _wa_id_from_json(request: HttpRequest) -> str:
+    if len(request.body) > MAX_REQUEST_BYTES:
+        raise SimulatorInputError("body", f"at most {MAX_REQUEST_BYTES} bytes")
+    try:
+        data = json.loads(request.body or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SimulatorInputError("body", f"is not valid JSON: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise SimulatorInputError("body", "must be a JSON object")
+    unknown = sorted(str(key) for key in data if key != "wa_id")
+    if unknown:
+        raise SimulatorInputError(unknown[0], "unknown field (known: wa_id)")
+    return parse_wa_id(data.get("wa_id"))
+
+
+@debug_only
+@require_GET
+def conversation(request: HttpRequest) -> JsonResponse:
+    """``?wa_id=``: the whole chat from the database (both sides), where the bot is, its log,
+    and the fake's newest record number (the feed goes on from there)."""
+    try:
+        wa_id = parse_wa_id(request.GET.get("wa_id"))
+        config = business_number()
+    except SimulatorInputError as exc:
+        return JsonResponse({"error": exc.to_dict()}, status=503 if exc.field == "business" else 400)
+    return JsonResponse({
+        "items": chat_record.history(config, wa_id),
+        "fake_last_seq": _fake_last_seq(config),
+        "state": chat_record.session_state(config, wa_id),
+    })
+
+
+@debug_only
+@require_POST
+def reset(request: HttpRequest) -> JsonResponse:
+    """``{"wa_id"}``: start that user's chat over (session, handover, messages, log)."""
+    try:
+        wa_id = _wa_id_from_json(request)
+        config = business_number()
+    except SimulatorInputError as exc:
+        return JsonResponse({"error": exc.to_dict()}, status=503 if exc.field == "business" else 400)
+    deleted = chat_record.reset_conversation(config, wa_id)
+    return JsonResponse({"deleted": deleted, "fake_last_seq": _fake_last_seq(config)})
+
+
+@debug_only
+@require_GET
+@ensure_csrf_cookie
+def csrf(request: HttpRequest) -> JsonResponse:
+    """A CSRF token valid for this browser now (its cookie may have been rotated by a login)."""
+    return JsonResponse({"csrf_token": get_token(request)})
