@@ -73,6 +73,8 @@ if DEBUG:
 
 MIDDLEWARE = [
     "whatsappcrm_backend.metrics.WebhookMetricsMiddleware",  # first, to time the whole stack
+    # Meta's webhook (marked in its view) skips everything below: it carries no cookies.
+    "whatsappcrm_backend.middleware.LeanViewMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -119,6 +121,9 @@ DB_POOL = env_bool("DB_POOL", True) and DATABASES["default"]["ENGINE"] == "djang
 DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 2)
 DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
 DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 10.0)
+# A pooled connection checked out again within this many seconds is not checked with a
+# round trip first (whatsappcrm_backend/dbpool.py); 0 checks every checkout.
+DB_POOL_CHECK_AFTER_SECONDS = env_float("DB_POOL_CHECK_AFTER_SECONDS", 2.0)
 if DB_POOL_MIN_SIZE < 0 or DB_POOL_MAX_SIZE < 1 or DB_POOL_MIN_SIZE > DB_POOL_MAX_SIZE:
     raise ConfigurationError(
         f"DB_POOL_MIN_SIZE={DB_POOL_MIN_SIZE}, DB_POOL_MAX_SIZE={DB_POOL_MAX_SIZE}: "
@@ -126,6 +131,10 @@ if DB_POOL_MIN_SIZE < 0 or DB_POOL_MAX_SIZE < 1 or DB_POOL_MIN_SIZE > DB_POOL_MA
     )
 if not DB_POOL_TIMEOUT > 0:
     raise ConfigurationError(f"DB_POOL_TIMEOUT={DB_POOL_TIMEOUT} must be a positive number of seconds")
+if not DB_POOL_CHECK_AFTER_SECONDS >= 0:
+    raise ConfigurationError(
+        f"DB_POOL_CHECK_AFTER_SECONDS={DB_POOL_CHECK_AFTER_SECONDS} must be 0 or a positive number of seconds"
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["OPTIONS"] = {

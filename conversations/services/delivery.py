@@ -467,24 +467,33 @@ def _next_in_chain(message: _Claimed) -> tuple[int, float] | None:
 
     Runs after ``message`` was committed as finished, so a reply written meanwhile is seen
     here or sees ``message`` finished in its own claim (no lost wake-up)."""
-    following = (
-        Message.objects.pending_chain(message.contact_id, message.app_config_id)
-        .filter(pk__gt=message.id)
-        .order_by("pk")
-        .values("pk", "group_id", "send_after", "next_attempt_at")
-        .first()
-    )
-    if following is None:
+    on_number = "app_config_id IS NULL" if message.app_config_id is None else "app_config_id = %s"
+    params = [message.contact_id, *([] if message.app_config_id is None else [message.app_config_id]), message.id]
+    with connection.cursor() as cursor:  # SQL: compiling it with the ORM cost more than running it
+        cursor.execute(_NEXT_IN_CHAIN_SQL.format(on_number=on_number), params)
+        row = cursor.fetchone()
+    if row is None:
         return None
+    following_id, group_id, send_after, next_attempt_at = row
+    group_id = uuid.UUID(str(group_id)) if group_id is not None and not isinstance(group_id, uuid.UUID) else group_id
+    send_after, next_attempt_at = _as_datetime(send_after), _as_datetime(next_attempt_at)
     now = timezone.now()
     wait = 0.0
-    if following["group_id"] is not None and following["group_id"] == message.group_id:
-        wait = _part_countdown(message.send_after, following["send_after"], now)
-    elif following["send_after"] is not None:
-        wait = (following["send_after"] - now).total_seconds()
-    if following["next_attempt_at"] is not None:
-        wait = max(wait, (following["next_attempt_at"] - now).total_seconds())
-    return following["pk"], max(0.0, wait)
+    if group_id is not None and group_id == message.group_id:
+        wait = _part_countdown(message.send_after, send_after, now)
+    elif send_after is not None:
+        wait = (send_after - now).total_seconds()
+    if next_attempt_at is not None:
+        wait = max(wait, (next_attempt_at - now).total_seconds())
+    return following_id, max(0.0, wait)
+
+
+# Message.objects.pending_chain(contact, number).filter(pk__gt=...).order_by("pk").first()
+_NEXT_IN_CHAIN_SQL = """
+SELECT id, group_id, send_after, next_attempt_at FROM conversations_message
+WHERE contact_id = %s AND {on_number} AND direction = 'out' AND status = 'pending' AND id > %s
+ORDER BY id LIMIT 1
+"""
 
 
 def _part_countdown(previous_send_after: datetime | None, send_after: datetime | None, now: datetime) -> float:

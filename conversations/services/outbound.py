@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message, MessageStatus
 from conversations.services.delivery import PREVIOUS_PART_FAILED, SEND_TASK
+from conversations.services.inbound import insert_returning
 from meta_integration.models import MessageTemplate, MetaAppConfig
 from meta_integration.outbound import OutboundValidationError, build_message, split_text
 from whatsappcrm_backend.celery import enqueue
@@ -154,7 +155,12 @@ def _write(
 ) -> list[Message]:
     """One INSERT for all the parts (a single message is a row without a group)."""
     if len(specs) == 1:
-        return [Message.objects.create(**_row(contact, app_config_id, specs[0], payloads[0], sent_by))]
+        # One INSERT ... RETURNING, as Message.objects.create would run it, without its compile
+        # (every bot reply comes through here).
+        message = Message(**_row(contact, app_config_id, specs[0], payloads[0], sent_by))
+        [message.pk] = insert_returning(Message, [message], on_conflict="", key="id").values()
+        message._state.adding, message._state.db = False, "default"
+        return [message]
     group_id, now, total = uuid.uuid4(), timezone.now(), len(specs)
     rows = [
         Message(
