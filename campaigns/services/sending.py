@@ -52,6 +52,7 @@ __all__ = ["BATCH_TASK", "CampaignSendGate", "ChainRun", "kick", "run_chain", "t
 
 logger = logging.getLogger(__name__)
 BATCH_TASK = "campaigns.send_batch"
+FINISH_POLL_SECONDS = 2.0
 
 _redis: redis_lib.Redis | None = None
 
@@ -183,8 +184,12 @@ def _run_chain(campaign: Campaign, chain: int, run: RunInfo, renew: Callable[[],
         .order_by("pk").values_list("pk", flat=True)[:limit]
     )
     if not ids:
-        maybe_finish(campaign.pk)
-        return ChainRun(note="nothing queued")
+        if maybe_finish(campaign.pk) or Recipient.objects.filter(campaign=campaign, state=RecipientState.QUEUED) \
+                .exists():
+            return ChainRun(note="nothing queued for this chain")
+        # Written messages are still pending (a retry, a token wait): look again shortly, so
+        # the campaign is marked done without waiting for the periodic check.
+        return ChainRun(next_in=FINISH_POLL_SECONDS, note="waiting for the last sends")
     sent = written = 0
     for recipient_id in ids:
         result = write_recipient(campaign, recipient_id)
