@@ -19,7 +19,14 @@ from campaigns.models import Campaign, CampaignState, Recipient, RecipientState
 from campaigns.services import lifecycle, sending
 from conversations.models import Contact, MessageStatus
 from devtools import webhook_payloads as simulate
-from tests.test_campaign_support import FIXTURE, labelled_segment, make_campaign, make_contacts, make_template, unlimited
+from tests.test_campaign_support import (
+    FIXTURE,
+    labelled_segment,
+    make_campaign,
+    make_contacts,
+    make_template,
+    unlimited,
+)
 from tests.test_flow_models import APP_SECRET, business, import_defaults
 from tests.test_outbound_support import TOKEN, make_config, wait_until
 
