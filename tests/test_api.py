@@ -30,6 +30,7 @@ from drf_spectacular.validation import validate_schema
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from campaigns.models import Campaign, Recipient, Segment
 from conversations.api import phone_digits
 from conversations.models import Contact, Direction, Message, MessageStatus
 from devtools import fake_feed
@@ -40,7 +41,7 @@ from football_data_app.feed import parse_fixture, parse_league
 from football_data_app.models import LedgerEntry, Outcome, Ticket, Wallet
 from football_data_app.services import betting, upserts
 from football_data_app.services.wallet import deposit, wallet_discrepancies, wallet_for
-from meta_integration.models import MetaAppConfig
+from meta_integration.models import MessageTemplate, MetaAppConfig
 from meta_integration.payloads import parse_webhook
 from whatsappcrm_backend.api import AGENT_GROUP, READ_ONLY_GROUP, Role, ensure_role_groups, role_for
 from whatsappcrm_backend.api_errors import api_exception_handler, flatten_errors
@@ -66,6 +67,7 @@ class World:
     flow: Flow
     wallet: Wallet
     ticket: Ticket
+    campaigns: dict[str, Campaign] = field(default_factory=dict)  # by state: draft, running, paused
     users: dict[Any, User] = field(default_factory=dict)
     tokens: dict[Any, str] = field(default_factory=dict)
 
@@ -125,15 +127,32 @@ def build_world() -> dict[str, Any]:
     outcome = Outcome.objects.filter(market__fixture__api_id=items[0]["fixture"]["id"], active=True).first()
     ticket = betting.place_ticket(wallet, [betting.Selection(outcome.pk)], D("10.00"))
     users, tokens = make_users()
+    campaigns = _campaigns(config)
     return {
         "ids": {
             "config": config.pk, "contact": contact.pk, "waiting": waiting.pk,
             "state": ContactFlowState.objects.get(contact=contact).pk, "flow": Flow.objects.get(name="main_menu").pk,
-            "wallet": wallet.pk, "ticket": ticket.pk,
+            "wallet": wallet.pk, "ticket": ticket.pk, "campaigns": campaigns,
         },
         "users": {role: user.pk for role, user in users.items()},
         "tokens": tokens,
     }  # fmt: skip
+
+
+def _campaigns(config: MetaAppConfig) -> dict[str, int]:
+    """A campaign in each state the campaign actions start from (everyone is its segment)."""
+    template = MessageTemplate.objects.create(
+        app_config=config, name="weekend_fixtures", language="en_US", status="APPROVED",
+        components=[{"type": "BODY", "text": "Hi {{1}}, the weekend fixtures are out."}],
+    )
+    segment = Segment.objects.create(name="everyone")
+    return {
+        state: Campaign.objects.create(
+            name=f"Fixtures ({state})", app_config=config, template=template, segment=segment, state=state,
+            variables={"body.1": {"field": "name", "fallback": "there"}},
+        ).pk
+        for state in ("draft", "running", "paused")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +178,7 @@ def world(base_world, db) -> World:
         flow=Flow.objects.get(pk=ids["flow"]),
         wallet=Wallet.objects.get(pk=ids["wallet"]),
         ticket=Ticket.objects.get(pk=ids["ticket"]),
+        campaigns={state: Campaign.objects.get(pk=pk) for state, pk in ids["campaigns"].items()},
         users={role: User.objects.get(pk=pk) for role, pk in base_world["users"].items()},
         tokens=dict(base_world["tokens"]),
     )
@@ -173,6 +193,8 @@ def fingerprint() -> tuple:
         list(Flow.objects.order_by("pk").values_list("name", "description", "updated_at")),
         list(LedgerEntry.objects.order_by("pk").values_list("pk", "amount")),
         list(Wallet.objects.order_by("pk").values_list("pk", "balance")),
+        list(Campaign.objects.order_by("pk").values_list("pk", "state")),
+        Recipient.objects.count(),
     )
 
 
@@ -239,6 +261,14 @@ CALLS = {
         lambda w: {"amount": "-5.00", "note": "Reverse a duplicate deposit"},
         {"Idempotency-Key": "adjust-0001-duplicate"},
     ),
+    "campaigns": Call("get", lambda w: "/api/campaigns/", Role.READ_ONLY, 200),
+    "campaign detail": Call("get", lambda w: f"/api/campaigns/{w.campaigns['running'].pk}/", Role.READ_ONLY, 200),
+    "campaign start": Call("post", lambda w: f"/api/campaigns/{w.campaigns['draft'].pk}/start/", Role.AGENT, 200),
+    "campaign pause": Call("post", lambda w: f"/api/campaigns/{w.campaigns['running'].pk}/pause/", Role.AGENT, 200),
+    "campaign resume": Call("post", lambda w: f"/api/campaigns/{w.campaigns['paused'].pk}/resume/", Role.AGENT, 200),
+    "campaign cancel": Call("post", lambda w: f"/api/campaigns/{w.campaigns['draft'].pk}/cancel/", Role.AGENT, 200),
+    "campaign retry failed": Call(
+        "post", lambda w: f"/api/campaigns/{w.campaigns['running'].pk}/retry-failed/", Role.AGENT, 200),
 }
 
 
@@ -284,7 +314,7 @@ def test_the_matrix_covers_every_operation_in_the_schema(world):
 
 def _template(url: str, w: World) -> str:
     url = url.split("?")[0]
-    for obj in (w.contact, w.waiting, w.state, w.flow, w.ticket, w.wallet):
+    for obj in (w.contact, w.waiting, w.state, w.flow, w.ticket, w.wallet, *w.campaigns.values()):
         url = url.replace(f"/{obj.pk}/", "/{id}/")
     return url
 
