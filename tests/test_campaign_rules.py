@@ -330,3 +330,30 @@ def test_the_api_reads_for_read_only_and_acts_for_agents(number, broker):
     assert agent.post(f"/api/campaigns/{campaign.pk}/cancel/").json()["state"] == "cancelled"
     assert set(Recipient.objects.values_list("state", flat=True)) == {RecipientState.CANCELLED}
     assert agent.post("/api/campaigns/999999/pause/").status_code == 404
+
+
+# ------------------------------------------------------------------ admin
+
+
+def test_the_admin_shows_the_match_count_the_progress_and_acts(number, admin_client, broker):
+    label, segment = labelled_segment()
+    make_contacts(number, 3, label=label)
+    make_contacts(number, 1, label=label, marketing_opt_out=True)
+    page = admin_client.get(f"/admin/campaigns/segment/{segment.pk}/change/")
+    assert "4 matched, 3 to send to (skipped: 1 opted out, 0 blocked)" in page.content.decode()
+    campaign = make_campaign(number, make_template(number), segment)
+    changelist = "/admin/campaigns/campaign/"
+    response = admin_client.post(changelist, {"action": "start_selected", "_selected_action": [campaign.pk]},
+                                 follow=True)
+    assert "3 recipients (1 opted out and 0 blocked skipped)" in response.content.decode()
+    progress_json = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/progress/").json()
+    assert (progress_json["state"], progress_json["total"], progress_json["counts"]["pending"]) == ("running", 3, 3)
+    assert progress_json["skipped_opted_out_at_start"] == 1
+    page = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    assert "campaign-progress" in page and f"/admin/campaigns/campaign/{campaign.pk}/progress/" in page
+    response = admin_client.post(changelist, {"action": "resume_selected", "_selected_action": [campaign.pk]},
+                                 follow=True)
+    assert "not resumed: campaign &#x27;Weekend fixtures&#x27; is running" in response.content.decode()
+    admin_client.post(changelist, {"action": "pause_selected", "_selected_action": [campaign.pk]})
+    campaign.refresh_from_db()
+    assert campaign.state == CampaignState.PAUSED and campaign.state_reason == "paused by admin"
