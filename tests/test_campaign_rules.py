@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from campaigns.models import CampaignState, LabelMatch, Recipient, RecipientState, Segment
+from campaigns.models import Campaign, CampaignState, LabelMatch, Recipient, RecipientState, Segment
 from campaigns.services import lifecycle, sending
 from campaigns.services.progress import failed_recipients, progress
 from campaigns.services.segments import segment_contacts, segment_counts
@@ -357,3 +357,35 @@ def test_the_admin_shows_the_match_count_the_progress_and_acts(number, admin_cli
     admin_client.post(changelist, {"action": "pause_selected", "_selected_action": [campaign.pk]})
     campaign.refresh_from_db()
     assert campaign.state == CampaignState.PAUSED and campaign.state_reason == "paused by admin"
+
+
+# ------------------------------------------------------------------ Meta's limits
+
+
+def test_a_spam_rate_limit_pauses_the_campaign_and_a_marketing_limit_is_not_retried(number, fake, broker):
+    label, segment = labelled_segment()
+    first, second, third = make_contacts(number, 3, label=label)
+    campaign = make_campaign(number, make_template(number), segment)
+    lifecycle.start_campaign(campaign.pk)
+    fake.add_fault(131049, to=first.wa_id)
+    fake.add_fault(131048, to=second.wa_id)
+    for chain in range(4):  # one recipient per chain (ids 1, 2, 3 modulo 4), in order
+        sending.run_chain(campaign.pk, chain)
+    assert not [r for r in fake.requests() if r.ok]
+    failed = {r.contact_id: r.message for r in Recipient.objects.filter(campaign=campaign, message__status="failed")}
+    assert (failed[first.pk].error_code, failed[second.pk].error_code) == (131049, 131048)
+    # The run after the 131048 paused the campaign with Meta's reason, before the third send.
+    campaign.refresh_from_db()
+    assert campaign.state == CampaignState.PAUSED
+    assert campaign.state_reason.startswith("Meta 131048: Spam rate limit")
+    assert Recipient.objects.get(contact=third).state == RecipientState.QUEUED
+    # Retry failed queues the 131048 one, not the 131049 one (Meta asked not to resend).
+    result = lifecycle.retry_failed(campaign.pk)
+    assert (result.requeued, result.not_retried) == (1, 1)
+    lifecycle.resume_campaign(campaign.pk)
+    for chain in range(4):
+        sending.run_chain(campaign.pk, chain)
+    assert sorted(r.to for r in fake.requests() if r.ok) == sorted([second.wa_id, third.wa_id])
+    assert Campaign.objects.get(pk=campaign.pk).state == CampaignState.RUNNING  # resumed, not paused again
+    assert lifecycle.maybe_finish(campaign.pk)
+    assert [f["code"] for f in failed_recipients(campaign)] == [131049]

@@ -77,6 +77,8 @@ __all__ = [
     "SendGate",
     "callback_data",
     "deliver",
+    "enqueue_send",
+    "is_bulk",
     "mark_read",
     "record_accepted",
     "register_send_gate",
@@ -162,6 +164,11 @@ def register_send_gate(sent_by_prefix: str, gate: SendGate) -> None:
     if not sent_by_prefix:
         raise ValueError("sent_by_prefix: must not be empty")
     _send_gates[sent_by_prefix] = gate
+
+
+def is_bulk(sent_by: str) -> bool:
+    """A row written by a bulk sender (a campaign): sent and rescheduled at LOW priority."""
+    return _gate_for(sent_by) is not None
 
 
 def _gate_for(sent_by: str) -> SendGate | None:
@@ -578,6 +585,11 @@ def send_chain(message_id: int, run: RunInfo | None = None) -> Outcome:
             return outcome
     _enqueue_send(message_id, 0)
     return outcome
+
+
+def enqueue_send(message_id: int, countdown: float = 0.0, *, low: bool = False) -> None:
+    """Publish the send task for a row (LOW for a bulk send, so it never overtakes a reply)."""
+    _enqueue_send(message_id, countdown, low=low)
 
 
 def _enqueue_send(message_id: int, countdown: float, *, low: bool = False) -> None:
