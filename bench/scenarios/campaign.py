@@ -4,7 +4,8 @@ campaign's achieved send rate, and the time to pause.
 A campaign of 10,000 recipients (a template to a labelled segment) is started from the
 benchmark process through ``campaigns.services.lifecycle.start_campaign``, on the stack's
 business number at its configured per-number rate (Meta's default, 80/s). New users write
-at half the reply knee measured by scenario 3 in the same run (20/s when it did not run),
+at half the reply knee measured by scenario 3 in the same run (20/s when it did not run;
+``--campaign-user-rate`` sets it),
 open loop, first without the campaign, then, for the same time, while it sends. Then the
 campaign is paused: the time to pause runs from the click (the call returning) to the
 last campaign message the fake Graph API received. The rest is cancelled afterwards.
@@ -88,7 +89,7 @@ def run(ctx: Context) -> ScenarioResult:
     recipients = ctx.campaign_recipients or ctx.scale(10_000, 300)
     send_rate = ctx.scale(80.0, 40.0)
     knee = ctx.cache.get("reply_knee")
-    user_rate = ctx.scale(knee / 2 if knee else DEFAULT_USER_RATE, 10.0)
+    user_rate = ctx.campaign_user_rate or ctx.scale(knee / 2 if knee else DEFAULT_USER_RATE, 10.0)
     duration, drain = ctx.scale(30.0, 3.0), ctx.scale(20.0, 10.0)
     campaign, prefix = _setup(ctx, recipients, send_rate)
     time.sleep(3.0)  # the workers' business-number cache (META_CONFIG_CACHE_SECONDS) sees the rate
@@ -118,7 +119,8 @@ def run(ctx: Context) -> ScenarioResult:
         else None
     result.tables.append(Table("The campaign", ("figure", "value"), (
         ("recipients", f"{recipients:,}"),
-        ("users writing meanwhile", f"{user_rate:g}/s (half the reply knee)" if knee else f"{user_rate:g}/s"),
+        ("users writing meanwhile", f"{user_rate:g}/s (half the reply knee)"
+         if knee and not ctx.campaign_user_rate else f"{user_rate:g}/s"),
         ("configured per-number rate", f"{send_rate:g}/s"),
         ("achieved campaign send rate", f"{achieved:.1f}/s ({len(before):,} sent in {clicked - first:.1f} s)"),
         ("reply p99 with / without the campaign", f"{ratio:.2f}" if ratio else "-"),
