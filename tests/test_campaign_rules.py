@@ -389,3 +389,23 @@ def test_a_spam_rate_limit_pauses_the_campaign_and_a_marketing_limit_is_not_retr
     assert Campaign.objects.get(pk=campaign.pk).state == CampaignState.RUNNING  # resumed, not paused again
     assert lifecycle.maybe_finish(campaign.pk)
     assert [f["code"] for f in failed_recipients(campaign)] == [131049]
+
+
+def test_a_row_in_flight_at_pause_is_refused_by_the_gate_when_it_comes_back(number, fake, broker):
+    label, segment = labelled_segment()
+    [contact] = make_contacts(number, 1, label=label)
+    campaign = make_campaign(number, make_template(number), segment)
+    lifecycle.start_campaign(campaign.pk)
+    campaign.refresh_from_db()
+    message_id = sending.write_recipient(campaign, Recipient.objects.get(campaign=campaign).pk).message_id
+    # A run holds its lease while the pause commits (pause cannot withdraw it) ...
+    Message.objects.filter(pk=message_id).update(claimed_by="run@node", claimed_until=timezone.now() + timedelta(60))
+    lifecycle.pause_campaign(campaign.pk)
+    assert Message.objects.get(pk=message_id).status == MessageStatus.PENDING
+    # ... and gives it back refused a token; the task that comes back meets the gate.
+    Message.objects.filter(pk=message_id).update(claimed_by="", claimed_until=None)
+    assert delivery.send_chain(message_id).result is Result.FAILED
+    recipient = Recipient.objects.get(contact=contact)
+    assert (recipient.state, recipient.message) == (RecipientState.QUEUED, None)
+    assert Message.objects.get(pk=message_id).error_title == "Not sent: campaign paused"
+    assert fake.messages() == []
