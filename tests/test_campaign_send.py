@@ -1,7 +1,7 @@
 """Campaigns through the real path: start -> recipients -> send chains on the gevent worker
 (LOW priority) -> delivery -> the fake Graph API. Counted at the fake: each recipient once,
 from the campaign's number, with its own variables; opted-out contacts never; a pause stops
-within the stated bound (at most one request in flight per send chain) and a resume sends
+within the stated bound (the requests in flight: two per send chain at most) and a resume sends
 the rest without resending; a cancel leaves the rest unsent; a user's message is answered
 while a 2,000-recipient campaign is still far from drained."""
 
@@ -94,7 +94,7 @@ def test_opting_out_mid_campaign_stops_that_contacts_pending_send(fake, graph_ur
 
 def test_pause_stops_within_the_bound_resume_sends_the_rest_once_and_cancel_leaves_it_unsent(
         fake, graph_url, gevent_worker):
-    bound = settings.CAMPAIGN_SEND_CONCURRENCY  # one request in flight per chain at most
+    bound = 2 * settings.CAMPAIGN_SEND_CONCURRENCY  # in flight: a chain's send + a put-back row's task
     config = unlimited(make_config(graph_url, rate=25.0))  # 100 recipients take 4 s
     label, segment = labelled_segment()
     contacts = make_contacts(config, 100, label=label)
