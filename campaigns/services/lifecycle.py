@@ -107,7 +107,8 @@ class StartResult:
 
 
 def _locked(campaign_id: int) -> Campaign:
-    campaign = (Campaign.objects.select_for_update().select_related("app_config", "template", "segment", "flow")
+    campaign = (Campaign.objects.select_for_update(of=("self",))
+                .select_related("app_config", "template", "segment", "flow")
                 .filter(pk=campaign_id).first())
     if campaign is None:
         raise CampaignStateError("campaign", f"no campaign {campaign_id}")
