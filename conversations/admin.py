@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from conversations.admin_labels import ContactLabelsAdmin
 from conversations.models import Contact, Direction, Message, MessageStatus, StatusEvent
 
 TIMELINE_LENGTH = 200
@@ -103,16 +104,19 @@ class ProcessingFailedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
-    list_display = ("wa_id", "profile_name", "name", "last_inbound_at", "needs_human", "blocked", "app_config")
-    list_filter = ("needs_human", "blocked", "last_inbound_at", "app_config")
+class ContactAdmin(ContactLabelsAdmin):  # labels: column, filter, bulk add/remove (admin_labels.py)
+    list_display = ("wa_id", "profile_name", "name", "last_inbound_at", "needs_human", "blocked", "app_config",
+                    "label_list", "marketing_opt_out")
+    list_filter = ("needs_human", "blocked", "last_inbound_at", "app_config", "labels", "marketing_opt_out")
     list_select_related = ("app_config",)
     search_fields = ("wa_id", "profile_name", "name", "email")
     date_hierarchy = "last_inbound_at"
-    readonly_fields = ("wa_id", "profile_name", "first_seen_at", "last_inbound_at", "handover_at", "timeline")
+    readonly_fields = ("wa_id", "profile_name", "first_seen_at", "last_inbound_at", "handover_at", "timeline",
+                       "marketing_opt_out", "marketing_opt_out_at")  # consent changes only through its services
     fieldsets = (
         (None, {"fields": ("wa_id", "profile_name", "name", "email", "app_config")}),
         ("Bot", {"fields": ("needs_human", "handover_at", "blocked", "attributes")}),
+        ("Labels and marketing", {"fields": ("labels", "marketing_opt_out", "marketing_opt_out_at")}),
         ("Activity", {"fields": ("first_seen_at", "last_inbound_at")}),
         ("Conversation", {"fields": ("timeline",)}),
     )

@@ -5,6 +5,11 @@ row and enqueues the send on commit, with ``sent_by`` set to the operator's user
 shows in the history, the admin and the simulator like any reply. What WhatsApp would refuse
 is refused here first, with the field named (400) or the reason (409), and nothing is written.
 
+Labels: list and create them (``/labels/``), put them on and take them off one contact
+(``/contacts/{id}/labels/``) or many (``/contacts/labels/``), filter contacts with ``?label=``.
+An unknown contact or label refuses the whole change (404 for the contact in the path, 400
+for ids in the body) and nothing is written.
+
 Human handover and release are in ``flows.api``: they end or restart bot sessions, and
 conversations does not depend on flows.
 """
@@ -15,7 +20,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q, QuerySet
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -25,18 +31,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from conversations.models import Contact, Message
+from conversations.models import Contact, Label, Message
 from conversations.services import outbound
+from conversations.services.labels import LabelError, change_labels
 from conversations.window import window_open
 from meta_integration.outbound import OutboundValidationError, build_message
 from whatsappcrm_backend.api import ApiMixin, PagePagination, error_responses
 from whatsappcrm_backend.api_errors import ApiError
 
 __all__ = [
+    "BulkContactLabels",
     "ContactDetail",
+    "ContactLabels",
     "ContactList",
     "ContactMessages",
     "ConversationPagination",
+    "LabelList",
     "phone_digits",
     "urlpatterns",
 ]
@@ -59,16 +69,81 @@ def phone_digits(query: str) -> str | None:
 # --------------------------------------------------------------------------- serializers
 
 
+class LabelBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Label
+        fields = ("id", "name", "color")
+        read_only_fields = fields
+
+
+class StrictCharField(serializers.CharField):
+    """A string, and only a string (DRF's CharField turns 12 into "12")."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class LabelSerializer(serializers.ModelSerializer):
+    name = StrictCharField(max_length=50, help_text="Unique, e.g. vip")
+    color = serializers.RegexField(
+        r"^#[0-9A-Fa-f]{6}\Z", required=False, default="#64748b", help_text="Hex colour, e.g. #16a34a",
+        error_messages={"invalid": "Enter a hex colour like #16a34a."},
+    )
+    contact_count = serializers.IntegerField(read_only=True, help_text="Contacts with this label")
+
+    class Meta:
+        model = Label
+        fields = ("id", "name", "color", "contact_count", "created_at")
+        read_only_fields = ("id", "contact_count", "created_at")
+        # a taken name is a 409 (the view), not a 400: the declared name field has no UniqueValidator
+
+
 class ContactSerializer(serializers.ModelSerializer):
     email = serializers.CharField(read_only=True, help_text="Empty if the contact never gave one")
+    labels = LabelBriefSerializer(many=True, read_only=True)
 
     class Meta:
         model = Contact
         fields = (
             "id", "wa_id", "name", "profile_name", "email", "attributes", "first_seen_at",
-            "last_inbound_at", "needs_human", "handover_at", "blocked",
+            "last_inbound_at", "needs_human", "handover_at", "blocked", "labels",
+            "marketing_opt_out", "marketing_opt_out_at",
         )  # fmt: skip
         read_only_fields = fields
+
+
+def _id() -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=1, max_value=MAX_DB_ID)
+
+
+MAX_LABELS_PER_CHANGE = 50
+MAX_CONTACTS_PER_CHANGE = 1000
+
+
+class LabelChangeSerializer(serializers.Serializer):
+    add = serializers.ListField(child=_id(), required=False, max_length=MAX_LABELS_PER_CHANGE,
+                                help_text="Label ids to put on")
+    remove = serializers.ListField(child=_id(), required=False, max_length=MAX_LABELS_PER_CHANGE,
+                                   help_text="Label ids to take off")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("add") and not attrs.get("remove"):
+            raise serializers.ValidationError({"add": ["give label ids to add and/or remove"]})
+        return attrs
+
+
+class BulkLabelChangeSerializer(LabelChangeSerializer):
+    contacts = serializers.ListField(child=_id(), min_length=1, max_length=MAX_CONTACTS_PER_CHANGE,
+                                     help_text="Contact ids to change")
+
+
+class LabelChangeResultSerializer(serializers.Serializer):
+    contacts = serializers.IntegerField(help_text="Contacts the change was applied to")
+    added = serializers.IntegerField(help_text="Labels put on (ones already there are not counted)")
+    removed = serializers.IntegerField(help_text="Labels taken off")
+    labels = LabelBriefSerializer(many=True, required=False, help_text="The contact's labels now (one contact)")
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -89,6 +164,10 @@ class ContactFilters(serializers.Serializer):
     )  # fmt: skip
     needs_human = serializers.BooleanField(required=False, help_text="true: only contacts waiting for a human")
     blocked = serializers.BooleanField(required=False)
+    label = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_DB_ID, help_text="Only contacts with this label (its id)"
+    )
+    marketing_opt_out = serializers.BooleanField(required=False, help_text="true: only contacts who sent STOP")
 
 
 class ConversationParams(serializers.Serializer):
@@ -199,8 +278,8 @@ class ConversationPagination(BasePagination):
 
 
 class ContactList(ApiMixin, generics.ListAPIView):
-    """Contacts, most recently active first; search by number or name, filter by handover/blocked.
-    Role: read-only."""
+    """Contacts, most recently active first; search by number or name, filter by handover, blocked,
+    marketing opt-out or label. Role: read-only."""
 
     serializer_class = ContactSerializer
     pagination_class = PagePagination
@@ -209,7 +288,9 @@ class ContactList(ApiMixin, generics.ListAPIView):
         filters = ContactFilters(data=self.request.query_params.dict())
         filters.is_valid(raise_exception=True)
         params = filters.validated_data
-        contacts = Contact.objects.order_by(F("last_inbound_at").desc(nulls_last=True), "-pk")
+        contacts = Contact.objects.prefetch_related("labels").order_by(
+            F("last_inbound_at").desc(nulls_last=True), "-pk"
+        )
         search = (params.get("search") or "").strip()
         if search:
             match = Q(name__icontains=search) | Q(profile_name__icontains=search) | Q(wa_id__icontains=search)
@@ -217,9 +298,14 @@ class ContactList(ApiMixin, generics.ListAPIView):
             if digits:
                 match |= Q(wa_id__contains=digits)
             contacts = contacts.filter(match)
-        for flag in ("needs_human", "blocked"):
+        for flag in ("needs_human", "blocked", "marketing_opt_out"):
             if flag in params:
                 contacts = contacts.filter(**{flag: params[flag]})
+        if "label" in params:
+            if not Label.objects.filter(pk=params["label"]).exists():  # an empty list would hide the typo
+                message = f"No label with id {params['label']}."
+                raise ApiError(404, "not_found", message, {"label": [message]})
+            contacts = contacts.filter(labels=params["label"])
         return contacts
 
     @extend_schema(
@@ -233,7 +319,7 @@ class ContactDetail(ApiMixin, generics.RetrieveAPIView):
     """One contact. Role: read-only."""
 
     serializer_class = ContactSerializer
-    queryset = Contact.objects.all()
+    queryset = Contact.objects.prefetch_related("labels")
 
     @extend_schema(responses={200: ContactSerializer, **error_responses(404)})
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -305,7 +391,89 @@ class ContactMessages(ApiMixin, generics.GenericAPIView):
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
 
+def _label_error(exc: LabelError) -> ApiError:
+    return ApiError(400, "invalid", exc.message, {exc.field: [exc.message]})
+
+
+class LabelList(ApiMixin, generics.ListCreateAPIView):
+    """Labels with how many contacts have each (GET, read-only role); create one (POST, agent)."""
+
+    serializer_class = LabelSerializer
+    pagination_class = PagePagination
+
+    def get_queryset(self) -> QuerySet[Label]:
+        return Label.objects.annotate(contact_count=Count("contacts")).order_by("name", "pk")
+
+    @extend_schema(responses={200: LabelSerializer(many=True), **error_responses(400, 404)})
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=LabelSerializer, responses={201: LabelSerializer, **error_responses(400, 409)})
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        form = self.get_serializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        name = form.validated_data["name"]
+        try:
+            with transaction.atomic():
+                label = form.save()
+        except IntegrityError:  # the name is taken (also by a request racing this one)
+            message = f"A label named {name!r} exists already."
+            raise ApiError(409, "conflict", message, {"name": [message]}) from None
+        label.contact_count = 0
+        return Response(LabelSerializer(label).data, status=status.HTTP_201_CREATED)
+
+
+class ContactLabels(ApiMixin, generics.GenericAPIView):
+    """Put labels on one contact and/or take them off (POST, agent); answers its labels now."""
+
+    serializer_class = LabelChangeSerializer
+    queryset = Contact.objects.all()
+
+    @extend_schema(
+        summary="Add and/or remove labels on a contact",
+        operation_id="contact_labels_change",
+        request=LabelChangeSerializer,
+        responses={200: LabelChangeResultSerializer, **error_responses(400, 404)},
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        contact = self.get_object()
+        form = LabelChangeSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            done = change_labels([contact.pk], **form.validated_data)
+        except LabelError as exc:
+            raise _label_error(exc) from None
+        labels = LabelBriefSerializer(contact.labels.all(), many=True).data
+        return Response({"contacts": 1, "added": done.added, "removed": done.removed, "labels": labels})
+
+
+class BulkContactLabels(ApiMixin, generics.GenericAPIView):
+    """Put labels on many contacts and/or take them off at once (POST, agent). An unknown contact
+    or label id refuses the whole change."""
+
+    serializer_class = BulkLabelChangeSerializer
+
+    @extend_schema(
+        summary="Add and/or remove labels on many contacts",
+        operation_id="contacts_labels_bulk_change",
+        request=BulkLabelChangeSerializer,
+        responses={200: LabelChangeResultSerializer, **error_responses(400)},
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        form = BulkLabelChangeSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        try:
+            done = change_labels(data["contacts"], add=data.get("add", ()), remove=data.get("remove", ()))
+        except LabelError as exc:
+            raise _label_error(exc) from None
+        return Response({"contacts": done.contacts, "added": done.added, "removed": done.removed})
+
+
 urlpatterns = [
+    path("labels/", LabelList.as_view(), name="label-list"),
+    path("contacts/labels/", BulkContactLabels.as_view(), name="contact-labels-bulk"),
+    path("contacts/<int:pk>/labels/", ContactLabels.as_view(), name="contact-labels"),
     path("contacts/", ContactList.as_view(), name="contact-list"),
     path("contacts/<int:pk>/", ContactDetail.as_view(), name="contact-detail"),
     path("contacts/<int:pk>/messages/", ContactMessages.as_view(), name="contact-messages"),

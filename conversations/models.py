@@ -33,6 +33,15 @@ class Label(models.Model):
         return self.name
 
 
+class ContactQuerySet(models.QuerySet):
+    """Named slices of the contact table (``Contact.objects.marketable()``)."""
+
+    def marketable(self) -> ContactQuerySet:
+        """Contacts a campaign may send to: not opted out of marketing (STOP, or Meta's
+        marketing-preference webhook) and not blocked. Conversations ignore this."""
+        return self.filter(marketing_opt_out=False, blocked=False)
+
+
 class Contact(models.Model):
     wa_id = models.CharField("WhatsApp id", max_length=32, unique=True)
     profile_name = models.CharField(max_length=255, blank=True, help_text="Name from the WhatsApp profile")
@@ -55,6 +64,8 @@ class Contact(models.Model):
     marketing_opt_out = models.BooleanField(default=False, db_index=True,
                                             help_text="Opted out of campaigns (STOP); the bot still answers")
     marketing_opt_out_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ContactQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.executable, "-m", "gunicorn", "whatsappcrm_backend.wsgi:application",
             "--bind", f"127.0.0.1:{args.web_port}", "--workers", "2", "--worker-class", "gthread",
             "--threads", "8", "--access-logfile", "-", "--log-level", "warning",
+            "--logger-class", "devtools.access_log.QuietPollingLogger",  # no line per simulator poll
         ])
         for service in ("celery_io_worker", "celery_cpu_worker", "celery_beat"):
             stack.start(service, compose_command(service))

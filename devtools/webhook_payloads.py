@@ -70,6 +70,8 @@ __all__ = [
     "template_button",
     "text",
     "unsupported",
+    "user_preference",
+    "user_preferences_change",
     "video",
     "webhook_body",
 ]
@@ -944,6 +946,55 @@ def change(
     if errs:
         value["errors"] = errs
     return {"value": value, "field": "messages"}
+
+
+_PREFERENCE_DETAILS = {
+    "stop": "User requested to stop marketing messages",
+    "resume": "User requested to resume marketing messages",
+}
+
+
+def user_preference(
+    value: str = "stop",
+    *,
+    wa_id: str = DEFAULT_WA_ID,
+    category: str = "marketing_messages",
+    timestamp: str | int | None = None,
+) -> dict[str, Any]:
+    """One ``value.user_preferences[]`` item: the user stopped or resumed marketing messages.
+    Meta sends ``timestamp`` as an integer here (not the string of messages and statuses)."""
+    _check_wa_id(wa_id, "wa_id")
+    return {
+        "wa_id": wa_id,
+        "detail": _PREFERENCE_DETAILS.get(value, f"User requested to {value} marketing messages"),
+        "category": category,
+        "value": value,
+        "timestamp": int(_timestamp(timestamp)),
+    }
+
+
+def user_preferences_change(
+    preferences: Iterable[Mapping[str, Any]],
+    *,
+    phone_number_id: str = DEFAULT_PHONE_NUMBER_ID,
+    display_phone_number: str = DEFAULT_DISPLAY_PHONE_NUMBER,
+    profile_name: str | None = DEFAULT_PROFILE_NAME,
+) -> dict[str, Any]:
+    """One ``entry[].changes[]`` item of the ``user_preferences`` field; wrap it with ``batch``."""
+    items = [dict(p) for p in preferences]
+    if not items:
+        raise PayloadError("preferences", "a user_preferences change needs at least one preference")
+    contacts = []
+    for item in items:
+        if item.get("wa_id") and item["wa_id"] not in [c["wa_id"] for c in contacts]:
+            contacts.append({"wa_id": item["wa_id"], **({"profile": {"name": profile_name}} if profile_name else {})})
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": display_phone_number, "phone_number_id": phone_number_id},
+        "contacts": contacts,
+        "user_preferences": items,
+    }
+    return {"value": value, "field": "user_preferences"}
 
 
 def webhook_body(

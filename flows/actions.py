@@ -176,7 +176,7 @@ def registry() -> Mapping[str, RegisteredAction]:
 def check_action_inputs(name: str, inputs: Any, *, path: str = "config.inputs") -> list[FieldError]:
     """Problems with a ``call`` step's ``inputs`` against the action's declaration.
 
-    Unknown actions are reported by ``definitions.validate_step_config(known_actions=...)``;
+    Unknown actions are reported by ``step_validation.validate_step_config(known_actions=...)``;
     this adds unknown input names, missing required inputs, and static values of the wrong
     type (templated values are checked when they are rendered).
     """

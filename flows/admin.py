@@ -23,7 +23,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from flows.actions import action_names
-from flows.definitions import FlowDefinition, StepDefinition, TransitionDefinition, validate_flow
+from flows.definitions import FlowDefinition, StepDefinition, TransitionDefinition
+from flows.document_format import validate_flow
 from flows.models import ContactFlowState, Flow, FlowStep, FlowTransition, WaitingContact
 from flows.services.documents import export_flow_document
 from flows.services.sessions import expire_state, release_contact

@@ -25,7 +25,8 @@ from conversations.api import ContactSerializer
 from conversations.models import Contact
 from conversations.services.outbound import NoBusinessNumberError
 from conversations.window import window_open
-from flows.definitions import FieldError, FlowValidationError, flow_to_document
+from flows.definitions import FieldError, FlowValidationError
+from flows.document_format import flow_to_document
 from flows.models import ContactFlowState, Flow
 from flows.services.documents import export_flow_document, import_flow_document
 from flows.services.sessions import expire_state, release_contact, start_handover

@@ -160,6 +160,9 @@ class EngineResult:
     contact_updates: Mapping[str, Any] = field(default_factory=dict)
     handover: bool = False
     events: tuple[str, ...] = ()
+    # The steps run and transitions taken, in order ("step main_menu.menu (question)",
+    # "transition main_menu.menu -> help (reply_id=help)"): what a flow author debugs with.
+    path: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -300,6 +303,7 @@ class _Turn:
         self.now = now
         self.replies: list[dict[str, Any]] = []
         self.events: list[str] = []
+        self.path: list[str] = []
         self.contact_updates: dict[str, Any] = {}
         self.handover = False
         self.steps_run = 0
@@ -314,6 +318,7 @@ class _Turn:
             contact_updates=dict(self.contact_updates),
             handover=self.handover,
             events=tuple(self.events),
+            path=tuple(self.path),
         )
 
     def context(self, variables: Mapping[str, Any]) -> dict[str, Any]:
@@ -514,6 +519,12 @@ class _Turn:
         )
         return self.result(session)
 
+    def note_transition(self, flow: FlowDefinition, step: StepDefinition, transition: TransitionDefinition) -> None:
+        condition = transition.condition
+        details = ", ".join(f"{key}={value}" for key, value in condition.items() if key != "type")
+        label = str(condition.get("type", "always")) + (f": {details}" if details else "")
+        self.path.append(f"transition {flow.name}.{step.name} -> {transition.to_step} ({label})")
+
     def next_transition(
         self,
         flow: FlowDefinition,
@@ -552,6 +563,7 @@ class _Turn:
                 self.events.append(f"step_missing:{flow.name}.{step_name}")
                 self.say_text(self.settings.error_text)
                 return self.result(None)
+            self.path.append(f"step {flow.name}.{step.name} ({step.type.value})")
             config = step.config
 
             if step.type is StepType.QUESTION:
@@ -594,6 +606,7 @@ class _Turn:
                 if flow.transitions_from(step.name):
                     self.events.append(f"no_transition:{flow.name}.{step.name}")
                 return self.end(flow)
+            self.note_transition(flow, step, transition)
             step_name = transition.to_step
 
     # -- questions ----------------------------------------------------------------------
@@ -629,6 +642,7 @@ class _Turn:
         expect = normalize_expectation(config.get("expect"))
         choices = self.question_choices(step, variables) if expect.get("type") == ReplyType.CHOICE else []
         check = check_reply(expect, self.inbound, choices=choices)
+        self.path.append(f"answer {flow.name}.{step.name}: {'valid' if check.ok else 'invalid'}")
 
         if check.ok:
             if config.get("save_to"):
@@ -639,10 +653,12 @@ class _Turn:
                 if flow.transitions_from(step.name):
                     self.events.append(f"no_transition:{flow.name}.{step.name}")
                 return self.end(flow)
+            self.note_transition(flow, step, transition)
             return self.run(flow, transition.to_step, variables)
 
         transition = self.next_transition(flow, step, variables, answer_valid=False)
         if transition is not None:
+            self.note_transition(flow, step, transition)
             return self.run(flow, transition.to_step, variables)
         if self.inbound.message_type in ("interactive", "button"):
             other = self.flow_for_reply_id(self.inbound.reply_id)

@@ -36,9 +36,8 @@ from flows.definitions import (
     StepDefinition,
     StepType,
     TransitionDefinition,
-    validate_condition,
-    validate_step_config,
 )
+from flows.step_validation import validate_condition, validate_step_config
 from meta_integration.models import MetaAppConfig
 
 
@@ -59,7 +58,7 @@ def errors_by_field(
 
 
 def check_keywords(keywords: Any) -> list[FieldError]:
-    """The same rules as a flow document's ``trigger_keywords`` (see definitions)."""
+    """The same rules as a flow document's ``trigger_keywords`` (see flows.document_format)."""
     if not isinstance(keywords, list):
         return [FieldError("trigger_keywords", "must be a list of strings")]
     errors, seen = [], set()

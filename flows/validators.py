@@ -425,7 +425,7 @@ def check_expectation(expect: Any) -> list[tuple[str, str]]:
     """Problems with a question's ``expect`` config as ``(relative_field, message)`` pairs.
 
     Whether a choice question actually has options depends on its prompt too, so that check
-    lives with the step validation in ``flows.definitions``.
+    lives with the step validation in ``flows.step_validation``.
     """
     if not isinstance(expect, (str, Mapping)):
         return [("", 'must be a reply type like "email" or an object like {"type": "number"}')]

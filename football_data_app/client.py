@@ -31,7 +31,8 @@ from typing import Any
 import httpx
 import redis as redis_lib
 
-from .feed import Envelope, FeedError, parse_envelope
+from .feed import Envelope, parse_envelope
+from .feed_fields import FeedError
 
 __all__ = [
     "QUOTA_EXHAUSTED_KEY",

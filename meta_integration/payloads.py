@@ -44,6 +44,7 @@ __all__ = [
     "Order",
     "OtherChange",
     "PayloadError",
+    "PreferenceValue",
     "Pricing",
     "ProductItem",
     "Reaction",
@@ -55,6 +56,7 @@ __all__ = [
     "StatusUpdate",
     "SystemEvent",
     "TemplateButton",
+    "UserPreference",
     "WebhookBatch",
     "is_wa_id",
     "parse_callback_message_id",
@@ -66,6 +68,11 @@ WABA_OBJECT = "whatsapp_business_account"
 
 MESSAGES_FIELD = "messages"
 """The webhook field that carries inbound messages, statuses and errors."""
+
+USER_PREFERENCES_FIELD = "user_preferences"
+"""The webhook field of a user's marketing-message preference (stop / resume)."""
+
+MARKETING_CATEGORY = "marketing_messages"
 
 WA_ID_RE = re.compile(r"[0-9]{6,15}")
 """A sender's WhatsApp id: the phone number in E.164 digits (at most 15, ITU-T E.164),
@@ -1004,9 +1011,59 @@ class StatusUpdate:
         )
 
 
+class PreferenceValue(StrEnum):
+    """``user_preferences[].value`` for the marketing category."""
+
+    STOP = "stop"
+    RESUME = "resume"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserPreference:
+    """A WhatsApp user stopped or resumed marketing messages from the business (the
+    ``user_preferences`` webhook). Only the ``marketing_messages`` category with a known value
+    becomes a record; anything else is a problem (audited), never guessed at."""
+
+    phone_number_id: str
+    wa_id: str
+    value: PreferenceValue
+    timestamp: datetime
+    category: str = MARKETING_CATEGORY
+    detail: str | None = None
+    profile_name: str | None = None
+
+    @classmethod
+    def from_dict(
+        cls, data: Any, *, phone_number_id: str, profiles: Mapping[str, str] | None = None, path: str = "preference"
+    ) -> UserPreference:
+        data = _obj(data, path)
+        wa_id = _req_str(data, "wa_id", path)
+        if not is_wa_id(wa_id):
+            raise PayloadError(f"{path}.wa_id: expected a WhatsApp number (6 to 15 digits), got {_short(wa_id)}")
+        category = data.get("category")
+        if category != MARKETING_CATEGORY:
+            raise PayloadError(f"{path}.category: {_short(category)} is not a category this project acts on")
+        raw_value = data.get("value")
+        try:
+            value = PreferenceValue(raw_value) if isinstance(raw_value, str) else None
+        except ValueError:
+            value = None
+        if value is None:
+            raise PayloadError(f"{path}.value: expected 'stop' or 'resume', got {_short(raw_value)}")
+        return cls(
+            phone_number_id=phone_number_id,
+            wa_id=wa_id,
+            value=value,
+            timestamp=_timestamp(data.get("timestamp"), f"{path}.timestamp"),
+            category=category,
+            detail=_opt_str(data, "detail"),
+            profile_name=(profiles or {}).get(wa_id),
+        )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OtherChange:
-    """A change for a field other than ``messages`` (template status, account update, ...):
+    """A change for a field other than ``messages`` and ``user_preferences`` (template status, account update, ...):
     not acted on, but kept so it can be logged."""
 
     waba_id: str
@@ -1023,6 +1080,7 @@ class WebhookBatch:
     errors: tuple[ApiError, ...] = ()
     other_changes: tuple[OtherChange, ...] = ()
     problems: tuple[str, ...] = ()
+    preferences: tuple[UserPreference, ...] = ()
 
 
 # --------------------------------------------------------------------------------------
@@ -1062,6 +1120,7 @@ class _Collector:
         self.errors: list[ApiError] = []
         self.other_changes: list[OtherChange] = []
         self.problems: list[str] = []
+        self.preferences: list[UserPreference] = []
 
     def batch(self) -> WebhookBatch:
         return WebhookBatch(
@@ -1070,6 +1129,7 @@ class _Collector:
             errors=tuple(self.errors),
             other_changes=tuple(self.other_changes),
             problems=tuple(self.problems),
+            preferences=tuple(self.preferences),
         )
 
     def entry(self, entry: Any, path: str) -> None:
@@ -1090,6 +1150,9 @@ class _Collector:
             value = _obj(change.get("value"), f"{path}.value")
         except PayloadError as exc:
             self.problems.append(exc.reason)
+            return
+        if field_name == USER_PREFERENCES_FIELD:
+            self.preferences_value(value, f"{path}.value")
             return
         if field_name != MESSAGES_FIELD:
             self.other_changes.append(
@@ -1141,6 +1204,25 @@ class _Collector:
             self.statuses.append(status)
             if status.parse_error:
                 self.problems.append(status.parse_error)
+
+    def preferences_value(self, value: Mapping[str, Any], path: str) -> None:
+        """``user_preferences`` items; one that is not understood is a problem, the rest apply."""
+        try:
+            business = _Business.from_value(value, path)
+        except PayloadError as exc:
+            self.problems.append(exc.reason)
+            return
+        profiles = self.profiles(value.get("contacts"), f"{path}.contacts")
+        items = self.items(value, USER_PREFERENCES_FIELD, path)
+        if not items and value.get(USER_PREFERENCES_FIELD) is None:
+            self.problems.append(f"{path}.{USER_PREFERENCES_FIELD}: missing")
+        for item_path, item in items:
+            try:
+                self.preferences.append(UserPreference.from_dict(
+                    item, phone_number_id=business.phone_number_id, profiles=profiles, path=item_path
+                ))
+            except PayloadError as exc:
+                self.problems.append(exc.reason)
 
     def items(
         self, value: Mapping[str, Any], key: str, path: str

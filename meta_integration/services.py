@@ -246,10 +246,12 @@ def split_batch(
     for config in configs:
         messages = tuple(m for m in batch.messages if m.phone_number_id == config.phone_number_id)
         statuses = tuple(s for s in batch.statuses if s.phone_number_id == config.phone_number_id)
-        if messages or statuses:
-            yield config, WebhookBatch(messages=messages, statuses=statuses)
+        preferences = tuple(p for p in batch.preferences if p.phone_number_id == config.phone_number_id)
+        if messages or statuses or preferences:
+            yield config, WebhookBatch(messages=messages, statuses=statuses, preferences=preferences)
     strays = [m.wamid for m in batch.messages if m.phone_number_id not in by_number]
     strays += [s.wamid for s in batch.statuses if s.phone_number_id not in by_number]
+    strays += [p.wa_id for p in batch.preferences if p.phone_number_id not in by_number]
     if strays:  # cannot happen while referenced_phone_number_ids mirrors the parser
         logger.error("webhook records for an unverified business number dropped: %s", strays)
 
@@ -263,6 +265,9 @@ def summarize(batch: WebhookBatch) -> str:
     if batch.statuses:
         kinds = Counter(s.status.value for s in batch.statuses)
         parts.append(f"{_plural(len(batch.statuses), 'status', 'statuses')} ({_counts(kinds)})")
+    if batch.preferences:
+        kinds = Counter(p.value.value for p in batch.preferences)
+        parts.append(f"{_plural(len(batch.preferences), 'marketing preference')} ({_counts(kinds)})")
     if batch.errors:
         codes = Counter(str(e.code) for e in batch.errors)
         parts.append(f"{_plural(len(batch.errors), 'error')} ({_counts(codes)})")
@@ -303,7 +308,7 @@ def needs_audit(batch: WebhookBatch) -> bool:
 def accept_webhook(verified: VerifiedBody, batch: WebhookBatch) -> Accepted:
     """Store the POST's contents (and its audit row, if kept); enqueueing is on commit.
 
-    Messages (and an audit row) are written in ONE transaction: either all of them are
+    Messages and marketing preferences (and an audit row) are written in ONE transaction: either all of them are
     stored or none is (the caller answers 5xx, so Meta retries). A POST of statuses only
     runs without one: each of its statements is idempotent and complete on its own, and a
     redelivery after a failure repeats them harmlessly; that saves BEGIN and COMMIT on the
@@ -315,7 +320,8 @@ def accept_webhook(verified: VerifiedBody, batch: WebhookBatch) -> Accepted:
     audit = needs_audit(batch)
     parts = list(split_batch(batch, verified.configs))
     event_id = None
-    with transaction.atomic() if audit or any(part.messages for _, part in parts) else nullcontext():
+    atomic = audit or any(part.messages or part.preferences for _, part in parts)
+    with transaction.atomic() if atomic else nullcontext():
         if audit:
             event_id = WebhookEvent.objects.create(
                 app_config=verified.configs[0],

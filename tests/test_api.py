@@ -32,7 +32,7 @@ from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, Recipient, Segment
 from conversations.api import phone_digits
-from conversations.models import Contact, Direction, Message, MessageStatus
+from conversations.models import Contact, Direction, Label, Message, MessageStatus
 from devtools import fake_feed
 from devtools import webhook_payloads as simulate
 from flows import services as flow_services
@@ -67,6 +67,7 @@ class World:
     flow: Flow
     wallet: Wallet
     ticket: Ticket
+    label: Label
     campaigns: dict[str, Campaign] = field(default_factory=dict)  # by state: draft, running, paused
     users: dict[Any, User] = field(default_factory=dict)
     tokens: dict[Any, str] = field(default_factory=dict)
@@ -126,13 +127,14 @@ def build_world() -> dict[str, Any]:
     deposit(wallet, D("100.00"), reference="test:seed-deposit", note="Cash at the shop")
     outcome = Outcome.objects.filter(market__fixture__api_id=items[0]["fixture"]["id"], active=True).first()
     ticket = betting.place_ticket(wallet, [betting.Selection(outcome.pk)], D("10.00"))
+    label = Label.objects.create(name="weekend-bettor", color="#16a34a")
     users, tokens = make_users()
     campaigns = _campaigns(config)
     return {
         "ids": {
             "config": config.pk, "contact": contact.pk, "waiting": waiting.pk,
             "state": ContactFlowState.objects.get(contact=contact).pk, "flow": Flow.objects.get(name="main_menu").pk,
-            "wallet": wallet.pk, "ticket": ticket.pk, "campaigns": campaigns,
+            "wallet": wallet.pk, "ticket": ticket.pk, "campaigns": campaigns, "label": label.pk,
         },
         "users": {role: user.pk for role, user in users.items()},
         "tokens": tokens,
@@ -178,6 +180,7 @@ def world(base_world, db) -> World:
         flow=Flow.objects.get(pk=ids["flow"]),
         wallet=Wallet.objects.get(pk=ids["wallet"]),
         ticket=Ticket.objects.get(pk=ids["ticket"]),
+        label=Label.objects.get(pk=ids["label"]),
         campaigns={state: Campaign.objects.get(pk=pk) for state, pk in ids["campaigns"].items()},
         users={role: User.objects.get(pk=pk) for role, pk in base_world["users"].items()},
         tokens=dict(base_world["tokens"]),
@@ -195,6 +198,8 @@ def fingerprint() -> tuple:
         list(Wallet.objects.order_by("pk").values_list("pk", "balance")),
         list(Campaign.objects.order_by("pk").values_list("pk", "state")),
         Recipient.objects.count(),
+        list(Label.objects.order_by("pk").values_list("pk", "name", "color")),
+        list(Contact.labels.through.objects.order_by("pk").values_list("contact_id", "label_id")),
     )
 
 
@@ -232,6 +237,15 @@ CALLS = {
     "send": Call(
         "post", lambda w: f"/api/contacts/{w.contact.pk}/messages/", Role.AGENT, 201,
         lambda w: {"text": "Hello Tendai, this is Tariro from the team."},
+    ),
+    "labels": Call("get", lambda w: "/api/labels/", Role.READ_ONLY, 200),
+    "label create": Call("post", lambda w: "/api/labels/", Role.AGENT, 201, lambda w: {"name": "vip"}),
+    "contact labels": Call(
+        "post", lambda w: f"/api/contacts/{w.contact.pk}/labels/", Role.AGENT, 200, lambda w: {"add": [w.label.pk]}
+    ),
+    "bulk labels": Call(
+        "post", lambda w: "/api/contacts/labels/", Role.AGENT, 200,
+        lambda w: {"contacts": [w.contact.pk, w.waiting.pk], "add": [w.label.pk]},
     ),
     "handover": Call("post", lambda w: f"/api/contacts/{w.contact.pk}/handover/", Role.AGENT, 200),
     "release": Call(

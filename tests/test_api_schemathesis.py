@@ -76,8 +76,13 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 # Operations whose rules go beyond what their OpenAPI schema can say, so a schema-valid body
 # may rightly be refused with 400: "text or spec, not both" and the message spec's own rules,
-# the flow document's validator, a non-zero amount with two decimals, a non-blank reason.
+# the flow document's validator, a non-zero amount with two decimals, a non-blank reason;
+# a non-blank label name; label changes that name existing ids, something to add or remove,
+# and no label both added and removed.
 SEMANTIC_400 = {
+    ("POST", "/api/labels/"),
+    ("POST", "/api/contacts/{id}/labels/"),
+    ("POST", "/api/contacts/labels/"),
     ("POST", "/api/contacts/{id}/messages/"),
     ("POST", "/api/flows/import/"),
     ("POST", "/api/wallets/{id}/deposits/"),

@@ -23,10 +23,9 @@ from campaigns.models import Campaign, CampaignState, Recipient
 from campaigns.services import lifecycle, sending
 from conversations.models import MessageStatus
 from conversations.services.outbound import enqueue_unsent
-from tests.test_campaign_support import labelled_segment, make_campaign, make_contacts, make_template, unlimited
-from tests.test_outbound_support import make_config, start_io_worker, wait_until
+from tests.support.campaigns import labelled_segment, make_campaign, make_contacts, make_template, unlimited
+from tests.support.outbound import make_config, start_io_worker, wait_until
 
-pytest_plugins = ["tests.test_outbound_support"]  # fixtures: fake, graph_url
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
 # Short leases: a chain's (2 s) and a send's (3 x 1 s of HTTP timeouts + 5 s + 1 s of grace).

@@ -22,7 +22,7 @@ from conversations.services.delivery import Result
 from football_data_app.models import Ticket, Wallet
 from meta_integration.models import MessagingTier
 from meta_integration.ratelimit import TokenBucket, default_reserve
-from tests.test_campaign_support import (
+from tests.support.campaigns import (
     FIXTURE,
     labelled_segment,
     make_campaign,
@@ -30,9 +30,8 @@ from tests.test_campaign_support import (
     make_template,
     unlimited,
 )
-from tests.test_outbound_support import make_config
+from tests.support.outbound import make_config
 
-pytest_plugins = ["tests.test_outbound_support"]  # fixtures: fake, graph_url
 pytestmark = pytest.mark.django_db(transaction=True)
 
 

@@ -19,7 +19,7 @@ from campaigns.models import Campaign, CampaignState, Recipient, RecipientState
 from campaigns.services import lifecycle, sending
 from conversations.models import Contact, MessageStatus
 from devtools import webhook_payloads as simulate
-from tests.test_campaign_support import (
+from tests.support.campaigns import (
     FIXTURE,
     labelled_segment,
     make_campaign,
@@ -27,10 +27,9 @@ from tests.test_campaign_support import (
     make_template,
     unlimited,
 )
-from tests.test_flow_models import APP_SECRET, business, import_defaults
-from tests.test_outbound_support import TOKEN, make_config, wait_until
+from tests.support.flows import APP_SECRET, business, import_defaults
+from tests.support.outbound import TOKEN, make_config, wait_until
 
-pytest_plugins = ["tests.test_outbound_support"]  # fixtures: fake, graph_url, gevent_worker
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
 

@@ -34,8 +34,8 @@ from django.utils import timezone
 from conversations.models import Direction, Message, MessageStatus
 from devtools import webhook_payloads as simulate
 from devtools.fake_graph import FakeGraphAPI, start_fake_graph
-from tests.test_flow_models import APP_SECRET, business, import_defaults
-from tests.workers import ROOT, WorkerProcess, start_worker, worker_env
+from tests.support.flows import APP_SECRET, business, import_defaults
+from tests.support.workers import ROOT, WorkerProcess, start_worker, worker_env
 from whatsappcrm_backend.beat import sync_beat_schedule
 from whatsappcrm_backend.embedded_redis import EmbeddedRedis, _die_with_parent
 
@@ -202,7 +202,7 @@ def test_redis_gone_between_metas_answer_and_the_bookkeeping_the_row_still_ends_
     """Issue 12.2: Meta's acceptance is recorded in the database, so a Redis outage while the
     request is at Meta cannot turn an accepted reply into a failed one (or lose its wamid)."""
     from conversations.models import Contact
-    from tests.workers import run_django_snippet
+    from tests.support.workers import run_django_snippet
 
     fake_api, graph_url = fake
     config = business(graph_url=graph_url)

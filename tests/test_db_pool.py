@@ -20,7 +20,7 @@ import redis as redis_lib
 from django.conf import settings
 from django.db import connection
 
-from tests import workers
+from tests.support import workers
 from whatsappcrm_backend.celery import app
 
 ROOT = Path(__file__).resolve().parent.parent

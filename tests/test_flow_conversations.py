@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,11 +24,11 @@ from django.urls import include, path
 
 from conversations.models import Contact, Direction, Message, MessageStatus
 from devtools import webhook_payloads as simulate
-from devtools.fake_graph import FakeGraphAPI, start_fake_graph
+from devtools.fake_graph import FakeGraphAPI
 from flows import services
 from flows.models import ContactFlowState
 from meta_integration.models import MetaAppConfig
-from tests.test_flow_models import APP_SECRET, ECHO_FLOW, FEEDBACK_FLOW, business, flow_doc, import_defaults
+from tests.support.flows import APP_SECRET, ECHO_FLOW, FEEDBACK_FLOW, business, flow_doc, import_defaults
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
@@ -39,10 +39,8 @@ ENGINE = services.engine_settings()
 
 
 @pytest.fixture(scope="module")
-def fake_server() -> Iterator[tuple[FakeGraphAPI, str]]:
-    fake, server = start_fake_graph()
-    yield fake, server.url
-    server.stop()
+def graph_token() -> None:
+    return None  # conftest's fake_server accepts any token (business() sets its own)
 
 
 WORKER: list[Any] = []  # the io_worker, for failure messages

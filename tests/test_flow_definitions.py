@@ -19,12 +19,10 @@ from flows.definitions import (
     StepDefinition,
     StepType,
     TransitionDefinition,
-    flow_to_document,
-    parse_flow_document,
-    validate_flow,
-    validate_message_spec,
-    validate_step_config,
 )
+from flows.document_format import flow_to_document, parse_flow_document, validate_flow
+from flows.message_spec_validation import validate_message_spec
+from flows.step_validation import validate_step_config
 
 CORE = Path(__file__).resolve().parent.parent / "flows" / "default_flows" / "core.json"
 

@@ -19,7 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flows.conditions import ConditionContext, evaluate, keyword_matches, normalize_text
-from flows.definitions import FlowDefinition, StepDefinition, TransitionDefinition, parse_flow_document
+from flows.definitions import FlowDefinition, StepDefinition, TransitionDefinition
+from flows.document_format import parse_flow_document
 from flows.engine import (
     ActionCall,
     ActionRegistry,

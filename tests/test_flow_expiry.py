@@ -21,7 +21,7 @@ from conversations.services import delivery
 from devtools import webhook_payloads as simulate
 from flows import services
 from flows.models import ContactFlowState
-from tests.test_flow_models import FEEDBACK_FLOW, Chat, business, flow_doc, import_defaults, texts
+from tests.support.flows import FEEDBACK_FLOW, Chat, business, flow_doc, import_defaults, texts
 
 pytestmark = pytest.mark.django_db
 

@@ -21,13 +21,12 @@ from devtools.seed import seed_flows
 from flows import services
 from flows.definitions import FlowValidationError
 from flows.models import ContactFlowState, Flow, FlowStep, FlowTransition
-from tests.test_flow_models import (
+from tests.support.flows import (
     FEEDBACK_FLOW,
     Chat,
     business,
     flow_doc,
     go,
-    import_defaults,
     step,
     text_spec,
     texts,
@@ -36,11 +35,6 @@ from tests.test_flow_models import (
 pytestmark = pytest.mark.django_db
 
 CORE = services.DEFAULT_FLOWS_DIR / "core.json"
-
-
-@pytest.fixture
-def default_flows(db) -> None:
-    import_defaults()
 
 
 def snapshot() -> dict[str, Any]:

@@ -12,8 +12,8 @@ from conversations.models import Direction, Message, MessageStatus
 from conversations.services import inbound
 from devtools import webhook_payloads as simulate
 from flows import services
-from tests.test_flow_models import Chat, business, import_defaults
-from tests.test_inbound_support import isolated_broker
+from tests.support.flows import Chat, business, import_defaults
+from tests.support.inbound import isolated_broker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

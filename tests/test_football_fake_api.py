@@ -25,15 +25,14 @@ from devtools.fake_api_football import (
     start_fake_api,
 )
 from football_data_app.feed import (
-    FeedError,
     FixtureStatus,
     parse_envelope,
     parse_fixtures,
     parse_leagues,
-    parse_live_odds,
-    parse_odds,
     parse_status,
 )
+from football_data_app.feed_fields import FeedError
+from football_data_app.feed_odds import parse_live_odds, parse_odds
 from football_data_app.markets import MarketType
 from football_data_app.settlement import OutcomeResult, settle_fixture_outcome
 

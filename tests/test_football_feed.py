@@ -16,19 +16,15 @@ import pytest
 
 from devtools import fake_feed
 from football_data_app.feed import (
-    LIVE_BOOKMAKER_ID,
-    FeedError,
     FixtureStatus,
-    iter_outcomes,
     parse_envelope,
     parse_fixture,
     parse_fixtures,
     parse_leagues,
-    parse_live_odds,
-    parse_odds,
-    parse_odds_item,
     parse_status,
 )
+from football_data_app.feed_fields import FeedError
+from football_data_app.feed_odds import LIVE_BOOKMAKER_ID, iter_outcomes, parse_live_odds, parse_odds, parse_odds_item
 from football_data_app.markets import (
     LIVE_BET_IDS,
     PREMATCH_BET_IDS,

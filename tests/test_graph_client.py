@@ -14,7 +14,7 @@ import httpx
 import pytest
 import respx
 
-from devtools.fake_graph import FaultKind, start_fake_graph
+from devtools.fake_graph import FaultKind
 from meta_integration import client
 from meta_integration.outbound import ErrorClass, build_message
 
@@ -24,16 +24,8 @@ TO = "263771234567"
 
 
 @pytest.fixture(scope="module")
-def fake_server():
-    fake, server = start_fake_graph(access_token=TOKEN)
-    yield fake, server.url
-    server.stop()
-
-
-@pytest.fixture
-def fake(fake_server):
-    fake_server[0].reset()
-    return fake_server[0]
+def graph_token() -> str:
+    return TOKEN  # conftest's fake_server / fake answer only this token
 
 
 @pytest.fixture

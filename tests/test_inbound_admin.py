@@ -8,16 +8,11 @@ import pytest
 from conversations.models import Contact, Direction, Message, MessageStatus
 from devtools import webhook_payloads as simulate
 from meta_integration.models import MetaAppConfig, WebhookEvent
-from tests.test_inbound_support import APP_SECRET, URLCONF, make_app_config, post_webhook
+from tests.support.inbound import APP_SECRET, URLCONF, make_app_config, post_webhook
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(URLCONF)]
 
 TOKEN = "EAAG-test-token"
-
-
-@pytest.fixture(autouse=True)
-def _urls(settings):
-    settings.ROOT_URLCONF = URLCONF
 
 
 @pytest.fixture

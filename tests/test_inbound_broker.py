@@ -16,29 +16,17 @@ from django.utils import timezone
 from conversations.models import Contact, Direction, Message, MessageStatus
 from conversations.services import inbound
 from devtools import webhook_payloads as simulate
-from meta_integration.models import MetaAppConfig
-from tests.test_inbound_support import (
+from tests.support.inbound import (
     CLOSED_BROKER_URL,
     URLCONF,
     celery_broker,
     isolated_broker,
-    make_app_config,
     post_webhook,
     priority,
 )
 from whatsappcrm_backend import topology
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _urls(settings):
-    settings.ROOT_URLCONF = URLCONF
-
-
-@pytest.fixture
-def app_config(transactional_db) -> MetaAppConfig:
-    return make_app_config()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(URLCONF)]
 
 
 def test_broker_down_the_webhook_still_answers_200_and_keeps_the_message(client, app_config, caplog):

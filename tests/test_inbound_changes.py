@@ -15,23 +15,13 @@ from conversations.models import BOT_IGNORED_TYPES, Contact, Direction, Message
 from conversations.services import inbound
 from devtools import webhook_payloads as simulate
 from meta_integration.payloads import MessageType
-from tests.test_inbound_support import URLCONF, at, make_app_config, post_webhook
+from tests.support.inbound import URLCONF, at, post_webhook
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(URLCONF)]
 
 USER = simulate.DEFAULT_WA_ID
 OTHER_USER = "263772222222"
 TS = 1_760_000_000
-
-
-@pytest.fixture(autouse=True)
-def _urls(settings):
-    settings.ROOT_URLCONF = URLCONF
-
-
-@pytest.fixture
-def app_config(transactional_db):
-    return make_app_config()
 
 
 def envelope(message: dict, wa_id: str = USER) -> dict:

@@ -20,25 +20,15 @@ from django.test import Client
 from conversations.models import Contact, Direction, Message, MessageStatus, StatusEvent
 from conversations.services import inbound
 from devtools import webhook_payloads as simulate
-from meta_integration.models import MetaAppConfig, WebhookEvent
-from tests.test_inbound_support import URLCONF, at, make_app_config, post_webhook, priority
+from meta_integration.models import WebhookEvent
+from tests.support.inbound import URLCONF, at, make_app_config, post_webhook, priority
 from whatsappcrm_backend import topology
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(URLCONF)]
 
 USER = simulate.DEFAULT_WA_ID
 OUR_WAMID = simulate.new_wamid(outgoing=True)
 TS = 1_760_000_000  # 2025-10-09T08:53:20Z
-
-
-@pytest.fixture(autouse=True)
-def _urls(settings):
-    settings.ROOT_URLCONF = URLCONF
-
-
-@pytest.fixture
-def app_config(transactional_db) -> MetaAppConfig:
-    return make_app_config()
 
 
 def unknown_type_message() -> dict:

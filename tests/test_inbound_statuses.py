@@ -15,23 +15,12 @@ from django.db import transaction
 from conversations.models import Contact, Direction, Message, MessageStatus, StatusEvent
 from conversations.services.inbound import apply_pending_status_events, reconcile_status_events
 from devtools import webhook_payloads as simulate
-from meta_integration.models import MetaAppConfig
-from tests.test_inbound_support import URLCONF, at, make_app_config, post_webhook
+from tests.support.inbound import URLCONF, at, post_webhook
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(URLCONF)]
 
 USER = simulate.DEFAULT_WA_ID
 TS = 1_760_000_000
-
-
-@pytest.fixture(autouse=True)
-def _urls(settings):
-    settings.ROOT_URLCONF = URLCONF
-
-
-@pytest.fixture
-def app_config(db) -> MetaAppConfig:
-    return make_app_config()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conversations.models import Contact, Direction, Message
-from tests.test_inbound_support import make_app_config
+from tests.support.inbound import make_app_config
 
 pytestmark = pytest.mark.django_db
 

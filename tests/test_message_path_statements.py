@@ -19,7 +19,7 @@ from conversations.models import Contact, Direction, Message, MessageStatus, Sta
 from conversations.services import delivery, inbound
 from devtools import webhook_payloads as simulate
 from meta_integration.models import WebhookEvent
-from tests.test_inbound_support import URLCONF, make_app_config, post_webhook
+from tests.support.inbound import URLCONF, make_app_config, post_webhook
 
 # Real commits: a test transaction would turn BEGIN/COMMIT into savepoints and hold back
 # the on-commit enqueue.
@@ -116,7 +116,7 @@ def bot(settings):
     (this process's flow cache and business-number cache filled, as in a running worker)."""
     from devtools.fake_graph import start_fake_graph
     from flows import services as flow_services
-    from tests.test_flow_models import business, import_defaults
+    from tests.support.flows import business, import_defaults
 
     fake, server = start_fake_graph()
     config = business(graph_url=server.url)

@@ -25,7 +25,7 @@ from celery.exceptions import Retry
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
-from tests import workers
+from tests.support import workers
 from whatsappcrm_backend import health, metrics, topology
 from whatsappcrm_backend.celery import app, enqueue
 from whatsappcrm_backend.embedded_redis import EmbeddedRedis
@@ -129,8 +129,8 @@ def _worker_argv(service: str) -> list[str]:
 @pytest.mark.django_db(transaction=True)
 @urls
 def test_task_latency_failures_and_queue_wait_from_real_workers(client, private_redis, broker_conn):
-    from tests.probes import wait_for_records
-    from tests.workers import start_worker
+    from tests.support.probes import wait_for_records
+    from tests.support.workers import start_worker
 
     key = f"test:probe:{uuid.uuid4().hex}"
     probe_io.apply_async(args=[key, "slow-1", 0.3], connection=broker_conn)
@@ -229,7 +229,7 @@ def test_one_round_trip_per_task_run_and_expired_sessions_reach_metrics(client, 
 
     from conversations.models import Contact
     from flows.models import ContactFlowState, Flow
-    from tests.workers import start_worker
+    from tests.support.workers import start_worker
 
     with EmbeddedRedis() as broker_server, EmbeddedRedis() as store_server:
         settings.CELERY_BROKER_URL = broker_server.url

@@ -10,9 +10,8 @@ from django.utils import timezone
 
 from conversations import admin_outbound  # registers FailedMessage with the admin site
 from conversations.models import Message, MessageStatus
-from tests.test_outbound_support import make_config, make_contact, wait_until
+from tests.support.outbound import make_config, make_contact, wait_until
 
-pytest_plugins = ["tests.test_outbound_support"]
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
 
 # The admin's URLs are computed when a urlconf is imported; this one is imported after the

@@ -26,11 +26,10 @@ from conversations.services.outbound import send_to_contact
 from conversations.tasks import send_message
 from devtools import webhook_payloads as simulate
 from devtools.fake_graph import FaultKind
-from tests.test_outbound_support import make_config, make_contact, start_io_worker, wait_until
+from tests.support.outbound import make_config, make_contact, start_io_worker, wait_until
 from whatsappcrm_backend.celery import app as celery_app
 from whatsappcrm_backend.celery import enqueue
 
-pytest_plugins = ["tests.test_outbound_support"]
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
 # A short lease: 3 x 1 s of HTTP timeouts + 5 s + 1 s of grace for the status webhook.

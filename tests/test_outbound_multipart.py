@@ -13,9 +13,8 @@ import pytest
 from conversations.models import Message, MessageStatus
 from conversations.services.outbound import PREVIOUS_PART_FAILED, resend_failed, send_long_text, send_parts
 from meta_integration.outbound import TEXT_BODY_MAX
-from tests.test_outbound_support import make_config, make_contact, start_io_worker, wait_until
+from tests.support.outbound import make_config, make_contact, start_io_worker, wait_until
 
-pytest_plugins = ["tests.test_outbound_support"]
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
 GAP = 0.1

@@ -11,9 +11,7 @@ import pytest
 from conversations.models import Message, MessageStatus
 from conversations.services.outbound import send_to_contact
 from meta_integration.ratelimit import TokenBucket, default_burst
-from tests.test_outbound_support import make_config, make_contact, start_io_worker, wait_until
-
-pytest_plugins = ["tests.test_outbound_support"]
+from tests.support.outbound import make_config, make_contact, start_io_worker, wait_until
 
 
 @pytest.fixture

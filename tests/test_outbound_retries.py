@@ -14,11 +14,10 @@ from devtools import webhook_payloads as simulate
 from devtools.fake_graph import FaultKind
 from meta_integration.outbound import ErrorClass
 from meta_integration.retry_policy import attempt_limit, backoff_seconds, should_retry
-from tests.test_outbound_support import make_config, make_contact, wait_until
+from tests.support.outbound import make_config, make_contact, wait_until
 from whatsappcrm_backend import topology
 from whatsappcrm_backend.celery import enqueue
 
-pytest_plugins = ["tests.test_outbound_support"]
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
 # (label, fault kwargs). Codes the fake does not know get Meta's HTTP status given explicitly.

@@ -23,9 +23,8 @@ from conversations.services.outbound import (
     send_to_contact,
 )
 from meta_integration.outbound import OutboundValidationError
-from tests.test_outbound_support import make_config, make_contact, wait_until
+from tests.support.outbound import make_config, make_contact, wait_until
 
-pytest_plugins = ["tests.test_outbound_support"]  # fixtures: fake, graph_url, gevent_worker
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
 QUOTED = "wamid.HBgMMjYzNzcxMjM0NTY3FQIAEhggNkFBMjA5QkFGRjNCNUI4M0RGQjc0RjM0RkQ0NjQ3NUEA"

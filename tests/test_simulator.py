@@ -19,11 +19,17 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from django.contrib import admin
+from django.contrib.auth.models import User
 from django.urls import include, path
+from django.utils import timezone
 
-from conversations.models import Message
+from conversations.models import Contact, Message
+from conversations.services import outbound as outbound_service
+from conversations.services.delivery import callback_data
 from devtools import webhook_payloads as simulate
 from devtools.fake_graph import start_fake_graph
+from devtools.seed import seed_flows
 from devtools.simulator.views import (
     SimulatorInputError,
     bot_message_view,
@@ -31,13 +37,17 @@ from devtools.simulator.views import (
     parse_user_action,
     tick_statuses,
 )
+from flows import services as flow_services
+from flows.models import ContactFlowState
+from flows.services import trace as flow_trace
 from meta_integration import outbound
 from meta_integration.models import MetaAppConfig, WebhookEvent
-from tests.conftest import purge_project_queues
+from tests.support.broker import purge_project_queues
 
 urlpatterns = [
     path("", include("meta_integration.urls")),
     path("simulator/", include("devtools.simulator.urls")),
+    path("admin/", admin.site.urls),
 ]
 
 pytestmark = pytest.mark.urls(__name__)
@@ -492,3 +502,159 @@ def test_send_view_round_trips_unicode_profile_names(user, browser, business):
     response = send(browser, wa_id=user, profile_name="Tinotenda Mhlanga-Ndlovu 🇿🇼", text="Mhoro")
     assert response.status_code == 200, response.text
     assert json.dumps(stored_payload()["contacts"][0]["profile"]["name"]) == json.dumps("Tinotenda Mhlanga-Ndlovu 🇿🇼")
+
+
+# --------------------------------------------------------------------------- history, state, reset, CSRF
+
+
+def bot_turn(message_id: int) -> list[int]:
+    """What the I/O worker does with a stored message, minus sending: the real flows decide
+    the replies and write them (pending). No worker runs in this module."""
+    return list(flow_services.process_inbound(message_id).reply_ids)
+
+
+@pytest.fixture
+def flows_and_trace(business, settings):
+    settings.FLOW_TRACE = True  # processing runs in this process here
+    seed_flows()
+
+
+def test_conversation_draws_both_sides_from_the_database(user, browser, business, flows_and_trace):
+    sent = send(browser, wa_id=user, profile_name="Rudo Chikore", kind="text", text="hi").json()
+    hi = Message.objects.get(wamid=sent["wamid"])
+    [menu_id] = bot_turn(hi.pk)
+
+    data = browser.get("/simulator/conversation", params={"wa_id": user}).json()
+
+    mine, menu = data["items"]
+    assert (mine["who"], mine["kind"], mine["text"], mine["wamid"]) == ("me", "text", "hi", sent["wamid"])
+    assert mine["status"] == "read"  # the bot processed it
+    assert (menu["who"], menu["kind"], menu["message_id"]) == ("bot", "list", menu_id)
+    assert "Welcome! What can I help you with today?" in menu["text"]
+    assert menu["status"] == "sending"  # written, not sent: no worker here
+    assert [row["id"] for row in menu["sections"][0]["rows"]][:2] == ["fixtures", "wallet"]
+    assert isinstance(data["fake_last_seq"], int)
+    assert data["state"]["session"]["flow"] == "main_menu"
+
+    # tapping a row of that menu: drawn as the user's list reply, quoting the menu
+    tap = send(browser, wa_id=user, kind="list_reply", id="help", title="Help", context=simulate.new_wamid(user))
+    assert tap.status_code == 200, tap.text
+    items = browser.get("/simulator/conversation", params={"wa_id": user}).json()["items"]
+    assert (items[-1]["kind"], items[-1]["title"], items[-1]["status"]) == ("list_reply", "Help", "sent")
+
+
+def test_the_feed_names_the_message_row_so_history_and_feed_draw_one_bubble(user, browser, business, fake_graph):
+    _, server = fake_graph
+    contact = Contact.objects.create(wa_id=user, profile_name="Rudo")
+    spec = {"type": "text", "body": "Hello from the bot"}
+    [row_id] = outbound_service.write_replies(contact, business.pk, [spec], outbound_service.validate_specs(user, [spec]))
+    body = {**outbound.build_message(user, spec), "biz_opaque_callback_data": callback_data(row_id)}
+    httpx.post(f"{server.url}/v23.0/{PHONE_NUMBER_ID}/messages", json=body,
+               headers={"Authorization": f"Bearer {ACCESS_TOKEN}"}).raise_for_status()
+
+    [from_feed] = browser.get("/simulator/feed", params={"wa_id": user}).json()["messages"]
+    [from_history] = browser.get("/simulator/conversation", params={"wa_id": user}).json()["items"]
+
+    assert from_feed["message_id"] == from_history["message_id"] == row_id
+    assert from_feed["text"] == from_history["text"] == "Hello from the bot"
+
+
+def test_feed_shows_where_the_bot_is_and_its_log(user, browser, business, flows_and_trace):
+    hi = Message.objects.get(wamid=send(browser, wa_id=user, kind="text", text="hi").json()["wamid"])
+    bot_turn(hi.pk)
+    tap = send(browser, wa_id=user, kind="list_reply", id="profile", title="My profile")
+    bot_turn(Message.objects.get(wamid=tap.json()["wamid"]).pk)
+
+    state = browser.get("/simulator/feed", params={"wa_id": user}).json()["state"]
+
+    session = ContactFlowState.objects.get(contact__wa_id=user)
+    assert state["session"]["flow"] == session.flow.name == "profile"
+    assert state["session"]["step"] == session.step
+    assert state["session"]["variables"] == session.variables
+    assert state["session"]["awaiting_reply"] is True
+    assert state["handover"] is False
+    first, second = state["trace"]
+    assert first["path"] == ["step main_menu.menu (question)"]
+    assert first["events"] == ["flow_started:main_menu"]
+    assert first["waiting_at"] == "main_menu.menu"
+    assert second["path"] == [
+        "answer main_menu.menu: valid",
+        "transition main_menu.menu -> open (always)",
+        "step main_menu.open (action)",
+        "step profile.ask_name (question)",
+    ]
+    assert second["events"] == ["flow_switched:main_menu->profile", "flow_started:profile"]
+    assert second["waiting_at"] == f"profile.{session.step}"
+
+
+def test_reset_starts_the_users_chat_over(user, browser, business, flows_and_trace):
+    other = "26377" + str(uuid.uuid4().int)[:7]
+    for number in (user, other):
+        hi = Message.objects.get(wamid=send(browser, wa_id=number, kind="text", text="hi").json()["wamid"])
+        bot_turn(hi.pk)
+    Contact.objects.filter(wa_id=user).update(needs_human=True, handover_at=timezone.now())
+    assert flow_trace.read_trace(user, business.pk)
+
+    response = browser.post("/simulator/reset", json={"wa_id": user})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["deleted"] == {"sessions": 1, "messages": 2}
+    assert isinstance(response.json()["fake_last_seq"], int)
+    assert not ContactFlowState.objects.filter(contact__wa_id=user).exists()
+    assert not Message.objects.filter(contact__wa_id=user).exists()
+    assert Contact.objects.get(wa_id=user).needs_human is False
+    assert flow_trace.read_trace(user, business.pk) == []
+    data = browser.get("/simulator/conversation", params={"wa_id": user}).json()
+    assert data["items"] == [] and data["state"]["session"] is None
+    # the other user is untouched
+    assert ContactFlowState.objects.filter(contact__wa_id=other).exists()
+    assert Message.objects.filter(contact__wa_id=other).count() == 2
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    (b"{}", "wa_id"), (b'{"wa_id": "12ab"}', "wa_id"), (b'{"wa_id": "263771112233", "all": true}', "all"),
+    (b"[1]", "body"), (b"{nope", "body"),
+])
+def test_reset_refuses_bad_input_and_changes_nothing(user, browser, business, body, field):
+    hi = send(browser, wa_id=user, kind="text", text="hi")
+    assert hi.status_code == 200
+
+    response = browser.post("/simulator/reset", content=body, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == field
+    assert Message.objects.filter(contact__wa_id=user).count() == 1
+
+
+def test_reset_is_csrf_protected_and_404_without_debug(user, live_server, browser, business, settings):
+    send(browser, wa_id=user, kind="text", text="hi")
+    with httpx.Client(base_url=live_server.url) as stranger:
+        assert stranger.post("/simulator/reset", json={"wa_id": user}).status_code == 403
+    settings.DEBUG = False
+    assert browser.post("/simulator/reset", json={"wa_id": user}).status_code == 404
+    assert browser.get("/simulator/conversation", params={"wa_id": user}).status_code == 404
+    assert browser.get("/simulator/csrf").status_code == 404
+    assert Message.objects.filter(contact__wa_id=user).count() == 1
+
+
+def test_a_fresh_csrf_token_after_an_admin_login_in_the_same_browser(user, browser, business):
+    """Logging into the admin rotates the CSRF cookie: the page's token is refused (the 403 the
+    page used to show); the ``csrf`` view hands a valid one, which the page retries with."""
+    User.objects.create_superuser("rudo", "rudo@example.com", "a-long-operator-password")
+    old_token = browser.headers["X-CSRFToken"]
+    login_page = browser.get("/admin/login/")
+    assert login_page.status_code == 200
+    logged_in = browser.post("/admin/login/", data={
+        "username": "rudo", "password": "a-long-operator-password", "next": "/admin/",
+        "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+    }, headers={"X-CSRFToken": ""})
+    assert logged_in.status_code == 302, logged_in.text[:300]
+    assert browser.cookies["csrftoken"] != old_token  # rotated
+
+    refused = send(browser, wa_id=user, kind="text", text="hi")
+    assert refused.status_code == 403
+    assert not Message.objects.exists()
+
+    fresh = browser.get("/simulator/csrf").json()["csrf_token"]
+    browser.headers["X-CSRFToken"] = fresh
+    assert send(browser, wa_id=user, kind="text", text="hi").status_code == 200

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.contrib import admin
 from django.urls import include, path
 
 from devtools.fake_graph import start_fake_graph
@@ -27,6 +28,7 @@ from meta_integration.models import MetaAppConfig
 urlpatterns = [
     path("", include("meta_integration.urls")),
     path("simulator/", include("devtools.simulator.urls")),
+    path("admin/", admin.site.urls),
 ]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -101,6 +103,12 @@ def whole_path(transactional_db, live_server, io_worker, settings) -> Iterator[M
     finally:
         fake.reset()
         server.stop()
+
+
+@pytest.fixture
+def fake_of_path(whole_path):
+    """The fake Graph API the whole path sends to (to make it forget what it received)."""
+    return _diagnostics["fake"]
 
 
 def wait_for(driver, what: str, condition: Callable, timeout: float = WAIT):
@@ -202,3 +210,93 @@ def test_chat_with_the_bot_in_a_real_browser(driver, live_server, whole_path):
     wait_for(driver, "read ticks on every bot message", all_read)
     assert not driver.find_elements("css selector", ".msg .error")
     assert driver.find_element("id", "status-line").text == ""
+
+
+def use_new_user(driver, number: str, name: str) -> None:
+    driver.find_element("id", "user-number").clear()
+    driver.find_element("id", "user-number").send_keys(number)
+    driver.find_element("id", "user-name").clear()
+    driver.find_element("id", "user-name").send_keys(name)
+    driver.find_element("id", "user-use").click()
+    wait_for(driver, "user switch", lambda d: number in d.find_element("id", "chat-subtitle").text)
+
+
+def say(driver, text: str) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    driver.find_element("id", "composer-text").send_keys(text, Keys.ENTER)
+
+
+def text_of(driver, element_id: str) -> str:
+    return driver.find_element("id", element_id).text
+
+
+def test_simulator_survives_an_admin_login_a_lost_cache_and_resets(driver, live_server, whole_path, fake_of_path):
+    from django.contrib.auth.models import User
+
+    User.objects.create_superuser("rudo", "rudo@example.com", "a-long-operator-password")
+    number = "26377" + str(uuid.uuid4().int)[:7]
+    driver.get(f"{live_server.url}/simulator/")
+    simulator_tab = driver.current_window_handle
+    use_new_user(driver, number, "Tatenda Moyo")
+
+    # the state panel and the bot's log follow the conversation
+    say(driver, "hi")
+    wait_for(driver, "main menu", lambda d: bot_texts(d, "list"))
+    wait_for(driver, "state panel at the menu",
+             lambda d: text_of(d, "state-flow") == "main_menu" and text_of(d, "state-step") == "menu")
+    assert "waiting for a reply" in text_of(driver, "state-waiting")
+    assert text_of(driver, "state-handover") == "bot"
+    log = wait_for(driver, "a turn in the bot log", lambda d: texts(d, "#bot-log .turn:not(.empty)"))
+    assert "step main_menu.menu (question)" in log[0]
+    assert "flow_started:main_menu" in log[0]
+
+    # the same browser logs into the admin in another tab: the CSRF cookie is rotated
+    before = driver.get_cookie("csrftoken")["value"]
+    driver.switch_to.new_window("tab")
+    driver.get(f"{live_server.url}/admin/login/")
+    driver.find_element("id", "id_username").send_keys("rudo")
+    driver.find_element("id", "id_password").send_keys("a-long-operator-password")
+    driver.find_element("css selector", "input[type=submit]").click()
+    wait_for(driver, "admin index", lambda d: "Operations" in d.title)
+    assert driver.get_cookie("csrftoken")["value"] != before
+    driver.switch_to.window(simulator_tab)  # not reloaded: it still holds the old token
+
+    # ... and the simulator still sends
+    tap(driver, '.msg[data-kind="list"] .list-open')
+    tap(driver, '#list-sheet .list-row[data-id="help"]')
+    wait_for(driver, "help message after the admin login", lambda d: bot_texts(d, "buttons"))
+    assert not driver.find_elements("css selector", ".msg .error")
+    assert "Not sent" not in text_of(driver, "status-line")
+    wait_for(driver, "the help turn in the log", lambda d: len(texts(d, "#bot-log .turn:not(.empty)")) >= 2)
+    newest = texts(driver, "#bot-log .turn")[0]  # newest first
+    assert "answer main_menu.menu: valid" in newest
+
+    # the page's cache is lost and the fake Graph API forgot what it sent: the database
+    # still has both sides, and a reload draws them
+    driver.execute_script(
+        "const s = JSON.parse(localStorage.getItem('whatsapp-simulator-v1')); s.chats = {};"
+        "localStorage.setItem('whatsapp-simulator-v1', JSON.stringify(s));")
+    fake_of_path.reset()
+    driver.refresh()
+    wait_for(driver, "the whole conversation after a reload",
+             lambda d: bot_texts(d, "list") and bot_texts(d, "buttons")
+             and len(texts(d, '.msg[data-who="me"]')) >= 2)
+    mine = texts(driver, '.msg[data-who="me"]')
+    assert mine[0].startswith("hi") and "Help" in mine[1]
+    assert "Welcome! What can I help you with today?" in bot_texts(driver, "list")[0]
+    assert "Here's how this chat works" in bot_texts(driver, "buttons")[0]
+
+    # reset: the chat, the session and the log start over
+    tap(driver, "#reset-chat")
+    wait_for(driver, "an empty chat", lambda d: not d.find_elements("css selector", "#messages .msg"))
+    wait_for(driver, "no session", lambda d: text_of(d, "state-flow") == "—")
+    assert texts(driver, "#bot-log .turn:not(.empty)") == []
+    driver.refresh()
+    wait_for(driver, "still empty after a reload", lambda d: "no session" in text_of(d, "state-waiting"))
+    assert not driver.find_elements("css selector", "#messages .msg")
+    say(driver, "hi")
+    wait_for(driver, "the menu again", lambda d: bot_texts(d, "list"))
+    wait_for(driver, "state panel at the menu again", lambda d: text_of(d, "state-flow") == "main_menu")
+    assert len(texts(driver, '.msg[data-who="me"]')) == 1
+    assert not driver.find_elements("css selector", ".msg .error")

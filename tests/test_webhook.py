@@ -24,7 +24,7 @@ from devtools import webhook_payloads as simulate
 from meta_integration import config_cache, services, views
 from meta_integration.models import MetaAppConfig, WebhookEvent
 from meta_integration.signatures import SIGNATURE_HEADER, sign_body
-from tests.test_inbound_support import (
+from tests.support.inbound import (
     APP_SECRET,
     URLCONF,
     VERIFY_TOKEN,
@@ -34,20 +34,10 @@ from tests.test_inbound_support import (
     post_webhook,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(URLCONF)]
 
 OTHER_NUMBER_ID = "109876543210987"
 OTHER_SECRET = "other-business-secret-fedcba9876543210"
-
-
-@pytest.fixture(autouse=True)
-def _urls(settings):
-    settings.ROOT_URLCONF = URLCONF
-
-
-@pytest.fixture
-def app_config(db) -> MetaAppConfig:
-    return make_app_config()
 
 
 def row_counts() -> dict[str, int]:

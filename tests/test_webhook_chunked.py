@@ -29,8 +29,8 @@ from devtools.servers import run_in_thread
 from meta_integration import views
 from meta_integration.models import WebhookEvent
 from meta_integration.signatures import SIGNATURE_HEADER
-from tests.conftest import purge_project_queues
-from tests.test_inbound_support import APP_SECRET, WEBHOOK_URL, make_app_config
+from tests.support.broker import purge_project_queues
+from tests.support.inbound import APP_SECRET, WEBHOOK_URL, make_app_config
 from whatsappcrm_backend.asgi import application
 from whatsappcrm_backend.routing_check import compose_command
 
@@ -76,7 +76,7 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path, t
 @pytest.fixture(scope="module")
 def gunicorn_server(django_db_setup, django_db_blocker) -> Iterator[tuple[str, int]]:
     """gunicorn serving the project on the test database and broker, on a free port."""
-    from tests.workers import stop_process_group, worker_env
+    from tests.support.workers import stop_process_group, worker_env
 
     port = _free_port()
     log = Path(tempfile.NamedTemporaryFile(prefix="gunicorn-", suffix=".log", delete=False).name)

@@ -46,7 +46,7 @@ def test_gevent_worker_with_a_dead_broker_stops_within_its_grace_period(death):
     """
     from celery import current_app
 
-    from tests.workers import start_worker
+    from tests.support.workers import start_worker
     from whatsappcrm_backend.tasks import probe_io
 
     with EmbeddedRedis() as server:
@@ -81,7 +81,7 @@ def test_gevent_worker_with_a_dead_broker_stops_within_its_grace_period(death):
 @pytest.mark.workers
 @pytest.mark.django_db(transaction=True)
 def test_a_healthy_idle_worker_still_shuts_down_cleanly():
-    from tests.workers import start_worker
+    from tests.support.workers import start_worker
 
     with EmbeddedRedis() as server:
         env = {"REDIS_URL": server.url, "CELERY_BROKER_URL": server.url, "WORKER_SHUTDOWN_GRACE_SECONDS": "60"}

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.probes import wait_for_records
+from tests.support.probes import wait_for_records
 from whatsappcrm_backend import topology
 from whatsappcrm_backend.celery import enqueue
 from whatsappcrm_backend.tasks import probe_cpu, probe_io
@@ -91,7 +91,7 @@ def test_high_priority_overtakes_a_low_backlog_on_rabbitmq(django_db_setup, redi
     HIGH task ran the worker is stopped warm, so every LOW task that had started finished
     and recorded itself; the others had not started before HIGH.
     """
-    from tests.workers import run_django_snippet, start_worker, worker_env
+    from tests.support.workers import run_django_snippet, start_worker, worker_env
 
     amqp = {"CELERY_BROKER_URL": AMQP_URL}
     delete_queues = (

@@ -16,7 +16,8 @@ are decided before the view runs, so they change nothing.
 The views set their authentication, permissions, parser (JSON only, NUL refused), schema and
 exception handler themselves rather than relying on ``REST_FRAMEWORK`` defaults: the API's guarantees hold whatever the
 project default is. Each app's ``api.py`` owns its routes; this module mounts them and adds
-the OpenAPI schema (``/api/schema/``) and its documentation page (``/api/docs/``).
+the OpenAPI schema (``/api/schema/``) and its documentation pages (``/api/docs/``, Swagger UI, and
+``/api/redoc/``), whose assets are served from the project's static files (no CDN).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from django.urls import Resolver404, include, path, re_path, resolve
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import ValidationError
@@ -307,6 +308,11 @@ def _urlpatterns() -> list:
             name="schema",
         ),
         path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+        path(
+            "redoc/",
+            SpectacularRedocView.as_view(url_name="api:schema", template_name="api/redoc.html"),  # no web fonts
+            name="redoc",
+        ),
         re_path(r"^(?P<rest>[\s\S]*)\Z", api_not_found),  # any path, even one with a newline
     ]
 

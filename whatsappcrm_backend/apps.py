@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+__all__ = ["ADMIN_SITE_URL", "ProjectConfig", "brand_admin"]
+
 
 class ProjectConfig(AppConfig):
     """The project package as an app, for its system checks, commands and Beat sync."""
@@ -31,3 +33,18 @@ class ProjectConfig(AppConfig):
         connect_task_metrics()
         connect_task_logging()
         connect_shutdown_deadline()
+        brand_admin()
+
+
+ADMIN_SITE_URL = "/admin/inbox/"
+
+
+def brand_admin() -> None:
+    """Name the admin after the product, and send its VIEW SITE link to the operators' inbox:
+    the project has no public site, so Django's default ("/") was a 404."""
+    from django.contrib import admin
+
+    admin.site.site_header = "WhatsApp CRM"
+    admin.site.site_title = "WhatsApp CRM admin"
+    admin.site.index_title = "Operations"
+    admin.site.site_url = ADMIN_SITE_URL

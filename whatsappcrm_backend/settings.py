@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files, not a CDN
     "django_celery_beat",
     "whatsappcrm_backend",
     "meta_integration",
@@ -311,6 +312,27 @@ FLOW_CHANGED_TEXT = env_str(
 )
 FLOW_REPLY_GAP_SECONDS = env_float("FLOW_REPLY_GAP_SECONDS", 0.0)
 FLOW_MAIN_MENU = env_str("FLOW_MAIN_MENU", "main_menu")
+# Keep each turn's steps, transitions and events briefly in Redis for the simulator's bot log
+# (flows/services/trace.py): one extra Redis round trip per turn, so off in production.
+FLOW_TRACE = env_bool("FLOW_TRACE", DEBUG)
+
+# --- Marketing consent ----------------------------------------------------------------
+# A message that is exactly one of these words (any case, surrounding spaces and punctuation
+# allowed) opts the contact out of / back into campaigns; it is answered once and never
+# reaches the flows. Conversations with the bot are unaffected either way.
+MARKETING_OPT_OUT_WORDS = env_list("MARKETING_OPT_OUT_WORDS", "STOP,UNSUBSCRIBE")
+MARKETING_OPT_IN_WORDS = env_list("MARKETING_OPT_IN_WORDS", "START")
+MARKETING_OPT_OUT_CONFIRMATION = env_str(
+    "MARKETING_OPT_OUT_CONFIRMATION",
+    "You won't receive promotional messages from us any more. "
+    + (f"Reply {MARKETING_OPT_IN_WORDS[0]} to get them again. " if MARKETING_OPT_IN_WORDS else "")
+    + "You can still chat with us here any time.",
+)
+MARKETING_OPT_IN_CONFIRMATION = env_str(
+    "MARKETING_OPT_IN_CONFIRMATION",
+    "You're subscribed to our promotional messages again. "
+    + (f"Reply {MARKETING_OPT_OUT_WORDS[0]} to stop them." if MARKETING_OPT_OUT_WORDS else ""),
+)
 
 # --- API-Football ---------------------------------------------------------------------
 API_FOOTBALL_URL = env_str("API_FOOTBALL_URL", "https://v3.football.api-sports.io")
@@ -336,7 +358,17 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "WhatsApp CRM operators API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "WhatsApp CRM operators API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ and /api/redoc/ load their JavaScript and CSS from this project's static
+    # files (drf-spectacular-sidecar): a CDN made the page blank without internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},  # no badge from validator.swagger.io
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # When set, /metrics needs "Authorization: Bearer <token>".
 METRICS_TOKEN = env_str("METRICS_TOKEN")

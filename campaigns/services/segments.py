@@ -79,8 +79,9 @@ def segment_contacts(segment: Segment, *, now: datetime | None = None) -> QueryS
 
 
 def sendable(contacts: QuerySet[Contact]) -> QuerySet[Contact]:
-    """The contacts a campaign may message: not opted out of marketing, not blocked."""
-    return contacts.filter(marketing_opt_out=False, blocked=False)
+    """The contacts a campaign may message: not opted out of marketing, not blocked
+    (conversations' one definition, ``ContactQuerySet.marketable``)."""
+    return contacts.marketable()
 
 
 @dataclass(frozen=True)

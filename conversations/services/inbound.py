@@ -45,6 +45,7 @@ from conversations.models import (
     MessageStatus,
     StatusEvent,
 )
+from conversations.services import consent
 from meta_integration.models import MetaAppConfig
 from meta_integration.payloads import (
     ApiError,
@@ -182,6 +183,8 @@ class InboundStore:
         if new_messages:
             transaction.on_commit(lambda: enqueue_new_messages(new_messages))
         store_statuses(batch.statuses)
+        if batch.preferences:  # Meta's marketing stop / resume
+            consent.apply_preferences(batch.preferences, app_config.pk)
 
 
 def store_messages(messages: Iterable[InboundMessage], app_config: MetaAppConfig | None) -> list[StoredMessage]:

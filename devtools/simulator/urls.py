@@ -10,4 +10,7 @@ urlpatterns = [
     path("", views.page, name="page"),
     path("send", views.send, name="send"),
     path("feed", views.feed, name="feed"),
+    path("conversation", views.conversation, name="conversation"),
+    path("reset", views.reset, name="reset"),
+    path("csrf", views.csrf, name="csrf"),
 ]

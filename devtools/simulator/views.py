@@ -10,7 +10,14 @@ It goes through the real path, so what works here works with Meta:
 * ``feed``: the page polls; this view reads the fake Graph API's control endpoints, i.e. what
   the bot *sent* (``/_fake/requests?to=<number>``) and the ``sent``/``delivered``/``read``
   status webhooks the fake posted back (``/_fake/webhooks``), and turns them into chat bubbles
-  and ticks.
+  and ticks. It also says where the bot is with this user (flow, step, variables, handover)
+  and the turns the workers recorded (``flows.services.trace``): the page's state panel and
+  bot log.
+* ``conversation``: the whole chat from the database (both sides), drawn when the page loads
+  or switches user, so a restart of the dev stack or another browser loses nothing.
+* ``reset``: start the user's chat over (session, handover, messages and log).
+* ``csrf``: a fresh CSRF token, for a page whose token was rotated (a login to the admin in
+  the same browser rotates it); the page retries a refused POST once with it.
 
 The simulator needs a business number (``MetaAppConfig`` for ``settings.META_PHONE_NUMBER_ID``)
 whose Graph API URL points at the fake; ``settings.SIMULATOR_FAKE_GRAPH_URL`` overrides where
@@ -33,12 +40,15 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from devtools import webhook_payloads
+from devtools.simulator import conversation as chat_record
 from meta_integration.models import MetaAppConfig
+from meta_integration.payloads import parse_callback_message_id
 
 __all__ = [
     "MAX_TEXT_LENGTH",
@@ -49,11 +59,14 @@ __all__ = [
     "UserAction",
     "bot_message_view",
     "build_inbound",
+    "conversation",
+    "csrf",
     "feed",
     "page",
     "parse_feed_query",
     "parse_user_action",
     "read_receipts",
+    "reset",
     "send",
     "tick_statuses",
 ]
@@ -371,6 +384,9 @@ def bot_message_view(record: Mapping[str, Any]) -> dict[str, Any] | None:
     if kind != "message":
         return None
     view["reply_to"] = _str(_obj(body.get("context")).get("message_id"))
+    # the project's Message row (biz_opaque_callback_data): the same bubble from the feed and
+    # from the history has the same id, so the page never draws it twice
+    view["message_id"] = parse_callback_message_id(body.get("biz_opaque_callback_data"))
     msg_type = _str(body.get("type")) or ""
     content = _obj(body.get(msg_type))
     if msg_type == "text":
@@ -566,6 +582,7 @@ def page(request: HttpRequest) -> HttpResponse:
             "sessionTimeout": settings.FLOW_SESSION_TIMEOUT,
             "maxText": MAX_TEXT_LENGTH,
             "locationPresets": list(LOCATION_PRESETS),
+            "csrfCookieName": settings.CSRF_COOKIE_NAME,
         },
     }
     return render(request, "simulator/simulator.html", context)
@@ -634,7 +651,8 @@ def feed(request: HttpRequest) -> JsonResponse:
     read receipts for the user's own messages."""
     try:
         query = parse_feed_query(request.GET)
-        base = fake_graph_url(business_number())
+        config = business_number()
+        base = fake_graph_url(config)
     except SimulatorInputError as exc:
         status = 503 if exc.field == "business" else 400
         return JsonResponse({"error": exc.to_dict()}, status=status)
@@ -662,6 +680,7 @@ def feed(request: HttpRequest) -> JsonResponse:
         "receipts": read_receipts(receipt_records, query.mine),
         "next_receipts_since": max((r["seq"] for r in receipt_records), default=query.receipts_since),
         "fake_last_seq": fake_last,
+        "state": chat_record.session_state(config, query.wa_id),
     })
 
 
@@ -669,3 +688,67 @@ def _fake_get(client: httpx.Client, path: str, **params: Any) -> dict[str, Any]:
     response = client.get(path, params={k: str(v) for k, v in params.items()})
     response.raise_for_status()
     return response.json()
+
+
+def _fake_last_seq(config: MetaAppConfig) -> int | None:
+    """The fake's newest record number (None when it cannot be read): the page's feed starts
+    after it, the history having drawn everything before."""
+    try:
+        with httpx.Client(base_url=fake_graph_url(config), timeout=UPSTREAM_TIMEOUT) as client:
+            last = _fake_get(client, "/_fake/health").get("last_seq")
+    except (httpx.HTTPError, ValueError, SimulatorInputError):
+        return None
+    return last if isinstance(last, int) else None
+
+
+def _wa_id_from_json(request: HttpRequest) -> str:
+    if len(request.body) > MAX_REQUEST_BYTES:
+        raise SimulatorInputError("body", f"at most {MAX_REQUEST_BYTES} bytes")
+    try:
+        data = json.loads(request.body or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SimulatorInputError("body", f"is not valid JSON: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise SimulatorInputError("body", "must be a JSON object")
+    unknown = sorted(str(key) for key in data if key != "wa_id")
+    if unknown:
+        raise SimulatorInputError(unknown[0], "unknown field (known: wa_id)")
+    return parse_wa_id(data.get("wa_id"))
+
+
+@debug_only
+@require_GET
+def conversation(request: HttpRequest) -> JsonResponse:
+    """``?wa_id=``: the whole chat from the database (both sides), where the bot is, its log,
+    and the fake's newest record number (the feed goes on from there)."""
+    try:
+        wa_id = parse_wa_id(request.GET.get("wa_id"))
+        config = business_number()
+    except SimulatorInputError as exc:
+        return JsonResponse({"error": exc.to_dict()}, status=503 if exc.field == "business" else 400)
+    return JsonResponse({
+        "items": chat_record.history(config, wa_id),
+        "fake_last_seq": _fake_last_seq(config),
+        "state": chat_record.session_state(config, wa_id),
+    })
+
+
+@debug_only
+@require_POST
+def reset(request: HttpRequest) -> JsonResponse:
+    """``{"wa_id"}``: start that user's chat over (session, handover, messages, log)."""
+    try:
+        wa_id = _wa_id_from_json(request)
+        config = business_number()
+    except SimulatorInputError as exc:
+        return JsonResponse({"error": exc.to_dict()}, status=503 if exc.field == "business" else 400)
+    deleted = chat_record.reset_conversation(config, wa_id)
+    return JsonResponse({"deleted": deleted, "fake_last_seq": _fake_last_seq(config)})
+
+
+@debug_only
+@require_GET
+@ensure_csrf_cookie
+def csrf(request: HttpRequest) -> JsonResponse:
+    """A CSRF token valid for this browser now (its cookie may have been rotated by a login)."""
+    return JsonResponse({"csrf_token": get_token(request)})

@@ -25,10 +25,9 @@ from flows.definitions import (
     FlowDefinition,
     FlowValidationError,
     StepType,
-    flow_to_document,
-    parse_flow_document,
     thaw,
 )
+from flows.document_format import flow_to_document, parse_flow_document
 from flows.models import ContactFlowState, Flow, FlowStep, FlowTransition
 from flows.services.loading import read_flows
 from flows.services.sessions import expire_state

@@ -32,12 +32,13 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from conversations.models import BOT_IGNORED_TYPES, Contact, Message, MessageStatus
-from conversations.services import delivery, outbound
+from conversations.services import consent, delivery, outbound
 from conversations.services.delivery import RunInfo
 from flows.actions import registry
 from flows.definitions import thaw
 from flows.engine import ContactView, EngineResult, EngineSettings, Inbound, Session, advance
 from flows.models import ContactFlowState
+from flows.services import trace as flow_trace
 from flows.services.loading import LoadedFlows, cached_flows
 from flows.services.sessions import lock_contact, session_timeout
 from meta_integration.outbound import build_message
@@ -56,7 +57,11 @@ logger = logging.getLogger(__name__)
 
 # Messages that are not worth a blue tick of their own (a reaction, Meta's system notices).
 _NO_READ_RECEIPT = frozenset({"system", "reaction", *BOT_IGNORED_TYPES})
-_WARNING_EVENTS = ("template_missing:", "template_error:", "action_", "loop_limit:", "step_missing:")
+# A real problem is a WARNING; a variable a template did not find (it renders blank) is worth
+# INFO; every other event (action_ok, flow_started, ...) is a normal step, logged at DEBUG.
+_WARNING_EVENTS = ("template_error:", "action_failed:", "action_bad_result:", "action_invalid:", "action_missing:",
+                   "loop_limit:", "step_missing:")
+_INFO_EVENTS = ("template_missing:",)
 
 
 def engine_settings() -> EngineSettings:
@@ -219,7 +224,8 @@ def _store_session(
 
 def _log_events(contact: Contact, message: Message, events: Iterable[str]) -> None:
     for event in events:
-        level = logging.WARNING if event.startswith(_WARNING_EVENTS) else logging.DEBUG
+        level = (logging.WARNING if event.startswith(_WARNING_EVENTS)
+                 else logging.INFO if event.startswith(_INFO_EVENTS) else logging.DEBUG)
         logger.log(level, "flows: contact %s message %s: %s", contact.pk, message.pk, event)
 
 
@@ -274,7 +280,8 @@ def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessRe
     Idempotent and safe to call concurrently for the same contact (see the module docstring).
     A contact in human handover or blocked gets no reply, nor do edits, deletes and error
     reports (``BOT_IGNORED_TYPES``); those messages are still marked processed, and operators
-    see them in the conversation. The replies are written, not sent: the caller sends
+    see them in the conversation. A marketing consent word (STOP / START) is consumed by
+    ``conversations.services.consent`` and never reaches the flows. The replies are written, not sent: the caller sends
     ``result.reply_ids`` after the commit (``flows.process_message`` does, in the same run).
     ``contact_id`` (the webhook knows it) saves looking the message up first.
     """
@@ -315,6 +322,12 @@ def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessRe
         state = _session_state(contact)
 
         for message in pending:
+            keyword = consent.consume_keyword(contact, message)  # STOP / START: never reaches the flows
+            if keyword is not None:
+                for spec in keyword.replies:  # the confirmation, once
+                    outgoing.append((message.app_config_id, spec, build_message(contact.wa_id, spec)))
+                replied, skipped = replied + bool(keyword.replies), skipped + (not keyword.replies)
+                continue
             if contact.blocked or contact.needs_human or message.message_type in BOT_IGNORED_TYPES:
                 skipped += 1
                 continue
@@ -434,6 +447,7 @@ def _turn(
     replies = [thaw(reply) for reply in result.replies]
     payloads = outbound.validate_specs(contact.wa_id, replies)
     _log_events(contact, message, result.events)
+    flow_trace.record_turn(contact.wa_id, message.app_config_id, message.pk, result)  # only with FLOW_TRACE
     now = timezone.now()
     changed = _apply_contact_updates(contact, result.contact_updates)
     if result.handover:

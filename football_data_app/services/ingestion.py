@@ -21,7 +21,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..client import ApiFootballClient, ApiRequestError, ApiUnavailable, AuthFailed, QuotaExhausted, RateLimited
-from ..feed import Envelope, FeedError, parse_fixture, parse_league
+from ..feed import Envelope, parse_fixture, parse_league
+from ..feed_fields import FeedError
 from ..models import ApiFootballAccount, Fixture, League, Market, Outcome, SyncKind, SyncRun, SyncStatus
 from .api_account import api_client, redis_client
 from .bulk import chunks, clip

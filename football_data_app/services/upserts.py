@@ -19,16 +19,9 @@ from typing import Any
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from ..feed import (
-    FeedError,
-    FixtureRecord,
-    FixtureStatus,
-    LeagueRecord,
-    OddsRecord,
-    OutcomeOdds,
-    parse_live_odds_item,
-    parse_odds_item,
-)
+from ..feed import FixtureRecord, FixtureStatus, LeagueRecord
+from ..feed_fields import FeedError
+from ..feed_odds import OddsRecord, OutcomeOdds, parse_live_odds_item, parse_odds_item
 from ..markets import MarketType, NormalisedOutcome, OutcomeError, market_for, normalise_outcome
 from ..models import Bookmaker, Fixture, League, Market, Outcome, Team
 from .bulk import bulk_upsert, clip, upsert_rows

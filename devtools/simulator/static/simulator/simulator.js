@@ -1,15 +1,21 @@
 // The WhatsApp simulator page: what the user does goes to the `send` view (which signs it and
 // posts it to the real webhook); what the bot sends comes from the `feed` view (which reads
-// the fake Graph API). No framework and no build step: plain DOM, state in localStorage.
+// the fake Graph API). The whole chat is loaded from the database (`conversation`) when the
+// page opens or switches user; localStorage only remembers the users and a cache of the chat.
+// The feed also carries where the bot is (flow, step, variables) and its log of turns.
+// No framework and no build step: plain DOM.
 (function () {
   "use strict";
 
   const SETTINGS = JSON.parse(document.getElementById("simulator-settings").textContent);
   const URLS = window.SIMULATOR_URLS;
-  const CSRF = document.querySelector('meta[name="csrf-token"]').content;
+  let csrfFallback = document.querySelector('meta[name="csrf-token"]').content;
   const STORE_KEY = "whatsapp-simulator-v1";
   const MAX_ITEMS = 300;
   const POLL_MS = 700;
+  // Polling slows down while nothing happens (fewer requests, a quieter server), and is fast
+  // again as soon as the user acts or something arrives.
+  const IDLE_DELAYS = [[10, POLL_MS], [30, 2000], [Infinity, 5000]];
   const TICK = { sending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "!" };
 
   const $ = (id) => document.getElementById(id);
@@ -18,6 +24,8 @@
     composer: $("composer"), text: $("composer-text"), userSelect: $("user-select"),
     userForm: $("user-form"), userNumber: $("user-number"), userName: $("user-name"),
     subtitle: $("chat-subtitle"), timer: $("session-timer"),
+    stateFlow: $("state-flow"), stateStep: $("state-step"), stateWaiting: $("state-waiting"),
+    stateHandover: $("state-handover"), stateVariables: $("state-variables"), botLog: $("bot-log"),
     preset: $("location-preset"), lat: $("location-lat"), lon: $("location-lon"),
     placeName: $("location-name"), address: $("location-address"),
     sheet: $("list-sheet"), sheetTitle: $("list-sheet-title"), sheetRows: $("list-sheet-rows"),
@@ -198,7 +206,10 @@
   // Keyed rendering: a bubble is rebuilt only when its item changed, so polling does not
   // replace the node a person (or a test) is about to tap.
   const rendered = new Map(); // key -> { json, node }
-  function itemKey(item) { return item.who === "bot" ? `bot-${item.seq}` : item.id || `me-${item.at}`; }
+  function itemKey(item) {
+    if (item.who === "bot") return item.message_id ? `msg-${item.message_id}` : `bot-${item.seq}`;
+    return item.id || `me-${item.at}`;
+  }
 
   function render() {
     const keep = new Map();
@@ -260,13 +271,34 @@
 
   // ------------------------------------------------------------------ sending
 
-  async function postJson(url, body) {
+  // The CSRF token is read from the cookie at every POST: logging into the admin in the same
+  // browser rotates it, and a token read once at page load was then refused (HTTP 403).
+  function csrfToken() {
+    const name = SETTINGS.csrfCookieName || "csrftoken";
+    for (const part of document.cookie.split(";")) {
+      const [key, ...rest] = part.trim().split("=");
+      if (key === name) return decodeURIComponent(rest.join("="));
+    }
+    return csrfFallback;
+  }
+
+  async function refreshCsrf() {
+    const response = await fetch(URLS.csrf, { credentials: "same-origin" });
+    if (response.ok) csrfFallback = (await response.json()).csrf_token;
+  }
+
+  async function postJson(url, body, retried) {
     const response = await fetch(url, {
       method: "POST",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": CSRF },
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
       body: JSON.stringify(body),
       credentials: "same-origin",
     });
+    if (response.status === 403 && !retried) {
+      // refused by the CSRF check (nothing was posted): take a fresh token and try once more
+      try { await refreshCsrf(); } catch (e) { /* the retry reports the error */ }
+      return postJson(url, body, true);
+    }
     let data = null;
     try { data = await response.json(); } catch (e) { /* not JSON */ }
     return { response, data };
@@ -307,6 +339,7 @@
     }
     save();
     if (waId === state.current) render();
+    idlePolls = 0;
     schedulePoll(0);
   }
 
@@ -348,8 +381,9 @@
     save();
     renderUsers();
     render();
+    renderState(null);
     showStatus("");
-    schedulePoll(0);
+    loadConversation(waId);
   }
   els.userSelect.addEventListener("change", () => switchUser(els.userSelect.value));
   els.userForm.addEventListener("submit", (e) => {
@@ -369,17 +403,88 @@
     els.userNumber.value = "26377" + String(Math.floor(Math.random() * 1e7)).padStart(7, "0");
     els.userName.value = "";
   });
-  $("clear-chat").addEventListener("click", () => {
-    const c = chat();
+  $("reset-chat").addEventListener("click", async () => {
+    const waId = state.current;
+    const { response, data } = await postJson(URLS.reset, { wa_id: waId });
+    if (!response.ok || !data) {
+      showStatus(data && data.error ? `Not reset: ${data.error.field}: ${data.error.message}` : `Not reset: HTTP ${response.status}`);
+      return;
+    }
+    const c = chat(waId);
     c.items = [];
+    c.lastInbound = null;
+    if (Number.isInteger(data.fake_last_seq)) { c.since = data.fake_last_seq; c.rsince = data.fake_last_seq; }
     save();
     render();
+    renderState(null);
+    updateTimer();
+    showStatus("");
+    idlePolls = 0;
+    schedulePoll(0);
   });
+
+  // ------------------------------------------------------------------ history from the server
+
+  // The database has both sides of the chat: it replaces what this page cached, keeping only
+  // the user's messages that never reached the server (refused or still being sent).
+  async function loadConversation(waId) {
+    clearTimeout(pollTimer);
+    try {
+      const response = await fetch(`${URLS.conversation}?${new URLSearchParams({ wa_id: waId })}`, { credentials: "same-origin" });
+      const data = await response.json();
+      if (!response.ok) {
+        showStatus(data.error ? `${data.error.field}: ${data.error.message}` : `conversation: HTTP ${response.status}`);
+      } else {
+        const c = chat(waId);
+        const onServer = new Set(data.items.filter((i) => i.wamid).map((i) => i.wamid));
+        const unsent = c.items.filter((i) => i.who === "me" && !(i.wamid && onServer.has(i.wamid)) && (i.status === "failed" || i.status === "sending"));
+        c.items = [...data.items, ...unsent].slice(-MAX_ITEMS);
+        if (Number.isInteger(data.fake_last_seq)) {
+          c.since = data.fake_last_seq;
+          c.rsince = Math.min(c.rsince || 0, data.fake_last_seq);
+        }
+        const lastMine = data.items.filter((i) => i.who === "me").pop();
+        if (lastMine && lastMine.at) c.lastInbound = Math.max(c.lastInbound || 0, lastMine.at);
+        save();
+        if (waId === state.current) { render(); renderState(data.state); updateTimer(); }
+      }
+    } catch (e) {
+      showStatus(`conversation: ${e}`);
+    }
+    idlePolls = 0;
+    schedulePoll(0);
+  }
+
+  // ------------------------------------------------------------------ the bot's state and log
+
+  let shownState = "";
+  function renderState(botState) {
+    const json = JSON.stringify(botState);
+    if (json === shownState) return;
+    shownState = json;
+    const session = botState && botState.session;
+    els.stateFlow.textContent = session ? session.flow : "—";
+    els.stateStep.textContent = session ? session.step : "—";
+    els.stateWaiting.textContent = session
+      ? `${session.awaiting_reply ? "waiting for a reply" : "not waiting"} · retries ${session.retries}`
+      : "no session (the next message starts one)";
+    els.stateHandover.textContent = botState && botState.handover
+      ? "waiting for a human: the bot is quiet" : botState && botState.blocked ? "blocked" : "bot";
+    els.stateVariables.textContent = session ? JSON.stringify(session.variables, null, 1) : "{}";
+    const turns = (botState && botState.trace) || [];
+    els.botLog.replaceChildren(...turns.slice().reverse().map((turn) => el("li", { class: "turn" }, [
+      el("div", { class: "turn-head", text: `${clock(turn.at)} · message ${turn.message_id} · ${turn.replies} repl${turn.replies === 1 ? "y" : "ies"}${turn.waiting_at ? ` · now at ${turn.waiting_at}` : " · no session"}${turn.handover ? " · handover" : ""}` }),
+      ...(turn.path || []).map((line) => el("div", { class: "turn-path", text: line })),
+      el("div", { class: "turn-events", text: (turn.events || []).join(" · ") }),
+    ])));
+    if (!turns.length) els.botLog.replaceChildren(el("li", { class: "turn empty", text: "No turns recorded yet (FLOW_TRACE on the workers records them)." }));
+  }
 
   // ------------------------------------------------------------------ polling
 
   let pollTimer = null;
   let polling = false;
+  let idlePolls = 0;
 
   function schedulePoll(delay) {
     clearTimeout(pollTimer);
@@ -389,15 +494,25 @@
   function applyFeed(waId, data, askedReceipts) {
     const c = chat(waId);
     if (data.reset) {
-      // the fake Graph API restarted: its sequence numbers start over
-      c.items = c.items.filter((i) => i.who !== "bot");
+      // the fake Graph API restarted: its sequence numbers start over; the database still
+      // has the whole chat
       c.since = 0;
       c.rsince = 0;
-      return true;
+      loadConversation(waId);
+      return false;
     }
     const seen = new Set(c.items.filter((i) => i.seq).map((i) => i.seq));
     for (const msg of data.messages) {
       if (seen.has(msg.seq) || msg.kind === "receipt") continue;
+      // the same reply may already be drawn from the history (same Message row or wamid)
+      const known = c.items.find((i) => i.who === "bot" && (
+        (msg.message_id && i.message_id === msg.message_id) || (msg.wamid && i.wamid === msg.wamid)));
+      if (known) {
+        Object.assign(known, { seq: msg.seq, wamid: msg.wamid || known.wamid, ok: msg.ok, error: msg.error });
+        if (!msg.ok) known.status = "failed";
+        else if (known.status === "sending") known.status = "sent";
+        continue;
+      }
       c.items.push({ ...msg, who: "bot", status: msg.ok ? "sent" : "failed" });
       if (waId === state.current) els.typing.textContent = "";
     }
@@ -443,7 +558,8 @@
       params.set("mine", mine.join(","));
       params.set("rsince", String(c.rsince || 0));
     }
-    let again = POLL_MS;
+    idlePolls += 1;
+    let again = IDLE_DELAYS.find(([upTo]) => idlePolls <= upTo)[1];
     try {
       const response = await fetch(`${URLS.feed}?${params}`, { credentials: "same-origin" });
       const data = await response.json();
@@ -452,7 +568,11 @@
         again = 3000;
       } else if (waId === state.current) {
         const before = JSON.stringify(c.items);
+        const stateBefore = shownState;
         if (applyFeed(waId, data, mine.length > 0)) again = 0;
+        renderState(data.state || null);
+        const changed = JSON.stringify(c.items) !== before || shownState !== stateBefore;
+        if (changed) { idlePolls = 0; again = Math.min(again, POLL_MS); }
         if (JSON.stringify(c.items) !== before) { save(); render(); }
         if (els.status.textContent.startsWith("feed") || els.status.textContent.startsWith("fake_graph")) showStatus("");
       }
@@ -478,9 +598,13 @@
       : `idle ${mmss(idle)}: the session expires at the next sweep`;
   }
   setInterval(updateTimer, 1000);
+  const wakeUp = () => { idlePolls = 0; schedulePoll(0); };
+  window.addEventListener("focus", wakeUp);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) wakeUp(); });
 
   renderUsers();
   render();
+  renderState(null);
   updateTimer();
-  schedulePoll(0);
+  loadConversation(state.current);
 })();

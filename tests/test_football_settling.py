@@ -40,7 +40,7 @@ from football_data_app.services import betting, settling, upserts
 from football_data_app.services.wallet import deposit, ledger_total, wallet_discrepancies, wallet_for
 from football_data_app.tasks import settle_due, settle_fixture, sync_fixtures
 from meta_integration.models import MetaAppConfig
-from tests.conftest import purge_project_queues
+from tests.support.broker import purge_project_queues
 from whatsappcrm_backend.celery import enqueue
 
 D = Decimal
@@ -410,7 +410,7 @@ def test_ingestion_and_settlement_run_on_the_prefork_football_worker_never_the_g
 @pytest.mark.workers
 @pytest.mark.django_db(transaction=True)
 def test_settlement_enqueued_repeatedly_on_two_prefork_workers_pays_each_ticket_once():
-    from tests.workers import start_worker
+    from tests.support.workers import start_worker
 
     MetaAppConfig.objects.create(
         name="Test", phone_number_id="106540352242922", access_token="token", app_secret="secret", verify_token="v",

@@ -1,4 +1,4 @@
-"""Shared pieces of the campaign tests: a business number, an approved template, contacts
+"""Helpers of the campaign tests: a business number, an approved template, contacts
 in bulk with a label, a segment and a campaign over them."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Shared pieces of the outbound tests: the fake Graph API, business numbers, contacts, workers.
+"""Shared pieces of the outbound tests: business numbers, contacts, workers (the fake Graph
+API fixtures ``fake``, ``graph_url`` and ``gevent_worker`` are in conftest.py).
 
 Workers started here run the compose I/O worker command (optionally with another pool) and
 a short retry backoff, so retry tests take fractions of a second instead of minutes.
@@ -8,14 +9,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
 from conversations.models import Contact
-from devtools.fake_graph import FakeGraphAPI, start_fake_graph
 from meta_integration.models import MetaAppConfig
 
 TOKEN = "EAAG-outbound-test-token"
@@ -59,7 +58,7 @@ def make_contact(
 
 def io_worker_argv(*, pool: str = "gevent", concurrency: int = 20) -> list[str]:
     """The compose I/O worker command, with another pool and concurrency if asked."""
-    from tests.workers import compose_command
+    from tests.support.workers import compose_command
 
     argv = compose_command("celery_io_worker")
     argv = [
@@ -71,8 +70,8 @@ def io_worker_argv(*, pool: str = "gevent", concurrency: int = 20) -> list[str]:
 
 
 def start_io_worker(*, pool: str = "gevent", concurrency: int = 20, env: dict[str, str] | None = None):
-    from tests.conftest import purge_project_queues
-    from tests.workers import start_worker
+    from tests.support.broker import purge_project_queues
+    from tests.support.workers import start_worker
 
     purge_project_queues()
     return start_worker(
@@ -87,32 +86,3 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str =
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[tuple[FakeGraphAPI, str]]:
-    fake, server = start_fake_graph(access_token=TOKEN)
-    yield fake, server.url
-    server.stop()
-
-
-@pytest.fixture
-def fake(fake_server) -> FakeGraphAPI:
-    fake_api, _url = fake_server
-    fake_api.reset()
-    return fake_api
-
-
-@pytest.fixture
-def graph_url(fake_server) -> str:
-    return fake_server[1]
-
-
-@pytest.fixture(scope="module")
-def gevent_worker(django_db_setup, django_db_blocker):
-    from tests.conftest import clear_broker
-
-    worker = start_io_worker()
-    yield worker
-    worker.kill()  # as conftest's io_worker: the last test already waited for running tasks
-    clear_broker()
