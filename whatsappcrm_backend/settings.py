@@ -290,6 +290,9 @@ if not 0.0 <= SEND_RATE_HIGH_RESERVE < 1.0:
 CAMPAIGN_SEND_CONCURRENCY = env_int("CAMPAIGN_SEND_CONCURRENCY", 4)
 CAMPAIGN_BATCH_SIZE = env_int("CAMPAIGN_BATCH_SIZE", 50)
 CAMPAIGN_CHAIN_LEASE_SECONDS = env_float("CAMPAIGN_CHAIN_LEASE_SECONDS", 60.0)
+# A send chain waits before each recipient while its worker process is answering a user,
+# at most this long (replies first; a stream of replies cannot stop a campaign).
+CAMPAIGN_YIELD_MAX_SECONDS = env_float("CAMPAIGN_YIELD_MAX_SECONDS", 0.5)
 if CAMPAIGN_SEND_CONCURRENCY < 1 or CAMPAIGN_BATCH_SIZE < 1 or CAMPAIGN_CHAIN_LEASE_SECONDS <= 0:
     raise ConfigurationError("CAMPAIGN_SEND_CONCURRENCY and CAMPAIGN_BATCH_SIZE must be >= 1, "
                              "CAMPAIGN_CHAIN_LEASE_SECONDS > 0")

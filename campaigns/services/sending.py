@@ -26,8 +26,10 @@ send; delivery fails the row without any request and the recipient goes back to 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis as redis_lib
 from django.conf import settings
@@ -48,7 +50,8 @@ from meta_integration.retry_policy import BULK_SEND_CODES, BulkAction
 from whatsappcrm_backend import topology
 from whatsappcrm_backend.celery import enqueue
 
-__all__ = ["BATCH_TASK", "CampaignSendGate", "ChainRun", "kick", "run_chain", "tick", "write_recipient"]
+__all__ = ["BATCH_TASK", "CampaignSendGate", "ChainRun", "kick", "run_chain", "tick", "write_recipient",
+           "yield_to_replies"]
 
 logger = logging.getLogger(__name__)
 BATCH_TASK = "campaigns.send_batch"
@@ -73,6 +76,38 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+# ------------------------------------------------------------------ yielding to replies
+
+# Broker priority puts a reply's task ahead of campaign batches, but once both run in the
+# same gevent worker process they share its one core: a chain's database work and requests
+# would slow the reply down. So a chain waits before each recipient while a reply is being
+# processed in its own process (at most CAMPAIGN_YIELD_MAX_SECONDS, so replies arriving
+# back to back cannot stop a campaign). Counted per process by Celery's task signals.
+REPLY_TASKS = frozenset({"flows.process_message"})
+_replies_running = 0
+
+
+def _reply_started(sender: Any = None, **_kwargs: Any) -> None:
+    global _replies_running
+    if getattr(sender, "name", None) in REPLY_TASKS:
+        _replies_running += 1
+
+
+def _reply_finished(sender: Any = None, **_kwargs: Any) -> None:
+    global _replies_running
+    if getattr(sender, "name", None) in REPLY_TASKS:
+        _replies_running = max(0, _replies_running - 1)
+
+
+def yield_to_replies(max_wait: float | None = None) -> float:
+    """Wait while this process runs a reply (bounded); returns the seconds waited."""
+    limit = settings.CAMPAIGN_YIELD_MAX_SECONDS if max_wait is None else max_wait
+    started = time.monotonic()
+    while _replies_running > 0 and time.monotonic() - started < limit:
+        time.sleep(0.005)  # gevent-patched in the I/O worker: the reply's greenlet runs
+    return time.monotonic() - started
 
 
 # ------------------------------------------------------------------ the send gate
@@ -192,6 +227,7 @@ def _run_chain(campaign: Campaign, chain: int, run: RunInfo, renew: Callable[[],
         return ChainRun(next_in=FINISH_POLL_SECONDS, note="waiting for the last sends")
     sent = written = 0
     for recipient_id in ids:
+        yield_to_replies()
         result = write_recipient(campaign, recipient_id)
         if result.stop:
             return ChainRun(sent, written, None, "campaign not running")
@@ -260,4 +296,8 @@ def tick() -> dict[str, int]:
 
 
 def register() -> None:
+    from celery.signals import task_postrun, task_prerun
+
     delivery.register_send_gate(SENT_BY_PREFIX, CampaignSendGate())
+    task_prerun.connect(_reply_started, weak=False)
+    task_postrun.connect(_reply_finished, weak=False)
