@@ -9,7 +9,8 @@ RUN useradd --create-home --uid 1000 app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY . .
-RUN chown -R app:app /app
+# var/media: the media volume (docker-compose.yml) takes this directory's owner when first created.
+RUN mkdir -p /app/var/media && chown -R app:app /app
 USER app
 
 EXPOSE 8000

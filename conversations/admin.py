@@ -197,4 +197,7 @@ class StatusEventAdmin(admin.ModelAdmin):
         return False
 
 
-from conversations import admin_outbound  # noqa: E402, F401  (registers the failed-messages admin)
+from conversations import (  # noqa: E402  (each registers its admin pages)
+    admin_media,  # noqa: F401  (the files users sent)
+    admin_outbound,  # noqa: F401  (the failed messages)
+)

@@ -35,7 +35,9 @@ from conversations.models import Contact, Label, Message
 from conversations.services import outbound
 from conversations.services.labels import LabelError, change_labels
 from conversations.window import window_open
+from meta_integration.models import MessageTemplate
 from meta_integration.outbound import OutboundValidationError, build_message
+from meta_integration.templates import TemplateVariablesError
 from whatsappcrm_backend.api import ApiMixin, PagePagination, error_responses
 from whatsappcrm_backend.api_errors import ApiError
 
@@ -197,12 +199,27 @@ class SendMessageSerializer(serializers.Serializer):
     reply_to = serializers.CharField(
         required=False, max_length=256, help_text="wamid of a message in this conversation to quote"
     )
+    template = serializers.CharField(
+        required=False, max_length=512,
+        help_text="A synced, approved template's name (or Meta's template id); the only message "
+        "WhatsApp delivers outside the 24-hour window",
+    )
+    language = serializers.CharField(required=False, max_length=15, help_text="The template's language, e.g. en_US")
+    variables = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=2048), required=False,
+        help_text='The template\'s variables by slot: {"body.1": "Tendai", "header.1": "...", '
+        '"header.media": "https://... or a media id", "button.0.1": "..."}',
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if "text" in attrs and "spec" in attrs:
-            raise serializers.ValidationError({"spec": ["give either text or spec, not both"]})
-        if "text" not in attrs and "spec" not in attrs:
-            raise serializers.ValidationError({"text": ["give either text or spec"]})
+        given = [key for key in ("text", "spec", "template") if key in attrs]
+        if len(given) > 1:
+            raise serializers.ValidationError({given[1]: [f"give one of text, spec or template, not {given[0]} too"]})
+        if not given:
+            raise serializers.ValidationError({"text": ["give either text, spec or template"]})
+        for key in ("language", "variables"):
+            if key in attrs and "template" not in attrs:
+                raise serializers.ValidationError({key: ["only with template"]})
         return attrs
 
 
@@ -345,7 +362,9 @@ class ContactMessages(ApiMixin, generics.GenericAPIView):
     @extend_schema(
         summary="Send a message to a contact (as the signed-in operator)",
         description=(
-            "Give `text` for a plain message or `spec` for anything the bot can send. The message is "
+            "Give `text` for a plain message, `spec` for anything the bot can send, or `template` "
+            "(+ `language`, `variables` by slot) for a synced approved template, whose variables are "
+            "checked before anything is written (400 names the slot). The message is "
             "stored as pending and sent by the workers; follow its status in the conversation. "
             "409: the contact is blocked, no business number is configured, or the contact's 24-hour "
             "window is closed (then only a template spec can be sent)."
@@ -358,12 +377,24 @@ class ContactMessages(ApiMixin, generics.GenericAPIView):
         form = SendMessageSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        spec = {"type": "text", "body": data["text"]} if "text" in data else dict(data["spec"])
         reply_to = data.get("reply_to")
+        app_config_id = None
+        if "template" in data:  # checked against the synced template before anything is written
+            try:
+                template = MessageTemplate.lookup(contact.app_config_id, data["template"], data.get("language"))
+                spec = template.build_spec(data.get("variables", {}))
+            except TemplateVariablesError as exc:
+                field = f"variables.{exc.field[9:]}" if exc.field.startswith("template.") else exc.field
+                raise ApiError(400, "invalid", f"{field}: {exc.message}", {field: [exc.message]}) from None
+            app_config_id = template.app_config_id
+        else:
+            spec = {"type": "text", "body": data["text"]} if "text" in data else dict(data["spec"])
 
         def field_of(error: OutboundValidationError) -> str:
             if error.field.startswith("context"):
                 return "reply_to"
+            if "template" in data:
+                return "template"
             return "text" if "text" in data else f"spec.{error.field}" if error.field else "spec"
 
         try:  # validate before looking at the contact's state: a broken message is a 400 first
@@ -382,7 +413,7 @@ class ContactMessages(ApiMixin, generics.GenericAPIView):
             )
         try:
             message = outbound.send_to_contact(
-                contact, spec, sent_by=request.user.get_username(), reply_to=reply_to
+                contact, spec, sent_by=request.user.get_username(), reply_to=reply_to, app_config_id=app_config_id
             )
         except OutboundValidationError as exc:
             raise ApiError(400, "invalid", f"{field_of(exc)}: {exc.message}", {field_of(exc): [exc.message]}) from None

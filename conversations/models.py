@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from meta_integration.models import MetaAppConfig
 
@@ -215,6 +216,50 @@ class FailedMessage(Message):
         proxy = True
         verbose_name = "failed message"
         verbose_name_plural = "failed messages"
+
+
+# Inbound message types whose file is downloaded from Meta (conversations.download_media).
+MEDIA_MESSAGE_TYPES: frozenset[str] = frozenset({"image", "audio", "video", "document", "sticker"})
+
+
+class MediaStatus(models.TextChoices):
+    PENDING = "pending", "Pending download"
+    STORED = "stored", "Stored"
+    FAILED = "failed", "Failed"
+
+
+def media_path(instance: MessageMedia, filename: str) -> str:
+    return f"whatsapp/{timezone.now():%Y/%m}/{filename}"
+
+
+class MessageMedia(models.Model):
+    """The file of an inbound image, audio, video, document or sticker: downloaded from Meta
+    by a task (the URL Meta gives expires within minutes) and kept in Django's storage.
+    Served to staff only, by ``conversations:media``."""
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="media")
+    media_id = models.CharField(max_length=128, help_text="Meta's id of the media")
+    mime_type = models.CharField(max_length=255, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True, help_text="Bytes")
+    sha256 = models.CharField(max_length=64, blank=True, help_text="Hex SHA-256 of the stored bytes")
+    filename = models.CharField(max_length=255, blank=True, help_text="A document's original name")
+    file = models.FileField(upload_to=media_path, max_length=255, blank=True)
+    status = models.CharField(max_length=8, choices=MediaStatus.choices, default=MediaStatus.PENDING)
+    error = models.TextField(blank=True, help_text="Why it was not stored")
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "message media"
+        verbose_name_plural = "message media"
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["pending", "stored", "failed"]), name="media_status_valid"),
+            models.CheckConstraint(condition=~Q(status="stored") | ~Q(file=""), name="media_stored_has_file"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.media_id} ({self.mime_type or 'unknown type'}, {self.status})"
 
 
 class StatusEvent(models.Model):

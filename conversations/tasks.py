@@ -17,7 +17,8 @@ from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from conversations.services import delivery, inbound, outbound
+from conversations.models import MessageMedia
+from conversations.services import delivery, inbound, media, outbound
 from whatsappcrm_backend.celery import project_task
 
 logger = logging.getLogger(__name__)
@@ -43,10 +44,12 @@ def send_message(self, message_id: int) -> str:
 
 @project_task("conversations.sweep_inbound")
 def sweep_inbound() -> dict[str, int]:
-    """Re-enqueue inbound messages accepted with a 200 but never processed (e.g. broker was down)."""
+    """Re-enqueue inbound messages accepted with a 200 but never processed (e.g. broker was down),
+    and media downloads that never started or stalled."""
     return {
         "enqueued": inbound.enqueue_unprocessed(older_than=timedelta(seconds=settings.INBOUND_SWEEP_AFTER_SECONDS)),
         "statuses_applied": inbound.reconcile_status_events(),
+        "media_enqueued": media.enqueue_missing(),
     }
 
 
@@ -54,6 +57,24 @@ def sweep_inbound() -> dict[str, int]:
 def sweep_outbound() -> int:
     """Re-enqueue replies written but never sent (broker down, task lost, a run that died)."""
     return outbound.enqueue_unsent()
+
+
+@project_task("conversations.download_media", bind=True)
+def download_media(self, message_id: int) -> str:
+    """Download, check and store the file of an inbound media message (below the replies).
+    Meta or the network failing is retried with backoff; after the last try the file is
+    marked failed with the reason."""
+    try:
+        row = media.download(message_id)
+    except (media.MediaError, *_INFRA_ERRORS) as exc:
+        if self.request.retries >= self.max_retries:
+            row = MessageMedia.objects.filter(message_id=message_id).first()
+            if row is not None:
+                media.mark_failed(row, f"gave up after {self.request.retries + 1} attempts: {exc}")
+            return "failed"
+        countdown = min(settings.META_RETRY_MAX_SECONDS, 5 * settings.META_RETRY_BASE_SECONDS * 2**self.request.retries)
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    return row.status if row is not None else "not media"
 
 
 @worker_ready.connect  # gevent/solo: the process that runs the tasks

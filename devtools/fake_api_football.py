@@ -128,12 +128,14 @@ class FakeFootballData:
         statuses: Sequence[str] = ("NS",),
         seed: int = 0,
         bookmakers: int = 5,
+        schedule: str = "packed",
     ) -> FakeFootballData:
-        """A store with the leagues and ``n_fixtures`` generated fixtures (see ``fake_feed``)."""
+        """A store with the leagues and ``n_fixtures`` generated fixtures (see ``fake_feed``;
+        ``schedule="season"`` for fixtures a real league could have)."""
         data = cls(seed=seed, bookmakers=bookmakers, season=season)
         data.put_leagues(fake_feed.league_items(league_ids, season))
         data.put_fixtures(
-            fake_feed.fixture_items(n_fixtures, league_ids, season, start_date, statuses, seed)
+            fake_feed.fixture_items(n_fixtures, league_ids, season, start_date, statuses, seed, schedule=schedule)
         )
         return data
 
@@ -733,6 +735,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start-date", default=None, help="first kick-off day (YYYY-MM-DD); default today")
     parser.add_argument("--bookmakers", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--schedule", choices=fake_feed.SCHEDULES, default="season",
+                        help="season: a league's round-robin, one matchday per weekend; packed: 8 a day per league")
     parser.add_argument("--daily-limit", type=int, default=7500)
     parser.add_argument("--per-minute", type=int, default=300)
     parser.add_argument("--latency-ms", type=int, default=0)
@@ -748,6 +752,7 @@ def from_arguments(args: argparse.Namespace) -> FakeApiFootball:
         start_date=start,
         seed=args.seed,
         bookmakers=args.bookmakers,
+        schedule=args.schedule,
     )
     keys = () if args.any_key else (args.keys or ["test-key"])
     logger.info("fake API-Football with %d fixtures", args.fixtures)

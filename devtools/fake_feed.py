@@ -50,6 +50,7 @@ __all__ = [
     "odds_page",
     "odds_pages",
     "results_body",
+    "round_robin",
     "with_status",
 ]
 
@@ -537,6 +538,54 @@ def _fixture_item(
     }
 
 
+SCHEDULES = ("packed", "season")
+"""How :func:`fixture_items` lays fixtures out: ``packed`` (volume for tests and benchmarks: 8
+random pairings per league per day, a team may play twice a day) or ``season`` (what a real
+league could have: a double round-robin, one matchday per weekend; the demo data)."""
+
+# A matchday's kick-offs: most on Saturday, the last third on Sunday.
+_SATURDAY_SLOTS = (time(12, 30), time(15, 0), time(15, 0), time(15, 0), time(17, 30), time(20, 0))
+_SUNDAY_SLOTS = (time(14, 0), time(16, 30), time(19, 0))
+
+
+def round_robin(teams: Sequence[Any]) -> list[list[tuple[Any, Any]]]:
+    """A double round-robin by the circle method: ``2(n-1)`` rounds of ``(home, away)`` pairs.
+
+    Every team plays once per round (an odd count gets a bye each round), every pair meets once
+    per half, and the second half repeats the first with home and away swapped. The fixed team
+    changes venue every round and the rotating ones keep the side they sit on, so no team plays
+    more than two home (or away) matches in a row, across the half-season turn too.
+    """
+    slots: list[Any] = list(teams) + ([None] if len(teams) % 2 else [])
+    n = len(slots)
+    if n < 2:
+        return []
+    fixed, rest = slots[0], slots[1:]
+    first_half = []
+    for number in range(n - 1):
+        circle = [fixed, *rest]
+        pairs = []
+        for i in range(n // 2):
+            a, b = circle[i], circle[n - 1 - i]
+            if a is not None and b is not None:
+                pairs.append((a, b) if number % 2 == 0 else (b, a))
+        first_half.append(pairs)
+        rest = rest[-1:] + rest[:-1]
+    return first_half + [[(away, home) for home, away in pairs] for pairs in first_half]
+
+
+def _season_slot(start: date, matchday: int, index: int, per_matchday: int) -> datetime:
+    """Kick-off of match ``index`` of ``matchday`` (0-based): matchdays on consecutive weekends
+    from the first Saturday on or after ``start``; the last third of a matchday on Sunday."""
+    saturday = start + timedelta(days=(5 - start.weekday()) % 7, weeks=matchday)
+    on_sunday = per_matchday // 3
+    on_saturday = per_matchday - on_sunday
+    if index < on_saturday:
+        return datetime.combine(saturday, _SATURDAY_SLOTS[index % len(_SATURDAY_SLOTS)], UTC)
+    sunday_index = index - on_saturday
+    return datetime.combine(saturday + timedelta(days=1), _SUNDAY_SLOTS[sunday_index % len(_SUNDAY_SLOTS)], UTC)
+
+
 def fixture_items(
     n_fixtures: int,
     league_ids: Sequence[int] = (39,),
@@ -545,10 +594,18 @@ def fixture_items(
     statuses: Sequence[str] = ("NS",),
     seed: int = 0,
     first_id: int = 1_100_000,
+    schedule: str = "packed",
 ) -> list[dict[str, Any]]:
-    """``n_fixtures`` /fixtures response items, round-robin over ``league_ids``, 8 per league
-    per day from ``start_date`` (default 2024-08-17), ``statuses`` cycled in order so every
-    listed status appears. Ids are ``first_id``, ``first_id + 1``, ..."""
+    """``n_fixtures`` /fixtures response items, round-robin over ``league_ids`` from
+    ``start_date`` (default 2024-08-17), ``statuses`` cycled in order so every listed status
+    appears. Ids are ``first_id``, ``first_id + 1``, ...
+
+    ``schedule`` (see :data:`SCHEDULES`): ``packed``, 8 per league per day with random
+    pairings; ``season``, each league's fixtures in the order of a double round-robin
+    (:func:`round_robin`, the teams shuffled by ``seed``), one matchday per weekend, each team
+    once per matchday; after the last matchday the next season's first follows."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     if n_fixtures < 0:
         raise ValueError(f"n_fixtures must not be negative, got {n_fixtures}")
     if not league_ids:
@@ -559,7 +616,8 @@ def fixture_items(
     if unknown:
         raise ValueError(f"statuses: unknown API-Football short codes {unknown}")
     with _bulk():
-        return _build_fixtures(
+        build = _build_season if schedule == "season" else _build_fixtures
+        return build(
             n_fixtures, league_ids, season, start_date or date(2024, 8, 17), statuses, seed,
             first_id,
         )  # fmt: skip
@@ -588,6 +646,45 @@ def _build_fixtures(
             start + timedelta(days=day), _KICKOFF_SLOTS[slot % len(_KICKOFF_SLOTS)], UTC
         )
         round_name = f"Regular Season - {1 + n // max(len(teams) // 2, 1)}"
+        items.append(
+            _fixture_item(first_id + i, league_id, season, round_name, home, away, kickoff,
+                          statuses[i % len(statuses)], seed)
+        )
+    return items
+
+
+def _build_season(
+    n_fixtures: int,
+    league_ids: Sequence[int],
+    season: int,
+    start: date,
+    statuses: Sequence[str],
+    seed: int,
+    first_id: int,
+) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    calendars: dict[int, list[tuple[int, int, int, tuple, tuple]]] = {}
+    for league_id in dict.fromkeys(league_ids):
+        teams = list(_league_info(league_id)[5])
+        rng.shuffle(teams)
+        rounds = round_robin(teams)
+        calendars[league_id] = [
+            (matchday, index, len(pairs), home, away)
+            for matchday, pairs in enumerate(rounds)
+            for index, (home, away) in enumerate(pairs)
+        ]
+    items = []
+    per_league_count: dict[int, int] = {}
+    for i in range(n_fixtures):
+        league_id = league_ids[i % len(league_ids)]
+        calendar = calendars[league_id]
+        n = per_league_count.get(league_id, 0)
+        per_league_count[league_id] = n + 1
+        cycle, position = divmod(n, len(calendar))
+        matchday, index, per_matchday, home, away = calendar[position]
+        matchday += cycle * (calendar[-1][0] + 1)  # the next season continues on the next weekends
+        kickoff = _season_slot(start, matchday, index, per_matchday)
+        round_name = f"Regular Season - {1 + matchday}"
         items.append(
             _fixture_item(first_id + i, league_id, season, round_name, home, away, kickoff,
                           statuses[i % len(statuses)], seed)

@@ -41,7 +41,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from devtools import raw_http, webhook_payloads
+from devtools import fake_graph_assets, raw_http, webhook_payloads
 from meta_integration.outbound import OutboundValidationError, validate_outbound
 
 __all__ = [
@@ -327,6 +327,8 @@ class FakeGraphAPI:
         display_phone_number: str = webhook_payloads.DEFAULT_DISPLAY_PHONE_NUMBER,
         max_body_bytes: int = MAX_BODY_BYTES,
         max_records: int = MAX_RECORDS,
+        template_page_size: int = 4,
+        media_url_ttl_seconds: float = 300.0,
     ):
         _check_int(latency_ms, "latency_ms")
         _check_int(jitter_ms, "jitter_ms")
@@ -353,6 +355,10 @@ class FakeGraphAPI:
         self._latency_ms, self._jitter_ms, self._webhook = self._initial
         self._tasks: set[asyncio.Task] = set()
         self._posters: dict[asyncio.AbstractEventLoop, _StatusPoster] = {}
+        # Templates per WABA and media objects (devtools/fake_graph_assets.py).
+        self.templates = fake_graph_assets.FakeTemplates(
+            waba_id, page_size=template_page_size, error_body=graph_error_body)
+        self.media = fake_graph_assets.FakeMedia(url_ttl_seconds=media_url_ttl_seconds, error_body=graph_error_body)
 
     # ------------------------------------------------------------------ Python API
 
@@ -401,6 +407,8 @@ class FakeGraphAPI:
             self._deliveries.clear()
             self._faults.clear()
             self._latency_ms, self._jitter_ms, self._webhook = self._initial
+        self.templates.reset()
+        self.media.reset()
 
     def clear_requests(self) -> int:
         with self._lock:
@@ -509,7 +517,9 @@ class FakeGraphAPI:
         received_monotonic, received_at = time.monotonic(), time.time()
         path: str = scope["path"]
         method: str = scope["method"]
-        raw, too_large = await _read_body(receive, self.max_body_bytes)
+        upload = method == "POST" and path.rstrip("/").endswith("/media")
+        limit = fake_graph_assets.UPLOAD_MAX_BYTES if upload else self.max_body_bytes
+        raw, too_large = await _read_body(receive, limit)
         if raw is None:  # client went away before sending its body
             return
         if path.startswith("/_fake/"):
@@ -535,7 +545,7 @@ class FakeGraphAPI:
             responded_monotonic=time.monotonic(),
             responded_at=time.time(),
             http_status=None if reply.drop else reply.status,
-            response=reply.payload,
+            response=fake_graph_assets.summary(reply.payload),
             wamid=meta.get("wamid"),
             fault=fault,
         )
@@ -565,6 +575,11 @@ class FakeGraphAPI:
     ) -> tuple[_Reply, dict[str, Any]]:
         """Decide the answer to one Graph API call (pure apart from fault consumption)."""
         meta: dict[str, Any] = {}
+        token = _bearer_token(scope)
+        authorized = bool(token) and (self.access_token is None or token == self.access_token)
+        asset = fake_graph_assets.handle(self.templates, self.media, method, path, scope, raw, authorized)
+        if asset is not None:
+            return _Reply(*asset), meta
         match = _MESSAGES_PATH.match(path)
         if match is None:
             body = graph_error_body(2500, message=f"Unknown path components: {path}")
@@ -602,6 +617,11 @@ class FakeGraphAPI:
         except OutboundValidationError as exc:
             error = graph_error_body(100, str(exc), message="(#100) Invalid parameter")
             return _Reply(400, error), meta
+        if payload.get("type") == "template":  # as Meta: the template must exist, be approved and fit
+            refusal = self.templates.check_send(meta["phone_number_id"], payload["template"])
+            if refusal is not None:
+                code, details = refusal
+                return _Reply(webhook_payloads.meta_error(code).http_status, graph_error_body(code, details)), meta
 
         fault = self._take_fault(meta.get("to"))
         if fault is not None:
@@ -713,6 +733,9 @@ class FakeGraphAPI:
 
     def _control_unchecked(self, method: str, path: str, query_string: bytes, raw: bytes) -> _Reply:
         route = (method, path.rstrip("/"))
+        asset = fake_graph_assets.control(self.templates, self.media, method, path, query_string, raw)
+        if asset is not None:  # /_fake/templates, /_fake/media
+            return _Reply(*asset)
         if route == ("GET", "/_fake/health"):
             with self._lock:
                 count, last = len(self._records), self._seq
@@ -844,9 +867,10 @@ async def _send_reply(send, reply: _Reply) -> None:
     if reply.drop:
         await _drop_connection(send)
         return
-    body = json.dumps(reply.payload, separators=(",", ":")).encode()
+    raw = isinstance(reply.payload, bytes)  # media bytes: their content type is in reply.headers
+    body = reply.payload if raw else json.dumps(reply.payload, separators=(",", ":")).encode()
     headers = [
-        (b"content-type", _JSON),
+        *([] if raw else [(b"content-type", _JSON)]),
         (b"content-length", str(len(body)).encode()),
         (b"x-fb-trace-id", _fbtrace_id().encode()),
         *reply.headers,

@@ -8,7 +8,7 @@ changed in admin survives every ``./scripts/run``; ``reset`` puts the shipped fl
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -24,10 +24,19 @@ from football_data_app.services.bulk import chunks
 from football_data_app.services.upserts import ingest_odds, upsert_fixtures, upsert_leagues
 from football_data_app.services.wallet import deposit, wallet_for
 
-__all__ = ["DEMO_DEPOSIT_REFERENCE", "DEMO_LEAGUES", "SEEDERS", "seed_flows", "seed_football"]
+__all__ = [
+    "DEMO_DEPOSIT_REFERENCE",
+    "DEMO_FIXTURES",
+    "DEMO_LEAGUES",
+    "SEEDERS",
+    "demo_fixture_items",
+    "seed_flows",
+    "seed_football",
+]
 
 DEMO_LEAGUES = (39, 140, 135)
 DEMO_DEPOSIT_REFERENCE = "seed:demo-wallet"
+DEMO_FIXTURES = 48  # 16 a league: nearly two matchdays of the Premier League, three of the others
 
 
 def seed_flows(*, reset: bool = False) -> str:
@@ -37,6 +46,12 @@ def seed_flows(*, reset: bool = False) -> str:
     restart of the dev stack; ``reset`` puts the shipped version back (the edits are lost).
     """
     return str(import_flow_files(default_flow_paths(), keep_existing=not reset))
+
+
+def demo_fixture_items(start: date) -> list[dict]:
+    """The demo's fixtures from ``start``: the first matchdays of each demo league's season, as
+    a real league could play them (each team once per matchday, one matchday per weekend)."""
+    return fake_feed.fixture_items(DEMO_FIXTURES, DEMO_LEAGUES, start_date=start, seed=7, schedule="season")
 
 
 def seed_football(*, reset: bool = False) -> str:
@@ -49,7 +64,7 @@ def seed_football(*, reset: bool = False) -> str:
         upsert_leagues(
             [parse_league(item) for item in fake_feed.league_items(fake_feed.LEAGUES)], activate=DEMO_LEAGUES
         )
-        items = fake_feed.fixture_items(48, DEMO_LEAGUES, start_date=start, seed=7)
+        items = demo_fixture_items(start)
         upsert_fixtures([parse_fixture(item) for item in items])
         for page in chunks(items, 10):
             ingest_odds([fake_feed.odds_item(item, seed=7) for item in page])

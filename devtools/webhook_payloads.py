@@ -243,6 +243,20 @@ META_ERRORS: Mapping[int, MetaErrorInfo] = _errors(
         "been approved.", 404,
     ),
     MetaErrorInfo(
+        132012, "Parameter format does not match format in the created template",
+        "Variable parameter values formatted incorrectly: the header's media type or a "
+        "parameter's format differs from the template's.", 400,
+    ),
+    MetaErrorInfo(
+        132015, "Template is Paused",
+        "Template is paused due to low quality so it cannot be sent in a template message.", 400,
+    ),
+    MetaErrorInfo(
+        132016, "Template is Disabled",
+        "Template has been paused too many times due to low quality and is now permanently "
+        "disabled.", 400,
+    ),
+    MetaErrorInfo(
         133010, "Account not registered",
         "The phone number is not registered on the WhatsApp Business Platform.", 400,
     ),

@@ -21,9 +21,12 @@ from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet, inlineformset_factory
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from flows.actions import action_names
 from flows.definitions import FlowDefinition, StepDefinition, TransitionDefinition
+from flows.diagram import flow_svg, step_types_help
 from flows.document_format import validate_flow
 from flows.models import ContactFlowState, Flow, FlowStep, FlowTransition, WaitingContact
 from flows.services.documents import export_flow_document
@@ -117,12 +120,22 @@ StepFormSet = inlineformset_factory(
 )
 
 
+CONFIG_HELP = "JSON; the keys of each step type are listed under “Step types” above."
+CONDITION_HELP = 'JSON, e.g. {"type": "reply_id", "ids": ["yes"]}; empty means always (types under “Step types”).'
+
+
 class FlowStepInline(admin.StackedInline):
     model = FlowStep
     formset = StepInlineFormSet
     fields = STEP_FIELDS
     extra = 0
     formfield_overrides = {models.JSONField: {"widget": JSONTextarea}}
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "config" and field is not None:
+            field.help_text = CONFIG_HELP  # the page explains the types itself (not a source file)
+        return field
 
 
 class FlowTransitionInline(admin.TabularInline):
@@ -139,15 +152,41 @@ class FlowTransitionInline(admin.TabularInline):
             kwargs["queryset"] = FlowStep.objects.filter(flow_id=flow_id).order_by("position", "id")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "condition" and field is not None:
+            field.help_text = CONDITION_HELP
+        return field
+
 
 @admin.register(Flow)
 class FlowAdmin(admin.ModelAdmin):
     list_display = ("name", "active", "keywords", "step_count", "session_count", "updated_at")
     list_filter = ("active",)
     search_fields = ("name", "description")
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("diagram", "step_types", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("name", "description", "active", "trigger_keywords")}),
+        ("Diagram", {"fields": ("diagram",), "description": "The saved flow: steps (▶ the entry step; dashed: "
+                                                           "nothing leads to it) and transitions with their "
+                                                           "conditions, tried in order; a dashed arrow is where a "
+                                                           "question goes after its last retry."}),
+        ("Step types", {"fields": ("step_types",), "classes": ("collapse",)}),
+        (None, {"fields": ("created_at", "updated_at")}),
+    )  # fmt: skip
     inlines = (FlowStepInline, FlowTransitionInline)
     actions = ("export_json",)
+
+    @admin.display(description="flow diagram")
+    def diagram(self, flow: Flow) -> SafeString:
+        if flow.pk is None:
+            return format_html("<p>{}</p>", "Save the flow to see its diagram.")
+        # Built from escaped parts by flows.diagram (no user text reaches it unescaped).
+        return mark_safe(f'<div style="overflow-x: auto; max-width: 100%">{flow_svg(flow.to_definition())}</div>')  # noqa: S308
+
+    @admin.display(description="what each step type does")
+    def step_types(self, flow: Flow) -> SafeString:
+        return mark_safe(step_types_help())  # noqa: S308 - generated from the step-type records, no user text
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Flow]:
         return super().get_queryset(request).annotate(

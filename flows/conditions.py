@@ -20,11 +20,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from flows.templating import TemplateSyntaxError, lookup, parse_path
 
 __all__ = [
+    "CONDITION_KEYS",
     "INBOUND_CONDITIONS",
     "MESSAGE_TYPES",
     "CompareOp",
@@ -111,6 +113,12 @@ _KEYS: dict[ConditionType, dict[str, bool]] = {
     ConditionType.VARIABLE_COMPARE: {"variable": True, "op": True, "value": True},
     ConditionType.ANSWER_VALID: {"valid": False},
 }
+
+
+CONDITION_KEYS: Mapping[ConditionType, Mapping[str, bool]] = MappingProxyType(
+    {kind: MappingProxyType(keys) for kind, keys in _KEYS.items()}
+)
+"""Each condition type's keys besides "type" (name -> required?): what validation accepts."""
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,11 @@ from types import MappingProxyType
 from typing import Any
 
 __all__ = [
+    "ACTION_OPERATIONS",
     "RESERVED_VARIABLES",
+    "STEP_TYPES",
     "ActionOperation",
+    "ConfigKeys",
     "FieldError",
     "FlowDefinition",
     "FlowValidationError",
@@ -63,6 +66,54 @@ class ActionOperation(StrEnum):
     SET_VARIABLES = "set_variables"
     UPDATE_CONTACT = "update_contact"
     START_FLOW = "start_flow"  # hand the conversation to another flow (menus)
+
+
+@dataclass(frozen=True)
+class ConfigKeys:
+    """The keys of a step's ``config`` (or of one action operation's): what validation
+    accepts and what the admin's step-type help lists, from this one record."""
+
+    summary: str
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+
+STEP_TYPES: Mapping[StepType, ConfigKeys] = MappingProxyType({
+    StepType.SEND_MESSAGE: ConfigKeys(
+        "Sends a message, then follows the first transition whose condition holds at once.", ("message",)
+    ),
+    StepType.QUESTION: ConfigKeys(
+        "Sends the prompt and waits for the reply; a valid answer is saved to save_to and the "
+        "transitions decide what comes next; an invalid one gets invalid_hint and the prompt again, "
+        "up to max_retries, then on_max_retries (a step name, \"end\" or \"handover\").",
+        ("prompt", "expect"), ("save_to", "invalid_hint", "max_retries", "on_max_retries"),
+    ),
+    StepType.ACTION: ConfigKeys(
+        "Does something without waiting for the user (see the operations below), then follows the "
+        "first transition whose condition holds.", ("operation",),
+    ),
+    StepType.HUMAN_HANDOVER: ConfigKeys(
+        "Hands the conversation to an operator (the bot goes quiet until released), with an optional "
+        "message; the flow ends here.", (), ("message",),
+    ),
+    StepType.END_FLOW: ConfigKeys("Ends the flow, with an optional last message.", (), ("message",)),
+})  # fmt: skip
+"""Every step type: what it does and its config keys (validation and the admin's help)."""
+
+ACTION_OPERATIONS: Mapping[ActionOperation, ConfigKeys] = MappingProxyType({
+    ActionOperation.CALL: ConfigKeys(
+        "Calls a registered action (e.g. football.list_fixtures) with templated inputs; its variables "
+        "are merged into the flow's, or stored under save_as.", ("operation", "action"), ("inputs", "save_as"),
+    ),
+    ActionOperation.SET_VARIABLES: ConfigKeys("Sets flow variables from templates.", ("operation", "values")),
+    ActionOperation.UPDATE_CONTACT: ConfigKeys(
+        "Saves fields on the contact (name, email or any attribute) from templates.", ("operation", "fields")
+    ),
+    ActionOperation.START_FLOW: ConfigKeys(
+        "Hands the conversation to another flow, optionally with variables.", ("operation", "flow"), ("variables",)
+    ),
+})  # fmt: skip
+"""Every operation of an ``action`` step: what it does and its config keys."""
 
 
 class OnMaxRetries(StrEnum):

@@ -21,8 +21,10 @@ Routing of one inbound message, in order (reactions and system notices are ignor
    transitions; re-prompt or give up after ``max_retries``). A tapped id the question does
    not accept but which is another flow's trigger starts that flow (an older menu button).
 4. With no session: a tapped id equal to an active flow's trigger starts it; a tapped id of
-   the main menu's options answers the main menu; any other tapped interactive id means the
-   user pressed a button from an expired session, so they are told and shown the menu.
+   the main menu's options answers the main menu; any other tapped interactive id is a button
+   of a conversation that is over. Only if that conversation really timed out
+   (``last_session_expired``) is the user told so; a tap on a flow that simply ended is a fresh
+   message: its title may name a flow (a trigger keyword), else the main menu is shown.
    Typed text matching a trigger keyword (whole words) starts that flow; anything else gets
    the fallback text and the main menu.
 """
@@ -227,6 +229,8 @@ class EngineSettings:
     fallback_text: str = "Sorry, I didn't quite catch that. Here's what I can help with 👇"
     unavailable_text: str = "Sorry, that option isn't available right now. Here's what I can help with 👇"
     session_expired_text: str = "⏱️ Our previous conversation timed out, so let's start again."
+    finished_reply_text: str = "That conversation has already finished. Here's what I can help with 👇"
+    """Said when a button of a flow that ended normally is tapped (then the main menu)."""
     error_text: str = (
         "Sorry, something went wrong on our side 😕 Please try again in a moment, or send *menu* to start over."
     )
@@ -294,8 +298,10 @@ class _Turn:
         actions: ActionRegistry,
         settings: EngineSettings,
         now: datetime,
+        last_session_expired: bool | Callable[[], bool] | None = None,
     ) -> None:
         self.flows = flows
+        self._last_session_expired = last_session_expired
         self.inbound = inbound
         self.contact = contact
         self.actions = actions
@@ -450,9 +456,17 @@ class _Turn:
                 return self.answer(menu_session)
             if inbound.message_type == "interactive":
                 # A button from a message we sent earlier, whose session has gone.
-                self.events.append("session_expired_reply")
-                if not self.told_expired:
-                    self.say_text(self.settings.session_expired_text)
+                if self.told_expired or self.last_session_expired():
+                    self.events.append("session_expired_reply")
+                    if not self.told_expired:
+                        self.say_text(self.settings.session_expired_text)
+                    return self.start_main_menu()
+                # The flow ended normally: the tap is a fresh message (its title may be a trigger).
+                self.events.append("finished_session_reply")
+                flow = self.flow_for_text(inbound.reply_title)
+                if flow is not None:
+                    return self.start(flow)
+                self.say_text(self.settings.finished_reply_text)
                 return self.start_main_menu()
         flow = self.flow_for_text(inbound.text) if inbound.message_type in ("text", "button") else None
         if flow is not None:
@@ -461,6 +475,15 @@ class _Turn:
         if not self.told_expired:
             self.say_text(self.settings.fallback_text)
         return self.start_main_menu()
+
+    def last_session_expired(self) -> bool:
+        """Whether the contact's previous conversation ended by the idle timeout (rather than
+        by its flow ending). Asked only for a tapped button with no session; unknown (None)
+        counts as expired, the answer before the caller could tell."""
+        known = self._last_session_expired
+        if callable(known):
+            known = self._last_session_expired = bool(known())
+        return True if known is None else known
 
     def menu_session_for(self, reply_id: str) -> Session | None:
         """A session waiting at the main menu's entry question, if ``reply_id`` is one of its
@@ -790,15 +813,19 @@ def advance(
     actions: ActionRegistry,
     settings: EngineSettings | None = None,
     now: datetime,
+    last_session_expired: bool | Callable[[], bool] | None = None,
 ) -> EngineResult:
     """Process one inbound message and return the new session, replies and side requests.
 
     ``flows`` maps flow name -> definition (inactive ones included; they are skipped).
+    ``last_session_expired`` tells (or, as a callable, answers when asked: only a tapped
+    button without a session asks) whether the previous conversation timed out, so a tap on
+    a flow that ended normally is not answered "timed out"; None means unknown (timed out).
     Never raises for anything a user or an action can do; the returned ``events`` say what
     happened, for logs and metrics.
     """
     settings = settings or EngineSettings()
-    turn = _Turn(flows, inbound, contact, actions, settings, now)
+    turn = _Turn(flows, inbound, contact, actions, settings, now, last_session_expired)
     if inbound.message_type in settings.ignored_message_types:
         turn.events.append(f"ignored:{inbound.message_type}")
         return turn.result(session)

@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from flows.conditions import MESSAGE_TYPES, check_condition
-from flows.definitions import ActionOperation, FieldError, OnMaxRetries, StepType
+from flows.definitions import ACTION_OPERATIONS, STEP_TYPES, ActionOperation, FieldError, OnMaxRetries, StepType
 from flows.field_checks import (
     VARIABLE_NAME,
     check_keys,
@@ -41,13 +41,8 @@ def _check_optional_message(config: Mapping[str, Any], path: str) -> list[FieldE
 
 
 def _check_question(config: Mapping[str, Any], path: str, step_names: Collection[str] | None) -> list[FieldError]:
-    errors = check_keys(
-        config,
-        path,
-        ("prompt", "expect"),
-        ("save_to", "invalid_hint", "max_retries", "on_max_retries"),
-        "a question step",
-    )
+    keys = STEP_TYPES[StepType.QUESTION]
+    errors = check_keys(config, path, keys.required, keys.optional, "a question step")
     if "prompt" in config:
         errors += validate_message_spec(config["prompt"], join_path(path, "prompt"))
     if "expect" in config:
@@ -96,8 +91,9 @@ def _check_action(config: Mapping[str, Any], path: str, known_actions: Collectio
         known = ", ".join(op.value for op in ActionOperation)
         return [FieldError(operation_path, f"unknown operation {config['operation']!r} (known: {known})")]
     what = f"a {operation.value} action"
+    keys = ACTION_OPERATIONS[operation]  # the same records the admin's step-type help lists
     if operation is ActionOperation.CALL:
-        errors = check_keys(config, path, ("operation", "action"), ("inputs", "save_as"), what)
+        errors = check_keys(config, path, keys.required, keys.optional, what)
         if "action" in config:
             name = config["action"]
             if not isinstance(name, str) or not name.strip():
@@ -113,7 +109,7 @@ def _check_action(config: Mapping[str, Any], path: str, known_actions: Collectio
             errors += check_variable_name(config["save_as"], join_path(path, "save_as"))
         return errors
     if operation is ActionOperation.SET_VARIABLES:
-        errors = check_keys(config, path, ("operation", "values"), (), what)
+        errors = check_keys(config, path, keys.required, keys.optional, what)
         values = config.get("values")
         if "values" in config:
             if not isinstance(values, Mapping) or not values:
@@ -124,7 +120,7 @@ def _check_action(config: Mapping[str, Any], path: str, known_actions: Collectio
                     errors += check_templates_in(value, join_path(join_path(path, "values"), str(key)))
         return errors
     if operation is ActionOperation.UPDATE_CONTACT:
-        errors = check_keys(config, path, ("operation", "fields"), (), what)
+        errors = check_keys(config, path, keys.required, keys.optional, what)
         fields = config.get("fields")
         if "fields" in config:
             if not isinstance(fields, Mapping) or not fields:
@@ -138,7 +134,7 @@ def _check_action(config: Mapping[str, Any], path: str, known_actions: Collectio
                         errors.append(FieldError(key_path, "wa_id identifies the contact and cannot be changed"))
                     errors += check_templates_in(value, key_path)
         return errors
-    errors = check_keys(config, path, ("operation", "flow"), ("variables",), what)
+    errors = check_keys(config, path, keys.required, keys.optional, what)
     if "flow" in config:
         errors += check_text(config["flow"], join_path(path, "flow"))
     if "variables" in config:
@@ -172,12 +168,10 @@ def validate_step_config(
         return [FieldError("type", f"unknown step type {step_type!r} (known: {known})")]
     if not isinstance(config, Mapping):
         return [FieldError(path, "must be an object")]
-    if kind is StepType.SEND_MESSAGE:
-        errors = check_keys(config, path, ("message",), (), "a send_message step")
-        return errors + _check_optional_message(config, path)
     if kind is StepType.QUESTION:
         return _check_question(config, path, step_names)
     if kind is StepType.ACTION:
         return _check_action(config, path, known_actions)
-    what = "a human_handover step" if kind is StepType.HUMAN_HANDOVER else "an end_flow step"
-    return check_keys(config, path, (), ("message",), what) + _check_optional_message(config, path)
+    keys = STEP_TYPES[kind]  # send_message, human_handover, end_flow: a message and nothing else
+    what = f"an {kind.value} step" if kind.value[0] in "aeiou" else f"a {kind.value} step"
+    return check_keys(config, path, keys.required, keys.optional, what) + _check_optional_message(config, path)

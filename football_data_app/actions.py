@@ -389,6 +389,28 @@ def add_to_slip(call: ActionCall) -> ActionResult:
     )
 
 
+def check_stake(call: ActionCall) -> ActionResult:
+    """The stake checked as soon as it is typed: one above the stake limit or the balance is
+    refused with its reason and ``stake_ok`` false, so the flow asks for it again instead of
+    letting the bettor reach *Confirm* with a ticket that cannot be placed."""
+    wallet = _wallet(call)
+    balance = money_text(wallet.balance, wallet.currency)
+    try:
+        betting.check_stake(wallet, call.inputs.get("stake"))
+    except BetRefused as refused:
+        return ActionResult(
+            variables={"stake_ok": False, "balance_text": balance},
+            replies=({"type": "text", "body": f"❌ {refused.message}"},),
+        )
+    return ActionResult(variables={"stake_ok": True, "balance_text": balance})
+
+
+def balance(call: ActionCall) -> ActionResult:
+    """The bettor's balance now, as ``balance_text`` (the stake question shows it)."""
+    wallet = _wallet(call)
+    return ActionResult(variables={"balance_text": money_text(wallet.balance, wallet.currency)})
+
+
 def preview_ticket(call: ActionCall) -> ActionResult:
     """The slip with its stake and potential payout, for the bettor to confirm. A stake that
     placing would refuse is refused here already, with the same words."""
@@ -539,6 +561,8 @@ def _actions():
         "football.list_outcomes": (list_outcomes, _inputs("market", "page", "pick"), "A market's selections (list)"),
         "football.add_to_slip": (add_to_slip, _inputs("outcome", "slip", types={"slip": InputType.LIST}),
                                  "Add a selection to the ticket"),
+        "football.check_stake": (check_stake, _inputs("stake"), "Check a typed stake (limits and balance)"),
+        "football.balance": (balance, [], "The balance now, as balance_text"),
         "football.preview_ticket": (preview_ticket, _inputs("slip", "stake", types={"slip": InputType.LIST}),
                                     "Ticket, stake and potential payout"),
         "football.place_ticket": (place_ticket, _inputs("slip", "stake", types={"slip": InputType.LIST}),
@@ -552,7 +576,8 @@ def _actions():
 
 ACTIONS = (
     "football.list_leagues", "football.list_days", "football.list_fixtures", "football.show_markets",
-    "football.list_outcomes", "football.add_to_slip", "football.preview_ticket", "football.place_ticket",
+    "football.list_outcomes", "football.add_to_slip", "football.check_stake", "football.preview_ticket",
+    "football.place_ticket", "football.balance",
     "football.wallet_summary", "football.wallet_history", "football.open_tickets", "football.fixtures_text",
 )  # fmt: skip
 

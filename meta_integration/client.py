@@ -30,8 +30,11 @@ __all__ = [
     "GraphError",
     "GraphNoResponse",
     "SendResult",
+    "download",
+    "get_json",
     "http_client",
     "mark_read",
+    "post_multipart",
     "send",
 ]
 
@@ -197,6 +200,59 @@ def mark_read(
         raise GraphAPIError(
             response.status_code, None, "Unexpected read receipt response", response.text[:300]
         )
+
+
+def get_json(
+    url: str, access_token: str, http: httpx.Client, params: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """GET a Graph API object or page (templates, a media object) as a JSON object;
+    raises ``GraphAPIError`` / ``GraphNoResponse`` like ``send``."""
+    return _json(_call(http, "GET", url, access_token, params=params))
+
+
+def post_multipart(
+    url: str, access_token: str, http: httpx.Client, data: Mapping[str, str], files: Mapping[str, Any]
+) -> dict[str, Any]:
+    """POST a multipart form (a media upload) and return Meta's JSON answer."""
+    return _json(_call(http, "POST", url, access_token, data=data, files=files))
+
+
+def download(url: str, access_token: str, http: httpx.Client, max_bytes: int) -> bytes:
+    """The bytes behind a media URL, fetched with the token; stops reading (and raises
+    ``ValueError``) past ``max_bytes`` so an oversized file never sits in memory whole."""
+    headers = {"Authorization": f"Bearer {access_token}"}
+    try:
+        with http.stream("GET", url, headers=headers) as response:
+            if response.status_code != 200:
+                response.read()
+                raise _api_error(response)
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise ValueError(f"{declared} bytes, more than the {max_bytes} allowed")
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ValueError(f"more than the {max_bytes} bytes allowed")
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise GraphNoResponse(type(exc).__name__, str(exc) or "could not connect", may_have_arrived=False) from exc
+    except httpx.TransportError as exc:
+        raise GraphNoResponse(type(exc).__name__, str(exc) or "connection lost", may_have_arrived=True) from exc
+
+
+def _call(http: httpx.Client, method: str, url: str, access_token: str, **kwargs: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {access_token}"}
+    try:
+        response = http.request(method, url, headers=headers, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise GraphNoResponse(type(exc).__name__, str(exc) or "could not connect", may_have_arrived=False) from exc
+    except httpx.TransportError as exc:  # timeouts, dropped connections
+        raise GraphNoResponse(type(exc).__name__, str(exc) or "connection lost", may_have_arrived=True) from exc
+    if response.status_code != 200:
+        raise _api_error(response)
+    return response
 
 
 def _post(endpoint: GraphEndpoint, payload: Mapping[str, Any], http: httpx.Client) -> httpx.Response:

@@ -74,6 +74,9 @@ class TemplateStatus(models.TextChoices):
     PAUSED = "PAUSED", "Paused"
     DISABLED = "DISABLED", "Disabled"
     IN_APPEAL = "IN_APPEAL", "In appeal"
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED", "Limit exceeded"
+    ARCHIVED = "ARCHIVED", "Archived"
+    PENDING_DELETION = "PENDING_DELETION", "Pending deletion"
     DELETED = "DELETED", "Removed upstream"
 
 
@@ -111,6 +114,43 @@ class MessageTemplate(models.Model):
     def slots(self) -> list[TemplateSlot]:
         """The values a send of this template needs (see meta_integration.templates)."""
         return template_slots(self.components)
+
+    @classmethod
+    def lookup(cls, app_config_id: int | None, template: str | int, language: str | None = None) -> MessageTemplate:
+        """The synced template a send names: our id (an int), or its name (or Meta's id) and
+        language, on the sending number (any active number when it is not known yet).
+        Raises ``TemplateVariablesError`` on "template" when there is none."""
+        found = cls.objects.filter(app_config_id=app_config_id) if app_config_id else cls.objects.filter(
+            app_config__is_active=True)
+        if isinstance(template, int) and not isinstance(template, bool):
+            found = found.filter(pk=template)
+        else:
+            name = str(template or "").strip()
+            found = found.filter(Q(name=name) | Q(template_id=name) if name.isdigit() else Q(name=name))
+            if language:
+                found = found.filter(language=language)
+        matches = list(found.order_by("pk")[:2])
+        if not matches:
+            where = f" in {language}" if language else ""
+            raise TemplateVariablesError("template", f"no template {template!r}{where} synced for this number "
+                                                     "(sync templates in admin)")
+        if len(matches) > 1 and not language:
+            raise TemplateVariablesError("language", f"template {template!r} exists in several languages; give one")
+        return matches[0]
+
+    @classmethod
+    def resolve_spec(cls, spec: Mapping[str, Any], app_config_id: int | None) -> Mapping[str, Any]:
+        """A template spec that names its values by slot (``{"type": "template", "name",
+        "language", "variables": {"body.1": ...}}``, what flows write) as the spec Meta's
+        components need, checked against the synced template; any other spec unchanged."""
+        if spec.get("type") != "template" or "variables" not in spec:
+            return spec
+        variables = spec.get("variables")
+        if not isinstance(variables, Mapping):
+            raise TemplateVariablesError("template.variables", "must be an object of values by slot")
+        template = cls.lookup(app_config_id, str(spec.get("name") or ""), spec.get("language") or None)
+        built = template.build_spec(variables)
+        return {**built, "reply_to": spec["reply_to"]} if spec.get("reply_to") else built
 
     def build_spec(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The outbound spec for this template filled with ``values``; refuses a template

@@ -883,8 +883,9 @@ PERMANENT_CODES: frozenset[int] = frozenset(
         135000,  # Generic user error
     }
 )
-# Whole families that are permanent: 132xxx are template errors (missing, paused, disabled,
-# wrong parameters), 133xxx are phone-registration errors (except 133004 above).
+# Whole families that are permanent: 132xxx are template errors (132000 parameter count,
+# 132001 missing or not approved, 132012 parameter format, 132015 paused, 132016 disabled),
+# 133xxx are phone-registration errors (except 133004 above).
 _PERMANENT_RANGES = (range(132000, 133000), range(133000, 134000))
 
 

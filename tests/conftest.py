@@ -123,6 +123,40 @@ def default_flows(db) -> None:
 
 
 @pytest.fixture
+def private_redis(settings) -> Iterator[str]:
+    """A fresh redis-server used as this test's broker and metrics store (and thrown away)."""
+    from whatsappcrm_backend.embedded_redis import EmbeddedRedis
+
+    with EmbeddedRedis() as server:
+        settings.CELERY_BROKER_URL = server.url
+        settings.REDIS_URL = server.url
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def base_world(django_db_setup, django_db_blocker):
+    """The REST API tests' starting data (``tests.support.api.build_world``), built once per
+    module inside a transaction that is rolled back at the end (Django's setUpTestData, for
+    pytest): each test runs in a savepoint within it, so all start from the same data."""
+    from django.db import transaction
+
+    from tests.support.api import build_world
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        built = build_world()
+        yield built
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def world(base_world, db):
+    """Fresh objects of the REST API tests' world for this test."""
+    from tests.support.api import world_from
+
+    return world_from(base_world)
+
+
+@pytest.fixture
 def probe_key(redis_client) -> Iterator[str]:
     key = f"test:probe:{uuid.uuid4().hex}"
     yield key

@@ -27,13 +27,10 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests import test_api
+from tests.support.api import URLCONF
 from whatsappcrm_backend.api import Role
 
-urlpatterns = test_api.urlpatterns  # this module is the urlconf, as in test_api
-base_world = test_api.base_world  # the same starting data, built once for this module
-
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(URLCONF)]  # base_world: conftest.py, as for test_api
 
 MAX_EXAMPLES = 20
 

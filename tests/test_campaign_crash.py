@@ -41,7 +41,7 @@ def test_a_campaign_survives_its_gevent_worker_killed_and_restarted_with_one_sen
     fake.set_latency(5)
     label, segment = labelled_segment()
     contacts = make_contacts(config, 500, label=label)
-    campaign = make_campaign(config, make_template(config), segment)
+    campaign = make_campaign(config, make_template(config, fake=fake), segment)
     workers = [start_io_worker(env=CRASH_ENV)]
     try:
         lifecycle.start_campaign(campaign.pk)

@@ -64,7 +64,7 @@ def test_a_template_whose_variables_do_not_fit_is_refused_and_nothing_is_sent(
         number, fake, broker, variables, field, says):
     label, segment = labelled_segment()
     make_contacts(number, 3, label=label)
-    campaign = make_campaign(number, make_template(number), segment, variables=variables)
+    campaign = make_campaign(number, make_template(number, fake=fake), segment, variables=variables)
     with pytest.raises(lifecycle.CampaignError) as refused:
         lifecycle.start_campaign(campaign.pk)
     assert refused.value.field == field and says in refused.value.message, str(refused.value)
@@ -86,10 +86,10 @@ def test_an_unapproved_template_or_one_of_another_number_is_refused(number, grap
     _nothing_written(foreign)
 
 
-def test_a_segment_that_matches_nobody_is_refused_with_the_counts(number, broker):
+def test_a_segment_that_matches_nobody_is_refused_with_the_counts(fake, number, broker):
     label, segment = labelled_segment()
     make_contacts(number, 3, label=label, marketing_opt_out=True)
-    campaign = make_campaign(number, make_template(number), segment)
+    campaign = make_campaign(number, make_template(number, fake=fake), segment)
     with pytest.raises(lifecycle.CampaignError) as refused:
         lifecycle.start_campaign(campaign.pk)
     assert refused.value.field == "segment"
@@ -98,7 +98,7 @@ def test_a_segment_that_matches_nobody_is_refused_with_the_counts(number, broker
     assert broker.tasks() == []
 
 
-def test_a_tier_too_small_is_refused_with_the_numbers_unless_paced(number, broker):
+def test_a_tier_too_small_is_refused_with_the_numbers_unless_paced(fake, number, broker):
     number.messaging_tier = MessagingTier.TIER_250
     number.save()
     label, segment = labelled_segment()
@@ -107,7 +107,7 @@ def test_a_tier_too_small_is_refused_with_the_numbers_unless_paced(number, broke
     Message.objects.bulk_create([
         Message(contact=c, app_config=number, direction=Direction.OUTBOUND, message_type="template",
                 status=MessageStatus.DELIVERED, sent_by="campaign:0") for c in earlier])
-    campaign = make_campaign(number, make_template(number), segment)
+    campaign = make_campaign(number, make_template(number, fake=fake), segment)
     with pytest.raises(lifecycle.CampaignError) as refused:
         lifecycle.start_campaign(campaign.pk)
     assert refused.value.field == "app_config.messaging_tier"
@@ -123,10 +123,10 @@ def test_a_tier_too_small_is_refused_with_the_numbers_unless_paced(number, broke
     assert room == 150  # the chains send 150 now, the rest as the window frees up
 
 
-def test_actions_a_state_does_not_allow_are_refused(number, broker):
+def test_actions_a_state_does_not_allow_are_refused(fake, number, broker):
     label, segment = labelled_segment()
     make_contacts(number, 2, label=label)
-    campaign = make_campaign(number, make_template(number), segment)
+    campaign = make_campaign(number, make_template(number, fake=fake), segment)
     for action in (lifecycle.pause_campaign, lifecycle.resume_campaign, lifecycle.retry_failed):
         with pytest.raises(lifecycle.CampaignStateError, match="draft"):
             action(campaign.pk)
@@ -184,7 +184,7 @@ def test_a_value_that_renders_empty_fails_that_recipient_not_the_campaign(number
     label, segment = labelled_segment()
     named, unnamed = make_contacts(number, 2, label=label)
     Contact.objects.filter(pk=unnamed.pk).update(name="")
-    campaign = make_campaign(number, make_template(number), segment)
+    campaign = make_campaign(number, make_template(number, fake=fake), segment)
     lifecycle.start_campaign(campaign.pk)
     campaign.refresh_from_db()
     for recipient in Recipient.objects.filter(campaign=campaign).order_by("pk"):
@@ -211,7 +211,7 @@ def test_the_gate_refuses_a_written_message_once_the_contact_opted_out_or_the_ca
         number, fake, broker):
     label, segment = labelled_segment()
     stopper, paused_one, goes = make_contacts(number, 3, label=label)
-    campaign = make_campaign(number, make_template(number), segment)
+    campaign = make_campaign(number, make_template(number, fake=fake), segment)
     lifecycle.start_campaign(campaign.pk)
     campaign.refresh_from_db()
     ids = {r.contact_id: sending.write_recipient(campaign, r.pk).message_id
@@ -244,7 +244,7 @@ def test_the_gate_refuses_a_written_message_once_the_contact_opted_out_or_the_ca
 def test_a_campaign_message_resent_from_the_message_admin_is_refused_by_the_gate(number, fake, broker):
     label, segment = labelled_segment()
     make_contacts(number, 1, label=label)
-    campaign = make_campaign(number, make_template(number), segment)
+    campaign = make_campaign(number, make_template(number, fake=fake), segment)
     lifecycle.start_campaign(campaign.pk)
     campaign.refresh_from_db()
     recipient = Recipient.objects.get(campaign=campaign)
@@ -262,7 +262,7 @@ def test_a_flow_is_started_by_the_templates_quick_reply_button(number, fake, bro
     flow = Flow.objects.create(name="odds", trigger_keywords=["odds"])
     label, segment = labelled_segment()
     make_contacts(number, 1, label=label)
-    campaign = make_campaign(number, make_template(number), segment, flow=flow)
+    campaign = make_campaign(number, make_template(number, fake=fake), segment, flow=flow)
     lifecycle.start_campaign(campaign.pk)
     campaign.refresh_from_db()
     recipient = Recipient.objects.get(campaign=campaign)
@@ -310,10 +310,10 @@ def _client_for(group: str | None):
     return client
 
 
-def test_the_api_reads_for_read_only_and_acts_for_agents(number, broker):
+def test_the_api_reads_for_read_only_and_acts_for_agents(fake, number, broker):
     label, segment = labelled_segment()
     make_contacts(number, 2, label=label)
-    campaign = make_campaign(number, make_template(number), segment)
+    campaign = make_campaign(number, make_template(number, fake=fake), segment)
     reader, agent = _client_for("operators-readonly"), _client_for("agents")
     assert reader.get("/api/campaigns/").json()["results"][0]["id"] == campaign.pk
     assert reader.post(f"/api/campaigns/{campaign.pk}/start/").status_code == 403
@@ -334,13 +334,13 @@ def test_the_api_reads_for_read_only_and_acts_for_agents(number, broker):
 # ------------------------------------------------------------------ admin
 
 
-def test_the_admin_shows_the_match_count_the_progress_and_acts(number, admin_client, broker):
+def test_the_admin_shows_the_match_count_the_progress_and_acts(fake, number, admin_client, broker):
     label, segment = labelled_segment()
     make_contacts(number, 3, label=label)
     make_contacts(number, 1, label=label, marketing_opt_out=True)
     page = admin_client.get(f"/admin/campaigns/segment/{segment.pk}/change/")
     assert "4 matched, 3 to send to (skipped: 1 opted out, 0 blocked)" in page.content.decode()
-    campaign = make_campaign(number, make_template(number), segment)
+    campaign = make_campaign(number, make_template(number, fake=fake), segment)
     changelist = "/admin/campaigns/campaign/"
     response = admin_client.post(changelist, {"action": "start_selected", "_selected_action": [campaign.pk]},
                                  follow=True)
@@ -364,7 +364,7 @@ def test_the_admin_shows_the_match_count_the_progress_and_acts(number, admin_cli
 def test_a_spam_rate_limit_pauses_the_campaign_and_a_marketing_limit_is_not_retried(number, fake, broker):
     label, segment = labelled_segment()
     first, second, third = make_contacts(number, 3, label=label)
-    campaign = make_campaign(number, make_template(number), segment)
+    campaign = make_campaign(number, make_template(number, fake=fake), segment)
     lifecycle.start_campaign(campaign.pk)
     fake.add_fault(131049, to=first.wa_id)
     fake.add_fault(131048, to=second.wa_id)
@@ -394,7 +394,7 @@ def test_a_spam_rate_limit_pauses_the_campaign_and_a_marketing_limit_is_not_retr
 def test_a_row_in_flight_at_pause_is_refused_by_the_gate_when_it_comes_back(number, fake, broker):
     label, segment = labelled_segment()
     [contact] = make_contacts(number, 1, label=label)
-    campaign = make_campaign(number, make_template(number), segment)
+    campaign = make_campaign(number, make_template(number, fake=fake), segment)
     lifecycle.start_campaign(campaign.pk)
     campaign.refresh_from_db()
     message_id = sending.write_recipient(campaign, Recipient.objects.get(campaign=campaign).pk).message_id

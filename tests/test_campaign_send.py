@@ -47,7 +47,7 @@ def test_a_500_recipient_campaign_reaches_each_recipient_once_with_their_variabl
     label, segment = labelled_segment()
     contacts = make_contacts(config, 500, label=label)
     opted_out = make_contacts(config, 5, label=label, marketing_opt_out=True)
-    campaign = make_campaign(config, make_template(config), segment)
+    campaign = make_campaign(config, make_template(config, fake=fake), segment)
 
     started = lifecycle.start_campaign(campaign.pk)
     assert (started.recipients, started.skipped_opted_out) == (500, 5)
@@ -78,7 +78,7 @@ def test_opting_out_mid_campaign_stops_that_contacts_pending_send(fake, graph_ur
     config = unlimited(make_config(graph_url, rate=10.0))  # 30 recipients take 3 s
     label, segment = labelled_segment()
     contacts = make_contacts(config, 30, label=label)
-    campaign = make_campaign(config, make_template(config), segment)
+    campaign = make_campaign(config, make_template(config, fake=fake), segment)
     lifecycle.start_campaign(campaign.pk)
     stoppers = contacts[-5:]  # the last of every chain: seconds away from their turn
     # What the optout helper's STOP does to the contact.
@@ -97,7 +97,7 @@ def test_pause_stops_within_the_bound_resume_sends_the_rest_once_and_cancel_leav
     config = unlimited(make_config(graph_url, rate=25.0))  # 100 recipients take 4 s
     label, segment = labelled_segment()
     contacts = make_contacts(config, 100, label=label)
-    campaign = make_campaign(config, make_template(config), segment)
+    campaign = make_campaign(config, make_template(config, fake=fake), segment)
     lifecycle.start_campaign(campaign.pk)
     wait_until(lambda: len(fake.messages()) >= 20, timeout=30, what="20 sends")
     lifecycle.pause_campaign(campaign.pk)
@@ -135,7 +135,7 @@ def test_a_users_message_is_answered_before_a_2000_recipient_campaign_drains(fak
     import_defaults()
     label, segment = labelled_segment()
     make_contacts(config, 2000, label=label)
-    campaign = make_campaign(config, make_template(config), segment)
+    campaign = make_campaign(config, make_template(config, fake=fake), segment)
     lifecycle.start_campaign(campaign.pk)
     wait_until(lambda: len(fake.messages()) >= 50, timeout=60, what="the campaign to be sending")
 

@@ -154,7 +154,9 @@ def test_template_send_is_accepted_like_meta(fake, client):
         "messaging_product": "whatsapp",
         "to": ALICE,
         "type": "template",
-        "template": {"name": "bet_settled", "language": {"code": "en_US"}},
+        # The fake checks templates as Meta does: bet_settled takes two body parameters.
+        "template": {"name": "bet_settled", "language": {"code": "en_US"}, "components": [
+            {"type": "body", "parameters": [{"type": "text", "text": "Tendai"}, {"type": "text", "text": "$12"}]}]},
     }
     response = client.post(MESSAGES, json=body)
     assert response.status_code == 200, response.text

@@ -9,11 +9,8 @@ old button after the session expired.
 
 from __future__ import annotations
 
-import random
 import threading
-import time
-from collections.abc import Callable
-from typing import Any
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
@@ -22,12 +19,13 @@ from django.db import connection, transaction
 from django.test import Client
 from django.urls import include, path
 
-from conversations.models import Contact, Direction, Message, MessageStatus
+from conversations.models import Direction, Message
 from devtools import webhook_payloads as simulate
 from devtools.fake_graph import FakeGraphAPI
 from flows import services
 from flows.models import ContactFlowState
 from meta_integration.models import MetaAppConfig
+from tests.support.conversations import HELP_START, MENU_GREETING, WORKER, Phone, graph_text
 from tests.support.flows import APP_SECRET, ECHO_FLOW, FEEDBACK_FLOW, business, flow_doc, import_defaults
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
@@ -43,9 +41,6 @@ def graph_token() -> None:
     return None  # conftest's fake_server accepts any token (business() sets its own)
 
 
-WORKER: list[Any] = []  # the io_worker, for failure messages
-
-
 @pytest.fixture
 def fake(fake_server, io_worker, settings) -> FakeGraphAPI:
     """Flows loaded, the business number pointing at the fake, a clean request log."""
@@ -57,92 +52,6 @@ def fake(fake_server, io_worker, settings) -> FakeGraphAPI:
     import_defaults()
     services.import_flow_document(flow_doc(FEEDBACK_FLOW, ECHO_FLOW))
     return fake_api
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def graph_text(body: dict[str, Any]) -> str:
-    """What the user reads first in a Graph API message body."""
-    if body["type"] == "text":
-        return body["text"]["body"]
-    if body["type"] == "interactive":
-        return body["interactive"]["body"]["text"]
-    return body["type"]
-
-
-class Phone:
-    """A WhatsApp user: posts what Meta would post, reads what Meta was asked to deliver."""
-
-    def __init__(self, client: Client, fake: FakeGraphAPI, name: str = "Amina Otieno") -> None:
-        self.client = client
-        self.fake = fake
-        self.name = name
-        self.wa_id = "2547" + str(random.randint(10**7, 10**8 - 1))
-        self.read = 0
-
-    def post(self, *messages: dict[str, Any]) -> None:
-        body = simulate.webhook_body(list(messages), profile_name=self.name)
-        raw, headers = simulate.signed_request(body, APP_SECRET)
-        headers = {key: value for key, value in headers.items() if key.lower() != "content-type"}
-        response = self.client.post(WEBHOOK_URL, data=raw, content_type="application/json", headers=headers)
-        assert response.status_code == 200, response.content
-
-    def text(self, body: str) -> dict[str, Any]:
-        return simulate.text(body, wa_id=self.wa_id)
-
-    def settled(self) -> bool:
-        """Every message in was processed and every reply out was accepted (or failed)."""
-        messages = Message.objects.filter(contact__wa_id=self.wa_id)
-        return messages.exists() and not (
-            messages.filter(direction=Direction.INBOUND, processed_at__isnull=True).exists()
-            or messages.filter(direction=Direction.OUTBOUND, status=MessageStatus.PENDING).exists()
-        )
-
-    def replies(self, timeout: float = 30.0) -> list[str]:
-        """The replies delivered since the last call, in the order the fake received them."""
-        try:
-            wait_until(self.settled, timeout, f"{self.wa_id} to settle")
-        except AssertionError as exc:
-            rows = Message.objects.filter(contact__wa_id=self.wa_id).values(
-                "pk", "direction", "status", "processed_at", "error_title", "text")
-            raise AssertionError(f"{exc}\nmessages: {list(rows)}\nworker log:\n{WORKER[0].log()[-4000:]}") from None
-        failed = Message.objects.filter(contact__wa_id=self.wa_id, status=MessageStatus.FAILED)
-        assert not failed.exists(), list(failed.values("error_code", "error_title", "error_details"))
-        new = self.fake.messages(to=self.wa_id)[self.read:]
-        self.read += len(new)
-        return [graph_text(record.body) for record in new]
-
-    def say(self, body: str) -> list[str]:
-        self.post(self.text(body))
-        return self.replies()
-
-    def tap(self, button_id: str, title: str) -> list[str]:
-        self.post(simulate.button_reply(button_id, title, wa_id=self.wa_id))
-        return self.replies()
-
-    def pick(self, row_id: str, title: str) -> list[str]:
-        self.post(simulate.list_reply(row_id, title, wa_id=self.wa_id))
-        return self.replies()
-
-    @property
-    def contact(self) -> Contact:
-        return Contact.objects.get(wa_id=self.wa_id)
-
-    @property
-    def where(self) -> tuple[str, str] | None:
-        state = ContactFlowState.objects.filter(contact__wa_id=self.wa_id).select_related("flow").first()
-        return (state.flow.name, state.step) if state else None
-
-
-MENU_GREETING = "Hi Amina Otieno 👋 Welcome! What can I help you with today?"
-HELP_START = "Here's how this chat works 🤖"
 
 
 # ---------------------------------------------------------------------------------------
@@ -384,3 +293,81 @@ def test_expiry_notice_reaches_the_user_once_and_an_old_button_gets_the_expired_
 
     assert phone.tap("rate_good", "Good") == [ENGINE.session_expired_text, MENU_GREETING]
     assert fake.messages(to=phone.wa_id)[-1].body["interactive"]["type"] == "list"
+
+
+def test_an_old_button_of_a_flow_that_ended_normally_is_a_fresh_message_not_a_timeout(client, fake):
+    phone = Phone(client, fake)
+    assert phone.say("feedback") == ["How did we do?"]
+    assert phone.tap("rate_good", "Good") == ["Thanks! Anything else you'd like to tell us?"]
+    [noted] = phone.say("Quick answers")
+    assert noted.startswith("Noted:") and phone.where is None  # the flow ended normally
+
+    # The same button again, a minute or a day later: nothing timed out, so nobody says so.
+    replies = phone.tap("rate_good", "Good")
+    assert replies == [ENGINE.finished_reply_text, MENU_GREETING]
+    assert ENGINE.session_expired_text not in replies and settings.FLOW_SESSION_EXPIRED_TEXT not in replies
+    assert phone.where == ("main_menu", "menu")
+
+    # An old button whose title names a flow is read as that fresh message: the flow starts.
+    assert phone.say("cancel") == ["Okay, I've cancelled that. Send *menu* whenever you need me."]
+    [ask_name] = phone.tap("edit_details", "Update my profile")
+    assert ask_name.startswith("Let's set up your profile") and phone.where == ("profile", "ask_name")
+
+
+def _post_to(phone: Phone, client: Client, config: MetaAppConfig, body: str) -> None:
+    payload = simulate.webhook_body([phone.text(body)], profile_name=phone.name,
+                                    phone_number_id=config.phone_number_id)  # fmt: skip
+    raw, headers = simulate.signed_request(payload, APP_SECRET)
+    headers = {key: value for key, value in headers.items() if key.lower() != "content-type"}
+    assert client.post(WEBHOOK_URL, data=raw, content_type="application/json", headers=headers).status_code == 200
+
+
+def test_no_idle_countdown_during_a_handover_and_none_after_the_expiry_notice(client, fake):
+    from devtools.simulator.conversation import session_state
+
+    def session_clock(wa_id: str, config: MetaAppConfig) -> dict:
+        state = session_state(config, wa_id)  # what the simulator's countdown shows
+        return {"expires_at": state["idle_expires_at"], "handover": state["handover"]}
+
+    number_a = MetaAppConfig.objects.get(phone_number_id=simulate.DEFAULT_PHONE_NUMBER_ID)
+    number_b = MetaAppConfig.objects.create(
+        name="Second number", phone_number_id="109876543210987", display_phone_number="+1 555 0199",
+        access_token=number_a.access_token, app_secret=APP_SECRET, verify_token="flows-verify-b",
+        graph_api_url=number_a.graph_api_url, send_rate_per_second=1000.0,
+    )
+    phone = Phone(client, fake)
+    _post_to(phone, client, number_b, "profile")  # a conversation with number B...
+    [ask_name] = phone.replies()
+    assert ask_name.startswith("Let's set up your profile")
+    timeout = services.session_timeout()
+    state = ContactFlowState.objects.get(contact__wa_id=phone.wa_id, app_config=number_b)
+    clock = session_clock(phone.wa_id, number_b)
+    assert clock["expires_at"] == (state.last_activity_at + timeout).timestamp() and not clock["handover"]
+
+    # ...then the user asks number A for a human: an operator has the conversation.
+    [handover] = phone.say("human")
+    assert handover.startswith("Sure, I'm connecting you") and phone.contact.needs_human
+    clock = session_clock(phone.wa_id, number_b)
+    assert clock["expires_at"] is None and clock["handover"] is True
+    # However long the operator takes, B's session neither expires nor tells the user anything.
+    long_after = state.last_activity_at + 20 * timeout
+    assert services.expire_sessions(now=long_after) == 0
+    assert ContactFlowState.objects.filter(pk=state.pk).exists()
+    assert phone.replies() == []
+
+    # Back to the bot: the countdown starts again from the release, not from before the handover.
+    before_handover = state.last_activity_at
+    assert services.release_contact(phone.contact.pk)
+    state.refresh_from_db()
+    assert state.last_activity_at > before_handover  # restarted at the release
+    assert services.expire_sessions(now=state.last_activity_at + timeout) == 0
+    assert services.expire_sessions(now=state.last_activity_at + timeout * 1.01) == 1
+    assert phone.replies() == [settings.FLOW_SESSION_EXPIRED_TEXT]
+    notice = fake.messages(to=phone.wa_id)[-1]
+    assert notice.path.split("/")[2] == number_b.phone_number_id  # from the number the session was with
+
+    # After the notice no countdown runs: nothing more to expire, no second notice.
+    assert session_clock(phone.wa_id, number_b)["expires_at"] is None
+    for hours in (1, 24, 24 * 30):
+        assert services.expire_sessions(now=state.last_activity_at + timedelta(hours=hours)) == 0
+    assert phone.replies() == []

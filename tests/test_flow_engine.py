@@ -382,6 +382,40 @@ def test_tapping_an_old_button_after_the_session_expired_says_so_then_shows_the_
     assert chat.where == ("main_menu", "menu")
 
 
+def _tap_without_session(reply_id: str, title: str, last_session_expired) -> EngineResult:
+    return advance(
+        flows=core_flows(), session=None, inbound=Inbound.from_reply(reply_id, title), contact=CONTACT,
+        actions={}, settings=SETTINGS, now=NOW, last_session_expired=last_session_expired,
+    )  # fmt: skip
+
+
+def test_tapping_an_old_button_of_a_flow_that_ended_normally_is_a_fresh_message() -> None:
+    asked = []
+    result = _tap_without_session("bet:1035046", "Arsenal to win", lambda: asked.append(1) or False)
+    assert asked == [1]  # asked once, only on this path
+    assert bodies(result)[0] == SETTINGS.finished_reply_text
+    assert SETTINGS.session_expired_text not in bodies(result)
+    assert result.replies[1]["type"] == "list" and "finished_session_reply" in result.events
+    # Its title naming a flow starts that flow, as the same words typed would.
+    result = _tap_without_session("edit", "Edit my profile", False)
+    assert result.session is not None and result.session.flow == "profile"
+    assert SETTINGS.finished_reply_text not in bodies(result)
+
+
+def test_tapping_an_old_button_after_a_real_timeout_says_so() -> None:
+    result = _tap_without_session("bet:1035046", "Arsenal to win", lambda: True)
+    assert bodies(result)[0] == SETTINGS.session_expired_text and "session_expired_reply" in result.events
+
+
+def test_whether_the_last_session_expired_is_not_asked_on_the_message_path() -> None:
+    def never() -> bool:
+        raise AssertionError("asked without need")
+
+    for inbound in (Inbound.from_text("hello"), Inbound.from_reply("profile", "My profile")):
+        advance(flows=core_flows(), session=None, inbound=inbound, contact=CONTACT, actions={}, settings=SETTINGS,
+                now=NOW, last_session_expired=never)  # fmt: skip
+
+
 def test_an_old_menu_row_still_works_without_a_session() -> None:
     chat = Chat()
     result = chat.tap("profile", "My profile")

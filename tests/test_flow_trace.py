@@ -12,7 +12,9 @@ from flows import services
 from flows.services import trace
 from tests.support.flows import ECHO_FLOW, FEEDBACK_FLOW, Chat, business, flow_doc
 
-pytestmark = pytest.mark.django_db
+# Real commits: the trace is written when the turn commits (a Redis call inside the turn's
+# transaction let a gevent worker deadlock on SQLite's write lock).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture

@@ -41,6 +41,7 @@ from football_data_app.services.wallet import deposit, ledger_total, wallet_disc
 from football_data_app.tasks import settle_due, settle_fixture, sync_fixtures
 from meta_integration.models import MetaAppConfig
 from tests.support.broker import purge_project_queues
+from tests.support.waiting import wait_until
 from whatsappcrm_backend.celery import enqueue
 
 D = Decimal
@@ -373,15 +374,6 @@ def fake_api_for_workers(data: FakeFootballData, redis_client) -> Iterator[None]
         yield
 
 
-def wait_for(predicate, timeout: float = 90.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 @pytest.mark.workers
 @pytest.mark.django_db(transaction=True)
 def test_ingestion_and_settlement_run_on_the_prefork_football_worker_never_the_gevent_one(
@@ -391,13 +383,13 @@ def test_ingestion_and_settlement_run_on_the_prefork_football_worker_never_the_g
     upserts.upsert_leagues([parse_league(item) for item in fake_feed.league_items([39])], activate=[39])
     with fake_api_for_workers(data, redis_client):
         enqueue(sync_fixtures)
-        wait_for(lambda: SyncRun.objects.filter(kind=SyncKind.FIXTURES).exclude(status="running").exists(),
-                 what="the fixtures sync")  # fmt: skip
+        wait_until(lambda: SyncRun.objects.filter(kind=SyncKind.FIXTURES).exclude(status="running").exists(),
+                   timeout=90.0, what="the fixtures sync")  # fmt: skip
     assert Fixture.objects.count() == 6
     fixture = Fixture.objects.first()
     upserts.upsert_fixtures([parse_fixture(data.set_result(fixture.api_id, 1, 0, 0, 0))])
     enqueue(settle_fixture, fixture.pk)
-    wait_for(lambda: SyncRun.objects.filter(kind=SyncKind.SETTLE).exists(), what="the settlement")
+    wait_until(lambda: SyncRun.objects.filter(kind=SyncKind.SETTLE).exists(), timeout=90.0, what="the settlement")
 
     runs = list(SyncRun.objects.values_list("kind", "status", "worker"))
     assert {kind for kind, _, _ in runs} == {"fixtures", "settle"}
@@ -410,7 +402,7 @@ def test_ingestion_and_settlement_run_on_the_prefork_football_worker_never_the_g
 @pytest.mark.workers
 @pytest.mark.django_db(transaction=True)
 def test_settlement_enqueued_repeatedly_on_two_prefork_workers_pays_each_ticket_once():
-    from tests.support.workers import start_worker
+    from tests.support.workers import launch_worker, start_workers, stop_workers
 
     MetaAppConfig.objects.create(
         name="Test", phone_number_id="106540352242922", access_token="token", app_secret="secret", verify_token="v",
@@ -427,18 +419,18 @@ def test_settlement_enqueued_repeatedly_on_two_prefork_workers_pays_each_ticket_
     feed.result(0, 2, 0, ht=(1, 0))
 
     purge_project_queues()
-    workers = [start_worker("celery_cpu_worker"), start_worker("celery_cpu_worker")]
+    workers = start_workers([launch_worker("celery_cpu_worker"), launch_worker("celery_cpu_worker")])
     try:
         for _ in range(4):
             enqueue(settle_fixture, fixture.pk)
         enqueue(settle_due)
         notifications = Message.objects.filter(direction=Direction.OUTBOUND)
-        wait_for(lambda: SyncRun.objects.filter(kind=SyncKind.SETTLE).count() >= 4, what="four settlement runs")
-        wait_for(lambda: notifications.count() >= 600, what="a notification per ticket")
+        wait_until(lambda: SyncRun.objects.filter(kind=SyncKind.SETTLE).count() >= 4, timeout=90.0,
+                   what="four settlement runs")
+        wait_until(lambda: notifications.count() >= 600, timeout=90.0, what="a notification per ticket")
         time.sleep(2)  # anything still running (a duplicate would show up now)
     finally:
-        for worker in workers:
-            worker.stop()
+        stop_workers(workers)
         purge_project_queues()
 
     runs = list(

@@ -10,8 +10,7 @@ football worker) settles it; the win notification reaches the user; the wallet s
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -40,25 +39,17 @@ from football_data_app.models import (
     Ticket,
 )
 from football_data_app.services import bot_flows, upserts
-from football_data_app.services.wallet import deposit, wallet_for
+from football_data_app.services.wallet import adjust, deposit, wallet_for
 from football_data_app.tasks import sync_fixtures, sync_leagues, sync_odds, sync_results
 from meta_integration.models import MetaAppConfig
 from meta_integration.outbound import TEXT_BODY_MAX
+from tests.support.waiting import wait_until
 from whatsappcrm_backend.celery import enqueue
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
 APP_SECRET = "football-test-app-secret-0123456789"
 WEBHOOK_URL = "/webhooks/meta/"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -266,6 +257,61 @@ def test_browse_bet_settle_and_get_told_over_whatsapp(client, world):
     [history] = phone.tap("history", "History")
     assert f"Winnings (ticket #{ticket.pk}): +{expected:,}" in history
     assert f"Stake (ticket #{ticket.pk}): -10.00" in history
+
+
+def _to_the_stake_question(phone: Phone) -> str:
+    """Menu -> fixtures -> Premier League -> first day -> first match -> match result -> home
+    win -> "Place bet": returns the stake question."""
+    phone.say("menu")
+    phone.pick("fixtures", "Fixtures & odds")
+    premier = next(row for row in phone.rows() if row["title"] == "Premier League")
+    phone.pick(premier["id"], premier["title"])
+    day = phone.rows()[0]
+    phone.pick(day["id"], day["title"])
+    match = phone.rows()[0]
+    phone.pick(match["id"], match["title"])
+    market = phone.rows()[0]
+    phone.pick(market["id"], market["title"])
+    selection = phone.rows()[0]
+    phone.pick(selection["id"], selection["title"])
+    [ask] = phone.tap("stake", "Place bet")
+    return ask
+
+
+def test_a_stake_over_the_limit_or_the_balance_is_refused_when_typed_and_asked_again(client, world):
+    phone = Phone(client, world["graph"])
+    contact = Contact.objects.create(wa_id=phone.wa_id, profile_name="Tendai Moyo")
+    wallet = wallet_for(contact)
+    deposit(wallet, Decimal("50.00"), reference=f"test:topup:{phone.wa_id}", created_by="ops")
+    ask = _to_the_stake_question(phone)
+    assert ask.startswith("💰 How much would you like to stake? Your balance is USD 50.00.")
+
+    # Above the stake limit: refused at once with the limit, and the same question again.
+    assert phone.say("1500") == ["❌ The stake must be between USD 1.00 and USD 1,000.00.", ask]
+    # Above the balance (but within the limit): refused with the balance, asked again.
+    assert phone.say("60") == [
+        "❌ Your balance is USD 50.00, not enough for a stake of USD 60.00. Please top up or lower the stake.", ask,
+    ]
+    state = contact.flow_states.get()  # the conversation goes on, at the stake question
+    assert (state.flow.name, state.step) == ("fixtures", "ask_stake")
+    assert not Ticket.objects.filter(wallet=wallet).exists()
+
+    # A stake that fits goes on to the preview.
+    [preview] = phone.say("20")
+    assert "Stake: USD 20.00" in preview and phone.buttons() == ["confirm", "change_stake", "cancel"]
+
+    # The balance drops between the preview and Confirm: the last guard refuses the ticket and
+    # asks for the stake again (with the balance as it is now) instead of ending the conversation.
+    adjust(wallet, Decimal("-45.00"), note="test: spent elsewhere", created_by="ops")
+    refused, again = phone.tap("confirm", "✅ Confirm")
+    assert refused == "❌ Your balance is USD 5.00, not enough for a stake of USD 20.00. Please top up or lower the stake."
+    assert again.startswith("💰 How much would you like to stake? Your balance is USD 5.00.")
+    assert not Ticket.objects.filter(wallet=wallet).exists()
+    [preview] = phone.say("5")
+    assert "Stake: USD 5.00" in preview
+    [placed] = phone.tap("confirm", "✅ Confirm")
+    assert placed.startswith("✅ Ticket #") and "Your balance is now USD 0.00" in placed
+    assert Ticket.objects.get(wallet=wallet).stake == Decimal("5.00")
 
 
 def test_the_full_fixture_list_arrives_as_ordered_parts(client, world):

@@ -16,7 +16,6 @@ import pytest
 from django.urls import path
 
 from whatsappcrm_backend import health, topology
-from whatsappcrm_backend.embedded_redis import EmbeddedRedis
 
 urlpatterns = [
     path("healthz", health.healthz),
@@ -24,15 +23,6 @@ urlpatterns = [
 ]
 
 pytestmark = pytest.mark.urls("tests.test_health")
-
-
-@pytest.fixture
-def private_broker(settings) -> Iterator[str]:
-    """A fresh redis-server used as this test's broker and metrics store."""
-    with EmbeddedRedis() as server:
-        settings.CELERY_BROKER_URL = server.url
-        settings.REDIS_URL = server.url
-        yield server.url
 
 
 def _closed_port() -> int:
@@ -85,12 +75,11 @@ def test_healthz_answers_without_touching_dependencies(client, settings):
 
 @pytest.mark.workers
 @pytest.mark.django_db(transaction=True)
-def test_readyz_reports_the_queue_whose_worker_stopped(client, private_broker):
-    from tests.support.workers import start_worker
+def test_readyz_reports_the_queue_whose_worker_stopped(client, private_redis):
+    from tests.support.workers import launch_worker, start_workers
 
-    env = {"REDIS_URL": private_broker, "CELERY_BROKER_URL": private_broker}
-    io = start_worker("celery_io_worker", env=env)
-    cpu = start_worker("celery_cpu_worker", env=env)
+    env = {"REDIS_URL": private_redis, "CELERY_BROKER_URL": private_redis}
+    io, cpu = start_workers([launch_worker("celery_io_worker", env=env), launch_worker("celery_cpu_worker", env=env)])
     try:
         # A worker answers the control bus a moment after it logs "ready": allow a few probes.
         deadline = time.monotonic() + 20
@@ -115,13 +104,13 @@ def test_readyz_reports_the_queue_whose_worker_stopped(client, private_broker):
         assert body["checks"][f"queue:{topology.IO_QUEUE}"].startswith("ok")
         assert body["checks"]["database"] == "ok"
         assert elapsed < health.DEADLINE_SECONDS + 1
-    finally:
-        cpu.stop()
-        io.stop()
+    finally:  # their broker is this test's own: nothing they hold matters any more
+        cpu.kill()
+        io.kill()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_readyz_without_any_worker_names_every_queue(client, private_broker):
+def test_readyz_without_any_worker_names_every_queue(client, private_redis):
     status, body, _ = _readyz(client)
     assert status == 503
     assert sorted(body["problems"]) == sorted(f"queue {q}: no live consumer" for q in topology.QUEUES)
@@ -152,7 +141,7 @@ def test_readyz_503_within_the_deadline_when_the_broker_never_answers(client, se
     assert elapsed < health.DEADLINE_SECONDS + 1.0
 
 
-def test_readyz_503_names_the_database_when_it_refuses(client, private_broker):
+def test_readyz_503_names_the_database_when_it_refuses(client, private_redis):
     # No django_db mark: pytest-django makes every database access raise, which is
     # exactly what a driver does when the server is gone.
     status, body, _ = _readyz(client)
@@ -183,15 +172,14 @@ def test_readiness_deadline_bounds_a_slow_check(settings, silent_server):
 
 @pytest.mark.workers
 @pytest.mark.django_db(transaction=True)
-def test_readyz_stops_waiting_once_every_known_worker_answered(client, private_broker):
+def test_readyz_stops_waiting_once_every_known_worker_answered(client, private_redis):
     """/readyz took 1.02 s on every call: it waited a quiet second for more workers. Once it
     knows how many answer, it stops when they have; a worker that goes away is still reported
     on the next call (nothing is cached)."""
-    from tests.support.workers import start_worker
+    from tests.support.workers import launch_worker, start_workers
 
-    env = {"REDIS_URL": private_broker, "CELERY_BROKER_URL": private_broker}
-    io = start_worker("celery_io_worker", env=env)
-    cpu = start_worker("celery_cpu_worker", env=env)
+    env = {"REDIS_URL": private_redis, "CELERY_BROKER_URL": private_redis}
+    io, cpu = start_workers([launch_worker("celery_io_worker", env=env), launch_worker("celery_cpu_worker", env=env)])
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -214,6 +202,6 @@ def test_readyz_stops_waiting_once_every_known_worker_answered(client, private_b
         assert status == 503, body
         assert body["problems"] == ["queue football_data: no live consumer"]
         assert body["consumer_probe"] == "full"
-    finally:
-        cpu.stop()
-        io.stop()
+    finally:  # their broker is this test's own: nothing they hold matters any more
+        cpu.kill()
+        io.kill()

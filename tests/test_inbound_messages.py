@@ -17,8 +17,8 @@ import pytest
 from django.db import connection, transaction
 from django.test import Client
 
-from conversations.models import Contact, Direction, Message, MessageStatus, StatusEvent
-from conversations.services import inbound
+from conversations.models import MEDIA_MESSAGE_TYPES, Contact, Direction, Message, MessageStatus, StatusEvent
+from conversations.services import inbound, media
 from devtools import webhook_payloads as simulate
 from meta_integration.models import WebhookEvent
 from tests.support.inbound import URLCONF, at, make_app_config, post_webhook, priority
@@ -173,7 +173,13 @@ def test_each_kind_is_stored_and_enqueued_once(client, app_config, broker, kind)
     assert [(t.args, t.queue, t.priority) for t in process] == [
         ([row.id, row.contact_id], topology.IO_QUEUE, priority(topology.Priority.HIGH))
     ]
-    assert len(broker.tasks()) == len(process)  # the read receipt is process_message's job now
+    # A media message's file is downloaded by its own task, below the replies (issue 13).
+    downloads = broker.named(media.DOWNLOAD_TASK)
+    assert [(t.args, t.queue, t.priority) for t in downloads] == (
+        [([row.id], topology.IO_QUEUE, priority(topology.Priority.NORMAL))] if message_type in MEDIA_MESSAGE_TYPES
+        else []
+    )
+    assert len(broker.tasks()) == len(process) + len(downloads)  # the read receipt is process_message's job now
 
 
 def test_unsupported_message_keeps_metas_error(client, app_config, broker):
@@ -219,7 +225,8 @@ def test_a_batch_with_several_entries_changes_messages_and_statuses(client, app_
     assert (event.message_count, event.status_count) == (4, 2)
     assert event.summary == "4 messages (text x3, image); 2 statuses (delivered, read)"
     assert [t.args for t in broker.named(inbound.PROCESS_MESSAGE_TASK)] == [[m.id, m.contact_id] for m in inbound_rows]
-    assert len(broker.tasks()) == 4
+    assert [t.args for t in broker.named(media.DOWNLOAD_TASK)] == [[inbound_rows[-1].id]]  # the image's file
+    assert len(broker.tasks()) == 5
 
 
 def test_the_same_payload_three_times_is_stored_and_processed_once(client, app_config, broker):

@@ -25,10 +25,10 @@ from devtools.fake_graph import FakeGraphAPI
 from flows.services import process_inbound
 from meta_integration.models import WebhookEvent
 from meta_integration.payloads import PreferenceValue, parse_webhook
-from tests import test_flow_conversations as conversations
+from tests.support import conversations
+from tests.support.conversations import MENU_GREETING, Phone, graph_text
 from tests.support.flows import business, import_defaults
 from tests.support.inbound import URLCONF, make_app_config, post_webhook
-from tests.test_flow_conversations import MENU_GREETING, Phone, graph_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -69,15 +69,6 @@ urls = pytest.mark.urls("tests.test_metrics")
 
 
 @pytest.fixture
-def private_redis(settings) -> Iterator[str]:
-    """A fresh redis-server used as this test's broker and metrics store."""
-    with EmbeddedRedis() as server:
-        settings.CELERY_BROKER_URL = server.url
-        settings.REDIS_URL = server.url
-        yield server.url
-
-
-@pytest.fixture
 def broker_conn(private_redis):
     with app.connection_for_write(url=private_redis) as conn:
         yield conn
@@ -130,7 +121,7 @@ def _worker_argv(service: str) -> list[str]:
 @urls
 def test_task_latency_failures_and_queue_wait_from_real_workers(client, private_redis, broker_conn):
     from tests.support.probes import wait_for_records
-    from tests.support.workers import start_worker
+    from tests.support.workers import launch_worker, start_workers, stop_workers
 
     key = f"test:probe:{uuid.uuid4().hex}"
     probe_io.apply_async(args=[key, "slow-1", 0.3], connection=broker_conn)
@@ -140,8 +131,10 @@ def test_task_latency_failures_and_queue_wait_from_real_workers(client, private_
     time.sleep(1.0)  # every task waits at least this long in the queue
 
     env = {"REDIS_URL": private_redis, "CELERY_BROKER_URL": private_redis}
-    io_worker = start_worker("celery_io_worker", env=env, argv=_worker_argv("celery_io_worker"))
-    cpu_worker = start_worker("celery_cpu_worker", env=env, argv=_worker_argv("celery_cpu_worker"))
+    io_worker, cpu_worker = start_workers([
+        launch_worker("celery_io_worker", env=env, argv=_worker_argv("celery_io_worker")),
+        launch_worker("celery_cpu_worker", env=env, argv=_worker_argv("celery_cpu_worker")),
+    ])
     try:
         redis_client = redis_lib.Redis.from_url(private_redis)
         records = wait_for_records(redis_client, key, 3)
@@ -154,8 +147,7 @@ def test_task_latency_failures_and_queue_wait_from_real_workers(client, private_
                 break
             time.sleep(0.2)
     finally:
-        io_worker.stop()
-        cpu_worker.stop()
+        stop_workers([io_worker, cpu_worker])
 
     io_task, cpu_task = "diagnostics.probe_io", "diagnostics.probe_cpu"
     assert family(samples, "whatsappcrm_task_runs_total") == {
@@ -263,7 +255,7 @@ def test_one_round_trip_per_task_run_and_expired_sessions_reach_metrics(client, 
                 # the expired-sessions counter joins the run's batch: 6 commands, still 1 trip
                 assert _run_and_count(store, broker, expire) == (6, 1)
         finally:
-            worker.stop()
+            worker.kill()  # its brokers are this test's own; every run it was given has finished
         assert not ContactFlowState.objects.exists()
         samples = scrape(client)
         assert value(samples, "whatsappcrm_flow_sessions_expired_total") == 2

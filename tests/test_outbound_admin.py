@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from conversations import admin_outbound  # registers FailedMessage with the admin site
 from conversations.models import Message, MessageStatus
-from tests.support.outbound import make_config, make_contact, wait_until
+from tests.support.outbound import make_config, make_contact
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
 

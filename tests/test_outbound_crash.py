@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
@@ -26,7 +27,9 @@ from conversations.services.outbound import send_to_contact
 from conversations.tasks import send_message
 from devtools import webhook_payloads as simulate
 from devtools.fake_graph import FaultKind
-from tests.support.outbound import make_config, make_contact, start_io_worker, wait_until
+from tests.support.broker import discard_workers
+from tests.support.outbound import make_config, make_contact, start_io_worker
+from tests.support.waiting import wait_until
 from whatsappcrm_backend.celery import app as celery_app
 from whatsappcrm_backend.celery import enqueue
 
@@ -34,6 +37,7 @@ pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
 # A short lease: 3 x 1 s of HTTP timeouts + 5 s + 1 s of grace for the status webhook.
 SHORT_LEASE = {"META_HTTP_TIMEOUT": "1.0", "SEND_STATUS_GRACE_SECONDS": "1.0"}
+LEASE_LEFT = 4.0  # seconds of the dead run's lease still to run when the test starts waiting
 
 
 def redeliver_unacknowledged() -> None:
@@ -83,7 +87,7 @@ def test_a_worker_killed_while_meta_holds_the_request_sends_once_and_the_status_
         message.refresh_from_db()
         assert (message.status, message.wamid, message.error_title) == (MessageStatus.SENT, accepted.wamid, "")
     finally:
-        survivor.stop()
+        discard_workers(survivor)
 
 
 def test_a_run_that_died_before_its_request_reached_meta_is_sent_once_its_lease_expires(
@@ -97,20 +101,22 @@ def test_a_run_that_died_before_its_request_reached_meta_is_sent_once_its_lease_
         text="Kick-off in 10 minutes.", content={"type": "text", "body": "Kick-off in 10 minutes."},
         status=MessageStatus.PENDING,
     )
-    # A run claims it and dies before its POST: the row keeps that run's lease.
-    assert delivery._claim(message.pk, delivery.RunInfo("dead-run", "lost-node"), timezone.now()) is not None
-    claimed = Message.objects.get(pk=message.pk)
-    assert claimed.claimed_by == "dead-run@lost-node" and claimed.claimed_until > timezone.now()
-
     worker = start_io_worker(env=SHORT_LEASE)
     try:
+        # A run claimed it a few seconds ago and died before its POST: the row keeps that run's
+        # lease for LEASE_LEFT more seconds (claimed once the worker is up, so a slow start on
+        # a busy machine cannot eat the lease before the check below).
+        claimed_at = timezone.now() - timedelta(seconds=delivery._lease_seconds() - LEASE_LEFT)
+        assert delivery._claim(message.pk, delivery.RunInfo("dead-run", "lost-node"), claimed_at) is not None
+        claimed = Message.objects.get(pk=message.pk)
+        assert claimed.claimed_by == "dead-run@lost-node" and claimed.claimed_until > timezone.now()
         enqueue(send_message, message.pk)  # a redelivery or the sweeper: it waits for the lease
         time.sleep(2.0)
         assert fake.requests(to=contact.wa_id) == []  # not while the dead run's lease holds
         wait_until(lambda: Message.objects.get(pk=message.pk).status == MessageStatus.SENT, timeout=30,
                    what="sent after the lease")
     finally:
-        worker.stop()
+        discard_workers(worker)
     message.refresh_from_db()
     [sent] = fake.messages(to=contact.wa_id)
     assert (message.wamid, message.attempts, message.claimed_by) == (sent.wamid, 2, "")
@@ -124,9 +130,11 @@ def test_a_read_timeout_is_retried_and_the_message_is_sent(fake, graph_url):
         message = send_to_contact(contact, {"type": "text", "body": "Kick-off in 10 minutes."})
         wait_until(lambda: Message.objects.get(pk=message.pk).status == MessageStatus.SENT, timeout=30, what="sent")
     finally:
-        worker.stop()
+        discard_workers(worker)
     message.refresh_from_db()
     assert message.attempts == 2
+    # The fake records the hung request when its 2.5 s hold ends, after the retry's answer.
+    wait_until(lambda: len(fake.requests(to=contact.wa_id)) >= 2, timeout=10, what="the hung request's record")
     # Records complete in answer order: the hung request is logged after the retry's answer.
     timed_out, ok = sorted(fake.requests(to=contact.wa_id), key=lambda r: r.received_monotonic)
     assert timed_out.http_status is None and ok.ok and message.wamid == ok.wamid

@@ -13,7 +13,9 @@ import pytest
 from conversations.models import Message, MessageStatus
 from conversations.services.outbound import PREVIOUS_PART_FAILED, resend_failed, send_long_text, send_parts
 from meta_integration.outbound import TEXT_BODY_MAX
-from tests.support.outbound import make_config, make_contact, start_io_worker, wait_until
+from tests.support.broker import discard_workers
+from tests.support.outbound import make_config, make_contact, start_io_worker
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
@@ -49,7 +51,7 @@ def test_22_parts_queued_at_once_all_arrive_in_order_the_gap_apart(fake, graph_u
         ids = [p.pk for p in parts]
         wait_until(lambda: Message.objects.filter(pk__in=ids, status=MessageStatus.SENT).count() == 22, what="sent")
     finally:
-        worker.stop()
+        discard_workers(worker)
     rows = list(Message.objects.filter(pk__in=ids).order_by("part_index"))
     assert [m.part_index for m in rows] == list(range(22)) and {m.parts_total for m in rows} == {22}
     assert [m.wamid for m in rows] == [r.wamid for r in records]

@@ -11,7 +11,9 @@ import pytest
 from conversations.models import Message, MessageStatus
 from conversations.services.outbound import send_to_contact
 from meta_integration.ratelimit import TokenBucket, default_burst
-from tests.support.outbound import make_config, make_contact, start_io_worker, wait_until
+from tests.support.outbound import make_config, make_contact, start_io_workers
+from tests.support.waiting import wait_until
+from tests.support.workers import stop_workers
 
 
 @pytest.fixture
@@ -83,7 +85,7 @@ def test_bad_limits_are_refused_naming_the_argument(bucket, kwargs, field):
 def test_the_limit_holds_across_two_worker_processes(fake, graph_url):
     rate, count = 5.0, 30
     config = make_config(graph_url, rate=rate)
-    workers = [start_io_worker(), start_io_worker()]
+    workers = start_io_workers(2)
     try:
         contacts = [make_contact(config) for _ in range(count)]
         ids = [send_to_contact(c, {"type": "text", "body": f"Odds boost #{i}"}).pk for i, c in enumerate(contacts)]
@@ -91,8 +93,7 @@ def test_the_limit_holds_across_two_worker_processes(fake, graph_url):
         wait_until(lambda: Message.objects.filter(pk__in=ids, status=MessageStatus.SENT).count() == count,
                    what="all sent")
     finally:
-        for worker in workers:
-            worker.stop()
+        stop_workers(workers)
     arrivals = sorted(r.received_monotonic for r in records)
     ceiling = rate + default_burst(rate)
     # Tokens are granted on Redis' clock; arrivals are stamped by the fake after the request

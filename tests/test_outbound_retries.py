@@ -14,7 +14,8 @@ from devtools import webhook_payloads as simulate
 from devtools.fake_graph import FaultKind
 from meta_integration.outbound import ErrorClass
 from meta_integration.retry_policy import attempt_limit, backoff_seconds, should_retry
-from tests.support.outbound import make_config, make_contact, wait_until
+from tests.support.outbound import make_config, make_contact
+from tests.support.waiting import wait_until
 from whatsappcrm_backend import topology
 from whatsappcrm_backend.celery import enqueue
 

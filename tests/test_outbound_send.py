@@ -23,7 +23,8 @@ from conversations.services.outbound import (
     send_to_contact,
 )
 from meta_integration.outbound import OutboundValidationError
-from tests.support.outbound import make_config, make_contact, wait_until
+from tests.support.outbound import make_config, make_contact
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 

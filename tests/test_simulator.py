@@ -38,7 +38,8 @@ from devtools.simulator.views import (
     tick_statuses,
 )
 from flows import services as flow_services
-from flows.models import ContactFlowState
+from flows.models import ContactFlowState, Flow
+from flows.services import session_timeout
 from flows.services import trace as flow_trace
 from meta_integration import outbound
 from meta_integration.models import MetaAppConfig, WebhookEvent
@@ -658,3 +659,24 @@ def test_a_fresh_csrf_token_after_an_admin_login_in_the_same_browser(user, brows
     fresh = browser.get("/simulator/csrf").json()["csrf_token"]
     browser.headers["X-CSRFToken"] = fresh
     assert send(browser, wa_id=user, kind="text", text="hi").status_code == 200
+
+
+def test_feed_carries_the_servers_idle_countdown_none_in_handover_or_without_a_session(user, browser, business):
+    def clock() -> dict:
+        return browser.get("/simulator/feed", params={"wa_id": user}).json()["state"]
+
+    assert clock()["idle_expires_at"] is None and clock()["handover"] is False  # nobody wrote yet
+    contact = Contact.objects.create(wa_id=user, profile_name="Rudo")
+    flow = Flow.objects.create(name=f"countdown-{user}")
+    state = ContactFlowState.objects.create(contact=contact, app_config=business, flow=flow, step="ask")
+    session = clock()
+    assert session["idle_expires_at"] == (state.last_activity_at + session_timeout()).timestamp()
+    assert abs(session["now"] - time.time()) < 60  # the server's clock, for the page's countdown
+
+    # A human has it (a session kept with this number waits): no countdown.
+    Contact.objects.filter(pk=contact.pk).update(needs_human=True, handover_at=state.last_activity_at)
+    session = clock()
+    assert session["idle_expires_at"] is None and session["handover"] is True
+    Contact.objects.filter(pk=contact.pk).update(needs_human=False, handover_at=None)
+    state.delete()  # ended or expired (the user was told): nothing counts down any more
+    assert clock()["idle_expires_at"] is None and clock()["handover"] is False

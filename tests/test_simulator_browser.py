@@ -179,6 +179,8 @@ def test_chat_with_the_bot_in_a_real_browser(driver, live_server, whole_path):
     menu = wait_for(driver, "main menu", lambda d: bot_texts(d, "list"))[0]
     assert "Welcome! What can I help you with today?" in menu
     assert "Main menu" in menu  # the list's header
+    # the server's session waits at the menu: its idle countdown shows
+    wait_for(driver, "idle countdown", lambda d: timer(d).startswith("session expires in "))
 
     # the user's message was accepted by the webhook (one tick at least)
     accepted = '.msg[data-who="me"] .ticks[data-status="sent"], .msg[data-who="me"] .ticks[data-status="read"]'
@@ -196,6 +198,8 @@ def test_chat_with_the_bot_in_a_real_browser(driver, live_server, whole_path):
     # the user's tap is drawn as their reply
     taps = wait_for(driver, "drawn tap", lambda d: texts(d, '.msg[data-who="me"][data-kind="list_reply"]'))
     assert "Help" in taps[0]
+    # the help flow ended: no session, so no countdown (it does not run on from the user's message)
+    wait_for(driver, "no countdown after the flow ended", lambda d: timer(d) == "")
 
     # tap the "Main menu" reply button -> the menu again
     tap(driver, '.msg[data-kind="buttons"] .reply-button[data-id="menu"]')
@@ -210,6 +214,14 @@ def test_chat_with_the_bot_in_a_real_browser(driver, live_server, whole_path):
     wait_for(driver, "read ticks on every bot message", all_read)
     assert not driver.find_elements("css selector", ".msg .error")
     assert driver.find_element("id", "status-line").text == ""
+
+    # asking for a human: the operator has the conversation, no idle countdown runs
+    wait_for(driver, "countdown at the second menu", lambda d: timer(d).startswith("session expires in "))
+    wait_for(driver, "the second menu's list", lambda d: bot_messages(d, "list")[-1].find_element(
+        "css selector", ".list-open").click() or True)  # fmt: skip
+    wait_for(driver, "list sheet", lambda d: d.find_element("id", "list-sheet").is_displayed())
+    tap(driver, '#list-sheet .list-row[data-id="human"]')
+    wait_for(driver, "handover shown instead of a countdown", lambda d: timer(d) == "with a human: no idle countdown")
 
 
 def use_new_user(driver, number: str, name: str) -> None:
@@ -300,3 +312,7 @@ def test_simulator_survives_an_admin_login_a_lost_cache_and_resets(driver, live_
     wait_for(driver, "state panel at the menu again", lambda d: text_of(d, "state-flow") == "main_menu")
     assert len(texts(driver, '.msg[data-who="me"]')) == 1
     assert not driver.find_elements("css selector", ".msg .error")
+
+
+def timer(driver) -> str:
+    return driver.find_element("id", "session-timer").text

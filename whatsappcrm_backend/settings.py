@@ -6,6 +6,7 @@ launcher. Production (DEBUG off) refuses to start without the secrets it needs.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dj_database_url
@@ -299,6 +300,30 @@ if CAMPAIGN_SEND_CONCURRENCY < 1 or CAMPAIGN_BATCH_SIZE < 1 or CAMPAIGN_CHAIN_LE
 # Transient send failures back off exponentially (with jitter) from the base, capped at the max.
 META_RETRY_BASE_SECONDS = env_float("META_RETRY_BASE_SECONDS", 1.0)
 META_RETRY_MAX_SECONDS = env_float("META_RETRY_MAX_SECONDS", 300.0)
+# --- Media (issue 13) -------------------------------------------------------------------
+# Files users send (downloaded from Meta by conversations.download_media) are stored through
+# Django's storage API: by default on disk under the data directory. For an S3-compatible
+# bucket install django-storages[s3] and set MEDIA_STORAGE_BACKEND=storages.backends.s3.S3Storage
+# and MEDIA_STORAGE_OPTIONS='{"bucket_name": "...", "endpoint_url": "https://...", ...}'
+# (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, as boto3 reads them).
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "/media-files/"  # never served directly: conversations:media checks the user first
+MEDIA_STORAGE_BACKEND = env_str("MEDIA_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+try:
+    MEDIA_STORAGE_OPTIONS = json.loads(env_str("MEDIA_STORAGE_OPTIONS", "") or "{}")
+except ValueError as exc:
+    raise ConfigurationError(f"MEDIA_STORAGE_OPTIONS must be a JSON object: {exc}") from None
+if MEDIA_STORAGE_BACKEND.endswith("FileSystemStorage"):
+    MEDIA_STORAGE_OPTIONS.setdefault("location", str(MEDIA_ROOT))
+STORAGES = {
+    "default": {"BACKEND": MEDIA_STORAGE_BACKEND, "OPTIONS": MEDIA_STORAGE_OPTIONS},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# The largest media file accepted, over Meta's own per-type limits (image 5 MB, sticker
+# 500 KB, audio and video 16 MB, document 100 MB): the smaller of the two applies.
+MEDIA_MAX_BYTES = env_int("MEDIA_MAX_BYTES", 100 * 1024 * 1024)
+# A media URL expires within minutes: how many fresh URLs to ask the media id for.
+MEDIA_URL_RETRIES = env_int("MEDIA_URL_RETRIES", 2)
 # Development simulator: where the fake Graph API's record is (default: the business number's URL).
 SIMULATOR_FAKE_GRAPH_URL = env_str("SIMULATOR_FAKE_GRAPH_URL", "")
 

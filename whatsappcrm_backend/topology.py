@@ -138,6 +138,10 @@ TASKS: dict[str, TaskRoute] = {
     "conversations.sweep_inbound": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=60, time_limit=90),
     "conversations.sweep_outbound": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=60, time_limit=90),
     "meta_integration.purge_webhook_events": TaskRoute(IO_QUEUE, Priority.LOW, soft_time_limit=300, time_limit=360),
+    # Templates and media (issue 13): below the replies, which are HIGH.
+    "meta_integration.sync_templates": TaskRoute(IO_QUEUE, Priority.LOW, soft_time_limit=120, time_limit=180),
+    "conversations.download_media": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=120, time_limit=150,
+                                              max_retries=5),
     # Football: ingestion (bulk upserts) and settlement, on the prefork CPU worker.
     "football_data.sync_leagues": TaskRoute(CPU_QUEUE, Priority.LOW, soft_time_limit=120, time_limit=180),
     "football_data.sync_fixtures": TaskRoute(CPU_QUEUE, Priority.LOW, soft_time_limit=300, time_limit=360),
@@ -170,6 +174,10 @@ BEAT_SCHEDULE: dict[str, BeatEntry] = {
     "purge-webhook-events": BeatEntry(
         task="meta_integration.purge_webhook_events", every=timedelta(hours=1),
         description="Delete webhook audit rows older than WEBHOOK_EVENT_RETENTION_DAYS",
+    ),
+    "sync-message-templates": BeatEntry(
+        task="meta_integration.sync_templates", every=timedelta(hours=1),
+        description="Message templates of every active number's business account, from the Graph API",
     ),
     "sweep-unsent-outbound": BeatEntry(
         task="conversations.sweep_outbound", every=timedelta(seconds=5),

@@ -14,6 +14,7 @@ urlpatterns = [
     path("metrics", health.metrics_view, name="metrics"),
     path("", include("meta_integration.urls")),
     path("api/", include("whatsappcrm_backend.api")),
+    path("conversations/", include("conversations.urls")),  # conversations:media (staff only)
 ]
 
 if settings.DEBUG:

@@ -66,6 +66,11 @@ def _setup(ctx: Context, recipients: int, rate: float):
         defaults={"status": "APPROVED", "category": "MARKETING", "components": [
             {"type": "BODY", "text": "Hi {{1}}, Dynamos v Highlanders kicks off on Saturday."}]},
     )
+    import httpx
+
+    httpx.post(f"{ctx.stack.graph_url}/_fake/templates", json={  # as Meta has it (the fake checks sends)
+        "name": template.name, "language": template.language, "status": "APPROVED", "category": "MARKETING",
+        "components": template.components}, timeout=10).raise_for_status()
     segment = Segment.objects.create(name=f"bench {base}")
     segment.labels.add(label)
     campaign = Campaign.objects.create(name=f"bench {base}", app_config=config, template=template, segment=segment,

@@ -56,7 +56,9 @@ class Context:
         """
         from bench.stack import FLOOR_QUEUE, PROJECT_QUEUES
 
-        if self.stack.wait_idle(timeout):
+        # A quick run measures nothing worth a full second of quiet per check (the smoke test
+        # settles before every scenario and every load run).
+        if self.stack.wait_idle(timeout, quiet=self.scale(1.0, 0.5)):
             return ""
         queues = [*PROJECT_QUEUES, FLOOR_QUEUE]
         dropped = self.stack.purge(queues)
@@ -155,7 +157,7 @@ def wait_for_replies(ctx: Context, wa_ids: set[str], since: int, timeout: float,
         ctx.progress(f"{label}: {len(found)}/{len(wa_ids)} replies received")
         if len(found) >= len(wa_ids) or time.monotonic() > deadline:
             return found
-        time.sleep(1.0)
+        time.sleep(ctx.scale(1.0, 0.2))  # quick runs wait for a handful of replies: look often
 
 
 def reply_run(ctx: Context, label: str, path: str, rate: float, duration: float,

@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from conversations.models import (
     BOT_IGNORED_TYPES,
+    MEDIA_MESSAGE_TYPES,
     STATUS_ORDER,
     Contact,
     Direction,
@@ -46,6 +47,7 @@ from conversations.models import (
     StatusEvent,
 )
 from conversations.services import consent
+from conversations.services.media import enqueue_downloads
 from meta_integration.models import MetaAppConfig
 from meta_integration.payloads import (
     ApiError,
@@ -182,6 +184,9 @@ class InboundStore:
         new_messages = [m for m in stored if m.message_type not in BOT_IGNORED_TYPES]
         if new_messages:
             transaction.on_commit(lambda: enqueue_new_messages(new_messages))
+        new_media = [m for m in stored if m.message_type in MEDIA_MESSAGE_TYPES]
+        if new_media:  # no statement here: the download task writes its own row
+            transaction.on_commit(lambda: enqueue_downloads(new_media))
         store_statuses(batch.statuses)
         if batch.preferences:  # Meta's marketing stop / resume
             consent.apply_preferences(batch.preferences, app_config.pk)

@@ -31,7 +31,7 @@ from django.utils import timezone
 from conversations.models import Contact, Direction, Message, MessageStatus
 from conversations.services import delivery
 from conversations.services.delivery import PREVIOUS_PART_FAILED, SEND_TASK
-from meta_integration.models import MetaAppConfig
+from meta_integration.models import MessageTemplate, MetaAppConfig
 from meta_integration.outbound import OutboundValidationError, build_message, split_text
 from whatsappcrm_backend.celery import enqueue
 
@@ -67,14 +67,18 @@ def send_to_contact(
 ) -> Message:
     """Write one outbound message and send it when the current transaction commits.
 
-    ``spec`` is an outbound spec (see ``meta_integration.outbound.build_message``); it is
-    validated here, so a broken message raises ``OutboundValidationError`` naming the field
+    ``spec`` is an outbound spec (see ``meta_integration.outbound.build_message``; a template
+    may give ``variables`` by slot instead of components, checked against the synced
+    template: ``MessageTemplate.resolve_spec``); it is validated here, so a broken message
+    raises ``OutboundValidationError`` naming the field
     and nothing is written. ``reply_to`` quotes an earlier message (its wamid). It goes out
     from ``app_config_id`` if given and active, else from the number the contact last wrote to.
     """
     spec = _with_reply_to(spec, reply_to)
+    config = _business_number(contact, app_config_id) if "variables" in spec else None
+    spec = dict(MessageTemplate.resolve_spec(spec, config.pk if config else None))
     payload = build_message(contact.wa_id, spec)
-    config = _business_number(contact, app_config_id)
+    config = config or _business_number(contact, app_config_id)
     with transaction.atomic():
         message = Message.objects.create(**_row(contact, config.pk, spec, payload, sent_by))
         transaction.on_commit(lambda: _enqueue_send(message.pk))

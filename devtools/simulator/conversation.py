@@ -14,12 +14,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
 
-from conversations.models import Contact, Direction, Message, MessageStatus
+from conversations.models import MEDIA_MESSAGE_TYPES, Contact, Direction, MediaStatus, Message, MessageStatus
 from flows.models import ContactFlowState
 from flows.services import trace as flow_trace
-from flows.services.sessions import lock_contact
+from flows.services.sessions import idle_deadline, lock_contact
 from meta_integration.models import MetaAppConfig
 from meta_integration.outbound import build_message
 
@@ -69,9 +72,26 @@ def _user_item(message: Message) -> dict[str, Any]:
         location = _sub(content, "location")
         item.update(kind="location", latitude=location.get("latitude"), longitude=location.get("longitude"),
                     name=location.get("name"), address=location.get("address"))
+    elif message.message_type in MEDIA_MESSAGE_TYPES:
+        item.update(kind="media", caption=message.text, **_media_view(message, _sub(content, "media")))
     elif message.message_type != "text":
         item["text"] = f"[{message.message_type}] {message.text}".strip()
     return item
+
+
+def _media_view(message: Message, media: Mapping[str, Any]) -> dict[str, Any]:
+    """A user's file as the page shows it: downloading, refused (why), or its staff-only URL."""
+    try:
+        row = message.media
+    except ObjectDoesNotExist:
+        row = None
+    view: dict[str, Any] = {"media_type": message.message_type, "media_id": media.get("id"),
+                            "filename": media.get("filename"), "media_status": row.status if row else "pending"}
+    if row is not None and row.status == MediaStatus.STORED:
+        view["url"] = reverse("conversations:media", args=[message.pk])
+    elif row is not None and row.status == MediaStatus.FAILED:
+        view["media_error"] = row.error
+    return view
 
 
 def _bot_item(message: Message, wa_id: str) -> dict[str, Any]:
@@ -105,7 +125,7 @@ def _bot_item(message: Message, wa_id: str) -> dict[str, Any]:
 def history(config: MetaAppConfig, wa_id: str, limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
     """Both sides of the user's chat with ``config``'s number, oldest first (the newest ``limit``)."""
     rows = list(
-        Message.objects.filter(contact__wa_id=wa_id, app_config=config)
+        Message.objects.filter(contact__wa_id=wa_id, app_config=config).select_related("media")
         .order_by("-created_at", "-pk")[:limit]
     )
     rows.reverse()
@@ -132,10 +152,15 @@ def session_state(config: MetaAppConfig, wa_id: str) -> dict[str, Any]:
             "last_activity_at": _epoch(state.last_activity_at),
             "version": state.version,
         }
+    handover = bool(contact and contact["needs_human"])
+    deadline = idle_deadline(state.last_activity_at if state is not None else None, handover=handover)
     return {
         "known": contact is not None,
         "session": session,
-        "handover": bool(contact and contact["needs_human"]),
+        # the server's idle countdown (none without a session or in handover), and its clock
+        "idle_expires_at": _epoch(deadline),
+        "now": _epoch(timezone.now()),
+        "handover": handover,
         "blocked": bool(contact and contact["blocked"]),
         "trace": flow_trace.read_trace(wa_id, config.pk),
     }

@@ -27,11 +27,12 @@ server; only the three views touch Django and the network.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import wraps
 from typing import Any
@@ -123,6 +124,7 @@ class InboundKind(StrEnum):
     LIST_REPLY = "list_reply"  # picked a row of an interactive list
     TEMPLATE_BUTTON = "template_button"  # tapped a quick-reply button of a template
     LOCATION = "location"
+    IMAGE = "image"  # a sample photo (the fake holds its bytes; the project downloads it)
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ class UserAction:
     longitude: float | None = None
     place_name: str | None = None
     address: str | None = None
+    media_id: str | None = None  # an image's id at the fake Graph API (set by the send view)
 
 
 def _field_text(data: Mapping[str, Any], key: str, *, max_len: int, required: bool) -> str | None:
@@ -220,6 +223,8 @@ def parse_user_action(data: Any) -> UserAction:
     if kind is InboundKind.TEXT:
         text = _field_text(data, "text", max_len=MAX_TEXT_LENGTH, required=True)
         return UserAction(**common, text=text, context=context)
+    if kind is InboundKind.IMAGE:
+        return UserAction(**common, text=_field_text(data, "text", max_len=1024, required=False))
     if kind is InboundKind.LOCATION:
         return UserAction(
             **common,
@@ -255,6 +260,8 @@ def build_inbound(action: UserAction, business_number: str) -> dict[str, Any]:
         context = webhook_payloads.Context.reply(action.context, business_number)
     if action.kind is InboundKind.TEXT:
         return webhook_payloads.text(action.text or "", wa_id=action.wa_id, context=context)
+    if action.kind is InboundKind.IMAGE:
+        return webhook_payloads.image(action.media_id, caption=action.text, mime_type="image/png", wa_id=action.wa_id)
     if action.kind is InboundKind.LOCATION:
         assert action.latitude is not None and action.longitude is not None
         return webhook_payloads.location(
@@ -601,6 +608,8 @@ def send(request: HttpRequest) -> JsonResponse:
     try:
         action = parse_user_action(data)
         config = business_number()
+        if action.kind is InboundKind.IMAGE:
+            action = replace(action, media_id=_upload_sample_photo(config))
         message = build_inbound(action, _display_number(config))
         body = webhook_payloads.webhook_body(
             [message],
@@ -631,6 +640,23 @@ def send(request: HttpRequest) -> JsonResponse:
         "kind": action.kind.value,
         "webhook_status": response.status_code,
     })
+
+
+# A 16x16 green PNG: the sample photo the simulated user sends (a real PNG, so the project's checks pass).
+SAMPLE_PHOTO = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAFklEQVR42mNQvZxGEmIY1TCqYfhqAADRaV4QBO9zkwAAAABJRU5ErkJggg=="
+)
+
+
+def _upload_sample_photo(config: MetaAppConfig) -> str:
+    """Put the sample photo at the fake Graph API, as WhatsApp holds what a user sends."""
+    try:
+        response = httpx.post(f"{fake_graph_url(config)}/_fake/media", content=SAMPLE_PHOTO,
+                              params={"mime_type": "image/png", "filename": "photo.png"}, timeout=UPSTREAM_TIMEOUT)
+        response.raise_for_status()
+        return str(response.json()["id"])
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        raise SimulatorInputError("business", f"the fake Graph API did not take the photo: {exc}") from None
 
 
 def read_receipts(records: Iterable[Mapping[str, Any]], mine: Iterable[str]) -> dict[str, dict[str, Any]]:

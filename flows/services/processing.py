@@ -40,7 +40,8 @@ from flows.engine import ContactView, EngineResult, EngineSettings, Inbound, Ses
 from flows.models import ContactFlowState
 from flows.services import trace as flow_trace
 from flows.services.loading import LoadedFlows, cached_flows
-from flows.services.sessions import lock_contact, session_timeout
+from flows.services.sessions import last_session_expired, lock_contact, session_timeout
+from meta_integration.models import MessageTemplate
 from meta_integration.outbound import build_message
 
 __all__ = [
@@ -441,13 +442,18 @@ def _turn(
         # Staleness is judged at arrival, not at processing: a queue delay never expires a
         # session the user answered in time.
         now=message.created_at,
+        # Asked only for a tapped button with no session: did the last conversation time out?
+        last_session_expired=lambda: last_session_expired(contact.pk, message.app_config_id, before=message.created_at),
     )
     # Refuse an unsendable reply (e.g. a templated button title over WhatsApp's limit) here,
     # before anything of this turn is written, so only this turn fails and gets the error text.
-    replies = [thaw(reply) for reply in result.replies]
+    replies = [dict(MessageTemplate.resolve_spec(thaw(reply), message.app_config_id)) for reply in result.replies]
     payloads = outbound.validate_specs(contact.wa_id, replies)
     _log_events(contact, message, result.events)
-    flow_trace.record_turn(contact.wa_id, message.app_config_id, message.pk, result)  # only with FLOW_TRACE
+    # Only with FLOW_TRACE. On commit: a Redis call inside the turn's transaction lets another
+    # gevent greenlet block the whole worker on SQLite's write lock until its 30 s timeout.
+    transaction.on_commit(
+        lambda: flow_trace.record_turn(contact.wa_id, message.app_config_id, message.pk, result))
     now = timezone.now()
     changed = _apply_contact_updates(contact, result.contact_updates)
     if result.handover:

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from conversations.models import Contact, Message
@@ -26,7 +27,16 @@ from flows.definitions import thaw
 from flows.models import ContactFlowState
 from whatsappcrm_backend.metrics import record_sessions_expired
 
-__all__ = ["expire_sessions", "expire_state", "lock_contact", "release_contact", "session_timeout", "start_handover"]
+__all__ = [
+    "expire_sessions",
+    "expire_state",
+    "idle_deadline",
+    "last_session_expired",
+    "lock_contact",
+    "release_contact",
+    "session_timeout",
+    "start_handover",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +134,11 @@ def release_contact(contact_id: int, *, message: str = "", released_by: str = ""
         contact.needs_human = False
         contact.handover_at = None
         contact.save(update_fields=["needs_human", "handover_at"])
+        # A session the contact kept with another number waited through the handover; its
+        # idle countdown starts again now rather than expiring it the moment the bot is back.
+        ContactFlowState.objects.filter(contact=contact).update(
+            last_activity_at=timezone.now(), version=F("version") + 1
+        )
         if message.strip() and not contact.blocked:
             _send(contact, [_text(message.strip())], sent_by=released_by or "bot")
     return True
@@ -167,6 +182,8 @@ def expire_state(
             ).filter(contact=contact).exists()
             if waiting:
                 return False
+            if contact.needs_human:
+                return False  # handed over since the job read it: no countdown during a handover
             rows = rows.filter(last_activity_at__lt=idle_before)
         deleted, _ = rows.delete()
         if not deleted:
@@ -185,7 +202,8 @@ def expire_sessions(now: datetime | None = None, *, limit: int = 1000) -> int:
     now = now or timezone.now()
     idle_before = now - session_timeout()
     candidates = list(
-        ContactFlowState.objects.filter(last_activity_at__lt=idle_before)
+        # The countdown does not run while a human has the conversation (see release_contact).
+        ContactFlowState.objects.filter(last_activity_at__lt=idle_before, contact__needs_human=False)
         .order_by("last_activity_at", "pk")
         .values_list("pk", "version")[:limit]
     )
@@ -195,3 +213,32 @@ def expire_sessions(now: datetime | None = None, *, limit: int = 1000) -> int:
         record_sessions_expired(expired)  # whatsappcrm_flow_sessions_expired_total, cluster-wide
     return expired
 
+
+def idle_deadline(last_activity_at: datetime | None, *, handover: bool) -> datetime | None:
+    """When a conversation expires if the user stays quiet (its session's last activity plus
+    the timeout), or None when no countdown runs: there is no session (its flow ended, or it
+    expired and the user was told, once), or a human has the conversation (``handover``).
+    What a countdown shown to anyone (the simulator) must follow, rather than counting from
+    the user's last message."""
+    if handover or last_activity_at is None:
+        return None
+    return last_activity_at + session_timeout()
+
+
+def last_session_expired(contact_id: int, app_config_id: int | None, *, before: datetime) -> bool:
+    """Whether the contact's last conversation with this number ended by the idle timeout:
+    the last thing sent to them on it (before ``before``) is the expiry notice. A flow that
+    ended normally, or that an operator or a newer message followed, did not time out.
+
+    Asked only when a button is tapped with no session (the engine's rare path), so the
+    message path pays nothing for it. The notice is the only record an expiry leaves: the
+    session row is deleted and ``expire_state`` sends it exactly once.
+    """
+    last = (
+        Message.objects.outbound()
+        .filter(contact_id=contact_id, app_config_id=app_config_id, created_at__lt=before)
+        .order_by("-created_at", "-id")
+        .values_list("text", flat=True)
+        .first()
+    )
+    return last is not None and last == settings.FLOW_SESSION_EXPIRED_TEXT

@@ -24,7 +24,7 @@ from ..models import CENT, Bet, EntryKind, Outcome, Ticket, TicketKind, Wallet
 from ..texts import fixture_name, money_text, selection_label
 from .wallet import Posting, WalletError, book, parse_amount
 
-__all__ = ["BetRefused", "RefusalCode", "Selection", "parse_stake", "place_ticket"]
+__all__ = ["BetRefused", "RefusalCode", "Selection", "check_stake", "parse_stake", "place_ticket"]
 
 class RefusalCode(StrEnum):
     """Why a ticket was refused (the flow branches on some: ``odds_changed`` shows new prices)."""
@@ -76,6 +76,25 @@ def parse_stake(value: Any, currency: str) -> Decimal:
             f"The stake must be between {money_text(minimum, currency)} and {money_text(maximum, currency)}.",
         )
     return stake
+
+
+def _check_funds(wallet: Wallet, stake: Decimal) -> None:
+    if wallet.balance < stake:
+        raise BetRefused(
+            RefusalCode.INSUFFICIENT_FUNDS,
+            f"Your balance is {money_text(wallet.balance, wallet.currency)}, not enough for a stake of "
+            f"{money_text(stake, wallet.currency)}. Please top up or lower the stake.",
+        )
+
+
+def check_stake(wallet: Wallet, stake: Any) -> Decimal:
+    """The stake as the bettor typed it, checked when they type it: within the stake limits
+    and covered by the balance now, else :class:`BetRefused` with the words ``place_ticket``
+    would use. ``place_ticket`` checks both again under the wallet's lock (the balance may
+    change between the two)."""
+    amount = parse_stake(stake, wallet.currency)
+    _check_funds(wallet, amount)
+    return amount
 
 
 def place_ticket(wallet: Wallet, selections: Sequence[Selection], stake: Any, *, now: datetime | None = None) -> Ticket:
@@ -138,12 +157,7 @@ def place_ticket(wallet: Wallet, selections: Sequence[Selection], stake: Any, *,
                 )
             legs.append((outcome, label))
         total_odds = math.prod((outcome.odds for outcome, _ in legs), start=Decimal(1))
-        if locked.balance < stake:
-            raise BetRefused(
-                RefusalCode.INSUFFICIENT_FUNDS,
-                f"Your balance is {money_text(locked.balance, locked.currency)}, not enough for a stake of "
-                f"{money_text(stake, locked.currency)}. Please top up or lower the stake.",
-            )
+        _check_funds(locked, stake)
         ticket = Ticket.objects.create(
             wallet=locked,
             kind=TicketKind.ACCUMULATOR if len(legs) > 1 else TicketKind.SINGLE,

@@ -22,11 +22,16 @@ FIXTURE = "Dynamos v Highlanders"
 
 
 def make_template(config: MetaAppConfig, *, name: str = "weekend_fixtures", components=None,
-                  status: str = TemplateStatus.APPROVED) -> MessageTemplate:
-    return MessageTemplate.objects.create(
+                  status: str = TemplateStatus.APPROVED, fake=None) -> MessageTemplate:
+    """A synced template; ``fake`` (the fake Graph API) gets it too, as Meta would have it."""
+    template = MessageTemplate.objects.create(
         app_config=config, template_id=str(random.randint(10**14, 10**15)), name=name, language="en_US",
         category="MARKETING", status=status, components=components or TEMPLATE_COMPONENTS,
     )
+    if fake is not None:
+        fake.templates.add({"name": name, "language": "en_US", "status": status, "category": "MARKETING",
+                            "components": template.components})
+    return template
 
 
 def make_contacts(config: MetaAppConfig, count: int, *, label: Label | None = None, prefix: str | None = None,

@@ -8,8 +8,6 @@ a short retry backoff, so retry tests take fractions of a second instead of minu
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable
 from datetime import timedelta
 
 from django.utils import timezone
@@ -70,19 +68,17 @@ def io_worker_argv(*, pool: str = "gevent", concurrency: int = 20) -> list[str]:
 
 
 def start_io_worker(*, pool: str = "gevent", concurrency: int = 20, env: dict[str, str] | None = None):
+    """One I/O worker on empty queues, ready."""
+    return start_io_workers(1, pool=pool, concurrency=concurrency, env=env)[0]
+
+
+def start_io_workers(count: int, *, pool: str = "gevent", concurrency: int = 20, env: dict[str, str] | None = None):
+    """``count`` I/O workers on empty queues, started together and all ready."""
     from tests.support.broker import purge_project_queues
-    from tests.support.workers import start_worker
+    from tests.support.workers import launch_worker, start_workers
 
     purge_project_queues()
-    return start_worker(
-        "celery_io_worker", argv=io_worker_argv(pool=pool, concurrency=concurrency), env={**WORKER_ENV, **(env or {})}
-    )
+    argv, full_env = io_worker_argv(pool=pool, concurrency=concurrency), {**WORKER_ENV, **(env or {})}
+    return start_workers([launch_worker("celery_io_worker", argv=argv, env=full_env) for _ in range(count)])
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -125,14 +125,13 @@ def run_django_snippet(code: str, env: Mapping[str, str]) -> None:
     subprocess.run([sys.executable, "-c", script], env=dict(env), cwd=ROOT, check=True)
 
 
-def start_worker(
+def launch_worker(
     service: str,
     *,
     env: Mapping[str, str] | None = None,
     argv: Sequence[str] | None = None,
-    ready_timeout: float = 60.0,
 ) -> WorkerProcess:
-    """Start the compose service's worker command as a local process and wait until it is ready."""
+    """Start the compose service's worker command as a local process; do not wait for it."""
     command = list(argv) if argv is not None else compose_command(service)
     if command[0] == "celery":
         command = [sys.executable, "-m", "celery", *command[1:]]
@@ -157,13 +156,55 @@ def start_worker(
         start_new_session=True,
         preexec_fn=_die_with_parent,
     )
-    worker = WorkerProcess(service, command, nodename, process, Path(log_file.name), full_env)
+    return WorkerProcess(service, command, nodename, process, Path(log_file.name), full_env)
+
+
+def start_worker(
+    service: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    argv: Sequence[str] | None = None,
+    ready_timeout: float = 60.0,
+) -> WorkerProcess:
+    """Start the compose service's worker command as a local process and wait until it is ready."""
+    return start_workers([launch_worker(service, env=env, argv=argv)], ready_timeout=ready_timeout)[0]
+
+
+def start_workers(launched: Sequence[WorkerProcess], ready_timeout: float = 60.0) -> list[WorkerProcess]:
+    """Wait until every launched worker is ready; stop them all if one is not.
+
+    Launch them all first (``launch_worker``), then wait: a start is mostly imports, so two
+    workers started together are ready in about the time of one.
+    """
     try:
-        worker.wait_ready(ready_timeout)
+        for worker in launched:
+            worker.wait_ready(ready_timeout)
     except Exception:
-        worker.stop()
+        stop_workers(launched)
         raise
-    return worker
+    return list(launched)
+
+
+def stop_workers(workers: Sequence[WorkerProcess], timeout: float = 20.0) -> list[int | None]:
+    """Warm-stop several workers at once: SIGTERM to every group first, then wait for each.
+
+    Each idle gevent worker needs ~3 s to notice (see ``WorkerProcess.stop``); signalled
+    together they take those seconds once, not once per worker.
+    """
+    for worker in workers:
+        if worker.process.poll() is None:
+            try:
+                os.killpg(worker.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    for worker in workers:
+        try:
+            worker.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    # SIGKILL whatever is left of each group (prefork children, a stuck worker) and reap.
+    return [stop_process_group(worker.process, timeout=0) for worker in workers]
 
 
 def queue_keys() -> list[str]:

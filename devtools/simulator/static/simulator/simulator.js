@@ -51,7 +51,7 @@
   }
   function chat(waId) {
     waId = waId || state.current;
-    if (!state.chats[waId]) state.chats[waId] = { items: [], since: 0, lastInbound: null };
+    if (!state.chats[waId]) state.chats[waId] = { items: [], since: 0, clock: null };
     return state.chats[waId];
   }
   function currentUser() {
@@ -116,7 +116,16 @@
     const icon = { image: "🖼", video: "🎬", audio: "🎵", document: "📄", sticker: "💟" }[item.media_type] || "📎";
     const label = item.filename || item.media_type;
     const children = [el("div", { text: `${icon} ${label}` })];
-    if (item.link && /^https?:\/\//.test(item.link)) {
+    if (item.url) {
+      // a file the user sent, stored by the project (conversations:media: staff only, log into admin)
+      const inline = item.media_type === "image" || item.media_type === "sticker";
+      children.push(el("a", { href: item.url, target: "_blank", text: inline ? null : "open file" },
+        inline ? [el("img", { src: item.url, alt: label, style: "max-width: 220px; display: block" })] : []));
+    } else if (item.media_status === "failed") {
+      children.push(el("small", { text: `not stored: ${item.media_error || "refused"}` }));
+    } else if (item.who === "me") {
+      children.push(el("small", { text: "downloading…" }));
+    } else if (item.link && /^https?:\/\//.test(item.link)) {
       children.push(el("a", { href: item.link, target: "_blank", rel: "noopener noreferrer", text: "open link" }));
     } else if (item.media_id) {
       children.push(el("small", { text: `media id ${item.media_id}` }));
@@ -308,7 +317,9 @@
     const user = currentUser();
     const waId = user.wa_id;
     const item = {
-      id: `me-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, who: "me", kind: action.kind, text: label || action.text || action.title, title: action.title,
+      id: `me-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, who: "me",
+      kind: action.kind === "image" ? "media" : action.kind, media_type: action.kind === "image" ? "image" : undefined,
+      caption: action.kind === "image" ? action.text : undefined, text: label || action.text || action.title, title: action.title,
       description: action.description, context: action.context, at: Date.now() / 1000,
       status: "sending", latitude: action.latitude, longitude: action.longitude,
       name: action.name, address: action.address,
@@ -325,7 +336,6 @@
         if (!waiting) c.rsince = Math.max(c.rsince || 0, state.fakeLast || 0);
         item.wamid = data.wamid;
         item.status = "sent";
-        chat(waId).lastInbound = Date.now() / 1000;
       } else {
         const error = data && data.error ? `${data.error.field}: ${data.error.message}` : `HTTP ${response.status}`;
         item.status = "failed";
@@ -359,6 +369,11 @@
       name: els.placeName.value.trim() || null, address: els.address.value.trim() || null,
     }, "📍 location");
   }
+  $("attach-photo").addEventListener("click", () => {
+    const caption = els.text.value.trim();
+    els.text.value = "";
+    sendAction({ kind: "image", text: caption || null }, caption || "📷 photo");
+  });
   $("location-send").addEventListener("click", sendLocation);
   $("attach-location").addEventListener("click", sendLocation);
 
@@ -412,7 +427,7 @@
     }
     const c = chat(waId);
     c.items = [];
-    c.lastInbound = null;
+    c.clock = null;
     if (Number.isInteger(data.fake_last_seq)) { c.since = data.fake_last_seq; c.rsince = data.fake_last_seq; }
     save();
     render();
@@ -443,8 +458,7 @@
           c.since = data.fake_last_seq;
           c.rsince = Math.min(c.rsince || 0, data.fake_last_seq);
         }
-        const lastMine = data.items.filter((i) => i.who === "me").pop();
-        if (lastMine && lastMine.at) c.lastInbound = Math.max(c.lastInbound || 0, lastMine.at);
+        setClock(c, data.state);
         save();
         if (waId === state.current) { render(); renderState(data.state); updateTimer(); }
       }
@@ -525,6 +539,7 @@
     state.fakeLast = data.fake_last_seq;
     if (c.items.length > MAX_ITEMS) c.items.splice(0, c.items.length - MAX_ITEMS);
     c.since = data.next_since;
+    setClock(c, data.state);
     for (const [wamid, info] of Object.entries(data.statuses || {})) {
       const item = c.items.find((i) => i.who === "bot" && i.wamid === wamid);
       if (!item) continue;
@@ -587,15 +602,23 @@
 
   // ------------------------------------------------------------------ session timer
 
+  // The server's countdown (the state's idle_expires_at): none without a session (its flow
+  // ended, or it expired and the notice was sent) and none while a human has the conversation.
+  function setClock(c, st) {
+    if (!st) return;
+    c.clock = { expires_at: st.idle_expires_at, handover: st.handover, skew: st.now - Date.now() / 1000 };
+  }
+
   function updateTimer() {
-    const last = chat().lastInbound;
-    if (!last) { els.timer.textContent = ""; return; }
-    const idle = Math.max(0, Math.floor(Date.now() / 1000 - last));
-    const left = SETTINGS.sessionTimeout - idle;
+    const clock = chat().clock;
+    if (!clock) { els.timer.textContent = ""; return; }
+    if (clock.handover) { els.timer.textContent = "with a human: no idle countdown"; return; }
+    if (clock.expires_at === null) { els.timer.textContent = ""; return; }
+    const left = Math.floor(clock.expires_at - (Date.now() / 1000 + clock.skew));
     const mmss = (s) => `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
     els.timer.textContent = left > 0
       ? `session expires in ${mmss(left)} if you stay quiet`
-      : `idle ${mmss(idle)}: the session expires at the next sweep`;
+      : "idle: the session expires at the next sweep";
   }
   setInterval(updateTimer, 1000);
   const wakeUp = () => { idlePolls = 0; schedulePoll(0); };
