@@ -24,7 +24,8 @@ from campaigns.services import lifecycle, sending
 from conversations.models import MessageStatus
 from conversations.services.outbound import enqueue_unsent
 from tests.support.campaigns import labelled_segment, make_campaign, make_contacts, make_template, unlimited
-from tests.support.outbound import make_config, start_io_worker, wait_until
+from tests.support.outbound import make_config, start_io_worker
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 

@@ -28,7 +28,8 @@ from tests.support.campaigns import (
     unlimited,
 )
 from tests.support.flows import APP_SECRET, business, import_defaults
-from tests.support.outbound import TOKEN, make_config, wait_until
+from tests.support.outbound import TOKEN, make_config
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
