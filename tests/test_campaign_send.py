@@ -21,6 +21,7 @@ from conversations.models import Contact, MessageStatus
 from devtools import webhook_payloads as simulate
 from tests.support.campaigns import (
     FIXTURE,
+    give_fake,
     labelled_segment,
     make_campaign,
     make_contacts,
@@ -115,6 +116,7 @@ def test_pause_stops_within_the_bound_resume_sends_the_rest_once_and_cancel_leav
     assert _per_recipient(fake) == Counter({c.wa_id: 1 for c in contacts})  # nothing resent
 
     fake.reset()
+    give_fake(fake, campaign.template)  # the reset forgot the fake's templates too
     other_label, other_segment = labelled_segment("second")
     others = make_contacts(config, 100, label=other_label)
     second = make_campaign(config, Campaign.objects.get(pk=campaign.pk).template, other_segment, name="Second")

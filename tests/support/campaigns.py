@@ -29,9 +29,14 @@ def make_template(config: MetaAppConfig, *, name: str = "weekend_fixtures", comp
         category="MARKETING", status=status, components=components or TEMPLATE_COMPONENTS,
     )
     if fake is not None:
-        fake.templates.add({"name": name, "language": "en_US", "status": status, "category": "MARKETING",
-                            "components": template.components})
+        give_fake(fake, template)
     return template
+
+
+def give_fake(fake, template: MessageTemplate) -> None:
+    """The fake Graph API knows ``template`` as Meta would (it refuses sends of unknown ones)."""
+    fake.templates.add({"name": template.name, "language": template.language, "status": template.status,
+                        "category": template.category, "components": template.components})
 
 
 def make_contacts(config: MetaAppConfig, count: int, *, label: Label | None = None, prefix: str | None = None,
