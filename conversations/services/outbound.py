@@ -29,6 +29,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message, MessageStatus
+from conversations.services import delivery
 from conversations.services.delivery import PREVIOUS_PART_FAILED, SEND_TASK
 from conversations.services.inbound import insert_returning
 from meta_integration.models import MessageTemplate, MetaAppConfig
@@ -238,10 +239,10 @@ def enqueue_unsent(older_than: timedelta | None = None, *, limit: int = 1000) ->
         .filter(Q(send_after__isnull=True) | Q(send_after__lt=cutoff))
         .exclude(Exists(earlier_pending))
         .order_by("created_at", "pk")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "sent_by")[:limit]
     )
-    for message_id in ids:
-        _enqueue_send(message_id)
+    for message_id, sent_by in ids:
+        delivery.enqueue_send(message_id, low=delivery.is_bulk(sent_by))  # a campaign's row stays LOW
     if ids:
         logger.info("outbound sweeper: re-enqueued %s unsent message(s)", len(ids))
     return len(ids)
