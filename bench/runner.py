@@ -84,6 +84,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "in the scenarios that do not choose their own (default: none; see bench/README.md)")
     parser.add_argument("--football-sizes", default="",
                         help="fixture counts for the football scenario, e.g. 100,1000,5000 (default: 100,1000)")
+    parser.add_argument("--campaign-recipients", type=int, default=0,
+                        help="recipients of the campaign scenario (default: 10,000; --quick: 300)")
+    parser.add_argument("--campaign-user-rate", type=float, default=0.0,
+                        help="new users per second writing during the campaign scenario (default: half the reply "
+                             "knee of the same run, else 20; --quick: 10)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs after a good run")
     args = parser.parse_args(argv)
     names = list(SCENARIOS) if args.scenarios in (["all"], []) else args.scenarios
@@ -91,6 +96,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown scenario {unknown[0]!r}; choose from: all, {', '.join(SCENARIOS)}")
     args.names = names
+    if args.campaign_recipients < 0:
+        parser.error(f"--campaign-recipients: a count >= 1, got {args.campaign_recipients}")
+    if args.campaign_user_rate < 0:
+        parser.error(f"--campaign-user-rate: a rate > 0, got {args.campaign_user_rate}")
     try:
         args.football_sizes = tuple(int(n) for n in args.football_sizes.split(",") if n) or None
     except ValueError:
@@ -124,7 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configuration = stack.describe()
     redis_version = ""
     try:
-        ctx = Context(stack, args.quick, workdir, progress.update, football_sizes=args.football_sizes)
+        ctx = Context(stack, args.quick, workdir, progress.update, football_sizes=args.football_sizes,
+                      campaign_recipients=args.campaign_recipients or None,
+                      campaign_user_rate=args.campaign_user_rate or None)
         redis_version = str(stack.redis.info("server").get("redis_version", ""))
         for index, name in enumerate(args.names, 1):
             module = SCENARIOS[name]

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest
 
 from conversations.models import MediaStatus, MessageMedia
+from whatsappcrm_backend.api import Role, user_role
 
 # Shown in the page (players, previews); anything else is downloaded, never rendered.
 _INLINE_PREFIXES = ("image/", "audio/", "video/")
@@ -17,9 +18,11 @@ _INLINE_PREFIXES = ("image/", "audio/", "video/")
 def media(request: HttpRequest, message_id: int) -> FileResponse:
     """The stored file of inbound message ``message_id`` (``conversations:media``).
 
-    Anonymous users are sent to the admin login; staff without permission to view messages get 403.
+    Anonymous users are sent to the admin login. Staff who may read conversations see it: an
+    operator role (read-only, agent, admin: the roles the inbox and the API use) or the model
+    permission to view messages; other staff get 403.
     """
-    if not request.user.has_perm("conversations.view_message"):
+    if user_role(request.user) < Role.READ_ONLY and not request.user.has_perm("conversations.view_message"):
         raise PermissionDenied("You may not view conversations.")
     row = MessageMedia.objects.filter(message_id=message_id, status=MediaStatus.STORED).first()
     if row is None or not row.file:

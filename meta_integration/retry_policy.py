@@ -8,10 +8,20 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from enum import StrEnum
 
 from meta_integration.errors import ErrorClass
 
-__all__ = ["CODE_ATTEMPT_LIMITS", "PAIR_BACKOFF_FACTOR", "attempt_limit", "backoff_seconds", "should_retry"]
+__all__ = [
+    "BULK_SEND_CODES",
+    "CODE_ATTEMPT_LIMITS",
+    "PAIR_BACKOFF_FACTOR",
+    "BulkAction",
+    "attempt_limit",
+    "backoff_seconds",
+    "bulk_action",
+    "should_retry",
+]
 
 # Codes that are transient but should not be retried for long (Meta: "try again" a few times).
 CODE_ATTEMPT_LIMITS: dict[int, int] = {131000: 3}
@@ -42,3 +52,27 @@ def should_retry(error_class: ErrorClass, code: int | None, attempts: int, max_r
     if error_class not in (ErrorClass.TRANSIENT, ErrorClass.PAIR_RATE_LIMIT):
         return False
     return attempts < attempt_limit(code, max_retries)
+
+
+class BulkAction(StrEnum):
+    """What a bulk send (a campaign) does about a Meta code, beyond the message's own retry."""
+
+    BACK_OFF_PAIR = "back_off_pair"  # hold this user back and retry (delivery does it for every send)
+    PAUSE_SENDER = "pause_sender"  # stop the campaign: the number is restricted
+    FAIL_RECIPIENT = "fail_recipient"  # this recipient fails; "retry failed" leaves it alone
+
+
+# Meta's limits that matter to campaigns, as Meta's error-code reference describes them.
+BULK_SEND_CODES: dict[int, tuple[BulkAction, str]] = {
+    131056: (BulkAction.BACK_OFF_PAIR, "Pair rate limit: too many messages to this user in a short time; "
+             "Meta advises waiting before sending to the same number again"),
+    131048: (BulkAction.PAUSE_SENDER, "Spam rate limit: too many earlier messages from this number were "
+             "blocked or flagged as spam; Meta restricts how many it may send (check its quality rating)"),
+    131049: (BulkAction.FAIL_RECIPIENT, "Not delivered to maintain healthy ecosystem engagement (per-user "
+             "marketing limit); Meta advises not to resend it right away"),
+    131050: (BulkAction.FAIL_RECIPIENT, "The user stopped receiving marketing messages from this business"),
+}
+
+
+def bulk_action(code: int | None) -> BulkAction | None:
+    return BULK_SEND_CODES[code][0] if code in BULK_SEND_CODES else None

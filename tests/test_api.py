@@ -27,6 +27,7 @@ from django.utils import timezone
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
+from campaigns.models import Campaign, Recipient
 from conversations.api import phone_digits
 from conversations.models import Contact, Direction, Label, Message, MessageStatus
 from flows import services as flow_services
@@ -55,6 +56,8 @@ def fingerprint() -> tuple:
         list(Wallet.objects.order_by("pk").values_list("pk", "balance")),
         list(Label.objects.order_by("pk").values_list("pk", "name", "color")),
         list(Contact.labels.through.objects.order_by("pk").values_list("contact_id", "label_id")),
+        list(Campaign.objects.order_by("pk").values_list("pk", "state")),
+        Recipient.objects.count(),
     )
 
 
@@ -130,6 +133,14 @@ CALLS = {
         lambda w: {"amount": "-5.00", "note": "Reverse a duplicate deposit"},
         {"Idempotency-Key": "adjust-0001-duplicate"},
     ),
+    "campaigns": Call("get", lambda w: "/api/campaigns/", Role.READ_ONLY, 200),
+    "campaign detail": Call("get", lambda w: f"/api/campaigns/{w.campaigns['running'].pk}/", Role.READ_ONLY, 200),
+    "campaign start": Call("post", lambda w: f"/api/campaigns/{w.campaigns['draft'].pk}/start/", Role.AGENT, 200),
+    "campaign pause": Call("post", lambda w: f"/api/campaigns/{w.campaigns['running'].pk}/pause/", Role.AGENT, 200),
+    "campaign resume": Call("post", lambda w: f"/api/campaigns/{w.campaigns['paused'].pk}/resume/", Role.AGENT, 200),
+    "campaign cancel": Call("post", lambda w: f"/api/campaigns/{w.campaigns['draft'].pk}/cancel/", Role.AGENT, 200),
+    "campaign retry failed": Call(
+        "post", lambda w: f"/api/campaigns/{w.campaigns['running'].pk}/retry-failed/", Role.AGENT, 200),
 }
 
 
@@ -175,7 +186,7 @@ def test_the_matrix_covers_every_operation_in_the_schema(world):
 
 def _template(url: str, w: World) -> str:
     url = url.split("?")[0]
-    for obj in (w.contact, w.waiting, w.state, w.flow, w.ticket, w.wallet):
+    for obj in (w.contact, w.waiting, w.state, w.flow, w.ticket, w.wallet, *w.campaigns.values()):
         url = url.replace(f"/{obj.pk}/", "/{id}/")
     return url
 

@@ -148,7 +148,8 @@ def test_the_floor_imports_nothing_of_the_project():
         "           'wsgi.url_scheme': 'http', 'SERVER_PROTOCOL': 'HTTP/1.1'}\n"
         "status = []\n"
         "application(environ, lambda s, h, e=None: status.append(s))\n"
-        "project = ('whatsappcrm_backend', 'meta_integration', 'conversations', 'flows', 'football_data_app')\n"
+        "project = ('whatsappcrm_backend', 'meta_integration', 'conversations', 'flows', 'football_data_app',\n"
+        "           'campaigns')\n"
         "print(status[0], sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in project}))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
@@ -307,7 +308,7 @@ def test_quick_run_completes_and_writes_report_and_plots(tmp_path):
     text = report.read_text()
     assert "quick mode" in text
     for title in ("Cost per message", "Webhook ingest", "Reply latency", "football_data", "HIGH vs LOW", "22-part",
-                  "Sending", "Football"):
+                  "Sending", "Football", "campaign while users write"):
         assert title in text
     assert "| **floor:" in text  # at least one floor row was measured
     cost = text.split("Cost per message", 2)[2].split("\n## ", 1)[0]

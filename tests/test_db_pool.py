@@ -176,3 +176,39 @@ def psycopg_connect():
     params.pop("context", None)
     params.pop("prepare_threshold", None)
     return psycopg.connect(**params)
+
+
+# --- the pool's check on checkout --------------------------------------------------------
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_pool_checks_a_connection_only_after_it_sat_idle(settings):
+    """A connection handed out again within DB_POOL_CHECK_AFTER_SECONDS costs no check round
+    trip; one idle longer is checked, and a dead one is refused (the pool then discards it)."""
+    import psycopg
+
+    from whatsappcrm_backend.dbpool import check_idle_connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    assert connection.pool._check is check_idle_connection  # installed on the project's pool
+
+    conn = psycopg_connect()
+    conn.rollback()
+    conn.autocommit = True
+    settings.DB_POOL_CHECK_AFTER_SECONDS = 60
+    check_idle_connection(conn)  # first checkout: checked (it is alive)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [conn.info.backend_pid])
+    check_idle_connection(conn)  # used a moment ago: trusted, no round trip
+    settings.DB_POOL_CHECK_AFTER_SECONDS = 0
+    with pytest.raises(psycopg.OperationalError):
+        check_idle_connection(conn)  # idle "long enough": checked, and found dead
+    conn.close()
+
+
+def test_a_bad_check_interval_is_refused():
+    result = database_settings({"DATABASE_URL": "postgres://crm:pw@127.0.0.1:5432/crm",
+                                "DB_POOL_CHECK_AFTER_SECONDS": "-1"})
+    assert result.returncode != 0
+    assert "DB_POOL_CHECK_AFTER_SECONDS=-1.0 must be 0 or a positive number of seconds" in result.stderr

@@ -9,7 +9,7 @@ import os
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Group, User
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,6 +21,7 @@ from tests.support.inbound import make_app_config, post_webhook
 from tests.support.outbound import start_io_worker
 from tests.support.waiting import wait_until
 from whatsappcrm_backend import topology
+from whatsappcrm_backend.api import AGENT_GROUP, READ_ONLY_GROUP
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
@@ -100,11 +101,14 @@ def test_an_image_is_stored_and_served_to_an_operator_only(media_worker, fake, c
     url = reverse("conversations:media", args=[message.pk])
     anonymous = client.get(url)
     assert anonymous.status_code == 302 and "/admin/login/" in anonymous["Location"]
-    User.objects.create_user("clerk", is_staff=True)  # staff without the right to read conversations
-    client.force_login(User.objects.get(username="clerk"))
-    assert client.get(url).status_code == 403
+    # An API user who is not staff never reaches admin's pages, this one included.
+    api_agent = User.objects.create_user("api-agent")
+    api_agent.groups.add(Group.objects.get_or_create(name=AGENT_GROUP)[0])
+    client.force_login(api_agent)
+    assert client.get(url).status_code == 302
+    # Staff with a role that reads conversations (here the lowest: read-only) see it, as in the inbox.
     operator = User.objects.create_user("tariro", is_staff=True)
-    operator.user_permissions.add(Permission.objects.get(codename="view_message"))
+    operator.groups.add(Group.objects.get_or_create(name=READ_ONLY_GROUP)[0])
     client.force_login(operator)
     response = client.get(url)
     assert response.status_code == 200

@@ -299,6 +299,7 @@ def _urlpatterns() -> list:
         path("", include("conversations.api")),
         path("", include("flows.api")),
         path("", include("football_data_app.api")),
+        path("", include("campaigns.api")),
         path(
             "schema/",
             SchemaView.as_view(

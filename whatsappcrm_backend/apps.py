@@ -26,6 +26,10 @@ class ProjectConfig(AppConfig):
         )
         connect_beat_sync()
 
+        from whatsappcrm_backend.dbpool import connect_idle_check
+
+        connect_idle_check()
+
         from whatsappcrm_backend.logging import connect_task_logging
         from whatsappcrm_backend.metrics import connect_task_metrics
         from whatsappcrm_backend.shutdown import connect_shutdown_deadline

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "flows",
     "football_data_app",
     "inbox",
+    "campaigns",
 ]
 if DEBUG:
     # Development only: the devstack_seed command and the WhatsApp simulator (devtools/).
@@ -73,6 +74,8 @@ if DEBUG:
 
 MIDDLEWARE = [
     "whatsappcrm_backend.metrics.WebhookMetricsMiddleware",  # first, to time the whole stack
+    # Meta's webhook (marked in its view) skips everything below: it carries no cookies.
+    "whatsappcrm_backend.middleware.LeanViewMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -119,6 +122,9 @@ DB_POOL = env_bool("DB_POOL", True) and DATABASES["default"]["ENGINE"] == "djang
 DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 2)
 DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
 DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 10.0)
+# A pooled connection checked out again within this many seconds is not checked with a
+# round trip first (whatsappcrm_backend/dbpool.py); 0 checks every checkout.
+DB_POOL_CHECK_AFTER_SECONDS = env_float("DB_POOL_CHECK_AFTER_SECONDS", 2.0)
 if DB_POOL_MIN_SIZE < 0 or DB_POOL_MAX_SIZE < 1 or DB_POOL_MIN_SIZE > DB_POOL_MAX_SIZE:
     raise ConfigurationError(
         f"DB_POOL_MIN_SIZE={DB_POOL_MIN_SIZE}, DB_POOL_MAX_SIZE={DB_POOL_MAX_SIZE}: "
@@ -126,6 +132,10 @@ if DB_POOL_MIN_SIZE < 0 or DB_POOL_MAX_SIZE < 1 or DB_POOL_MIN_SIZE > DB_POOL_MA
     )
 if not DB_POOL_TIMEOUT > 0:
     raise ConfigurationError(f"DB_POOL_TIMEOUT={DB_POOL_TIMEOUT} must be a positive number of seconds")
+if not DB_POOL_CHECK_AFTER_SECONDS >= 0:
+    raise ConfigurationError(
+        f"DB_POOL_CHECK_AFTER_SECONDS={DB_POOL_CHECK_AFTER_SECONDS} must be 0 or a positive number of seconds"
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["OPTIONS"] = {
@@ -281,6 +291,22 @@ WEBHOOK_EVENT_SAMPLE_RATE = env_float("WEBHOOK_EVENT_SAMPLE_RATE", 0.0)
 if not 0.0 <= WEBHOOK_EVENT_SAMPLE_RATE <= 1.0:
     raise ConfigurationError(f"WEBHOOK_EVENT_SAMPLE_RATE={WEBHOOK_EVENT_SAMPLE_RATE} must be between 0 and 1")
 MULTIPART_GAP_SECONDS = env_float("MULTIPART_GAP_SECONDS", 2.0)
+# Share (0..1) of a number's token-bucket burst that campaign (LOW) sends leave for replies.
+SEND_RATE_HIGH_RESERVE = env_float("SEND_RATE_HIGH_RESERVE", 0.5)
+if not 0.0 <= SEND_RATE_HIGH_RESERVE < 1.0:
+    raise ConfigurationError(f"SEND_RATE_HIGH_RESERVE={SEND_RATE_HIGH_RESERVE} must be in [0, 1)")
+# Campaigns: parallel send chains per campaign (each holds one I/O worker slot while it
+# sends), recipients one chain run sends before it hands over, and how long a chain's lease
+# lasts before the periodic check restarts a chain whose worker died.
+CAMPAIGN_SEND_CONCURRENCY = env_int("CAMPAIGN_SEND_CONCURRENCY", 4)
+CAMPAIGN_BATCH_SIZE = env_int("CAMPAIGN_BATCH_SIZE", 50)
+CAMPAIGN_CHAIN_LEASE_SECONDS = env_float("CAMPAIGN_CHAIN_LEASE_SECONDS", 60.0)
+# A send chain waits before each recipient while its worker process is answering a user,
+# at most this long (replies first; a stream of replies cannot stop a campaign).
+CAMPAIGN_YIELD_MAX_SECONDS = env_float("CAMPAIGN_YIELD_MAX_SECONDS", 0.5)
+if CAMPAIGN_SEND_CONCURRENCY < 1 or CAMPAIGN_BATCH_SIZE < 1 or CAMPAIGN_CHAIN_LEASE_SECONDS <= 0:
+    raise ConfigurationError("CAMPAIGN_SEND_CONCURRENCY and CAMPAIGN_BATCH_SIZE must be >= 1, "
+                             "CAMPAIGN_CHAIN_LEASE_SECONDS > 0")
 # Transient send failures back off exponentially (with jitter) from the base, capped at the max.
 META_RETRY_BASE_SECONDS = env_float("META_RETRY_BASE_SECONDS", 1.0)
 META_RETRY_MAX_SECONDS = env_float("META_RETRY_MAX_SECONDS", 300.0)

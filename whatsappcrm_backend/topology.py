@@ -108,7 +108,7 @@ QUEUES: dict[str, QueueSpec] = {
         IO_QUEUE,
         Workload.IO,
         "celery_io_worker",
-        "flow processing, sending, read receipts, notifications, session expiry, sweepers",
+        "flow processing, sending, read receipts, notifications, session expiry, sweepers, campaigns (LOW)",
     ),
     CPU_QUEUE: QueueSpec(
         CPU_QUEUE,
@@ -130,6 +130,10 @@ TASKS: dict[str, TaskRoute] = {
     "flows.expire_sessions": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=50, time_limit=60),
     "conversations.send_message": TaskRoute(IO_QUEUE, Priority.HIGH, soft_time_limit=30, time_limit=45,
                                             max_retries=8),
+    # Campaigns: template broadcasts, behind every reply (LOW); a batch is at most
+    # CAMPAIGN_BATCH_SIZE sends. The periodic check starts due ones and restarts dead chains.
+    "campaigns.send_batch": TaskRoute(IO_QUEUE, Priority.LOW, soft_time_limit=120, time_limit=150, max_retries=5),
+    "campaigns.tick": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=50, time_limit=60),
     # Outbox sweepers and housekeeping (Beat).
     "conversations.sweep_inbound": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=60, time_limit=90),
     "conversations.sweep_outbound": TaskRoute(IO_QUEUE, Priority.NORMAL, soft_time_limit=60, time_limit=90),
@@ -178,6 +182,10 @@ BEAT_SCHEDULE: dict[str, BeatEntry] = {
     "sweep-unsent-outbound": BeatEntry(
         task="conversations.sweep_outbound", every=timedelta(seconds=5),
         description="Re-enqueue replies written but never sent (broker outage, lost task, expired send lease)",
+    ),
+    "campaigns-tick": BeatEntry(
+        task="campaigns.tick", every=timedelta(seconds=5),
+        description="Start scheduled campaigns that are due, restart send chains a dead worker left, finish campaigns",
     ),
     "football-sync-leagues": BeatEntry(
         task="football_data.sync_leagues", every=timedelta(hours=24), queue=CPU_QUEUE,

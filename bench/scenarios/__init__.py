@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from bench.scenarios import backlog, cost, football, multipart, priority, reply, sending, webhook
+from bench.scenarios import backlog, campaign, cost, football, multipart, priority, reply, sending, webhook
 
 SCENARIOS: dict[str, ModuleType] = {
-    module.NAME: module for module in (cost, webhook, reply, backlog, priority, multipart, sending, football)
+    module.NAME: module
+    for module in (cost, webhook, reply, backlog, priority, multipart, sending, football, campaign)
 }

@@ -31,6 +31,8 @@ class Context:
     progress: Callable[[str], None]
     cache: dict[str, Any] = field(default_factory=dict)  # results shared between scenarios of one run
     football_sizes: tuple[int, ...] | None = None  # --football-sizes; None: the scenario's default
+    campaign_recipients: int | None = None  # --campaign-recipients; None: the scenario's default
+    campaign_user_rate: float | None = None  # --campaign-user-rate; None: half the reply knee
     bases: list[int] = field(default_factory=list)  # every block of WhatsApp ids handed out, in order
     _blocks: itertools.count = field(default_factory=itertools.count)
 

@@ -116,6 +116,7 @@ def run(ctx: Context) -> ScenarioResult:
     for variant, knee in knees.items():
         knee_rows.append((variant, f"{knee:g}/s" if knee else f"below {lowest.get(variant, rates[0]):g}/s"))
     floor_knee, project_knee = knees.get("floor"), knees.get("project")
+    ctx.cache["reply_knee"] = project_knee  # the campaign scenario offers half of it
     ratio = ""
     if project_available:
         if floor_knee and project_knee:

@@ -27,6 +27,14 @@ later than that grace.
 **Redis is one round trip per send**: the per-number token bucket and the recipient's
 131056 back-off in one Lua call (``meta_integration.ratelimit``). Waiting for a token or a
 back-off is not an attempt; the run gives the lease back and a task comes back later.
+
+**Bulk sends (campaigns) go through here too, at LOW priority.** A row whose ``sent_by``
+starts with a registered prefix (``campaign:``) takes its token as a LOW caller (the bucket
+keeps a reserve for replies), is rescheduled at LOW priority, and is first asked of its
+*send gate* (``register_send_gate``): the app that wrote it says whether it may still go out
+(a paused or cancelled campaign, a contact who opted out meanwhile). A refusal fails the
+row without any request, in the same transaction as the gate's own bookkeeping, so the
+row leaves the contact's chain and is never sent later by a sweeper.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import redis as redis_lib
 from django.conf import settings
@@ -54,7 +62,7 @@ from meta_integration.errors import ErrorClass
 from meta_integration.message_bodies import OutboundValidationError, build_message
 from meta_integration.models import MetaAppConfig
 from meta_integration.payloads import CALLBACK_PREFIX
-from meta_integration.ratelimit import TokenBucket
+from meta_integration.ratelimit import TokenBucket, default_burst, default_reserve
 from meta_integration.retry_policy import PAIR_BACKOFF_FACTOR, backoff_seconds, should_retry
 from whatsappcrm_backend import topology
 from whatsappcrm_backend.celery import enqueue
@@ -67,10 +75,14 @@ __all__ = [
     "Outcome",
     "Result",
     "RunInfo",
+    "SendGate",
     "callback_data",
     "deliver",
+    "enqueue_send",
+    "is_bulk",
     "mark_read",
     "record_accepted",
+    "register_send_gate",
     "send_chain",
     "warm_up",
 ]
@@ -111,6 +123,7 @@ class Outcome:
     delay: float = 0.0
     wamid: str | None = None
     error: str = ""
+    low_priority: bool = False  # a bulk send: rescheduled at LOW priority
 
     @property
     def reschedule(self) -> bool:
@@ -131,6 +144,39 @@ class RunInfo:
     @property
     def label(self) -> str:
         return f"{self.task_id}@{self.node}"[:155] if self.node else self.task_id[:155]
+
+
+class SendGate(Protocol):
+    """Asked before a bulk send (see the module docstring); registered by the writing app."""
+
+    def refusal(self, message_id: int) -> str | None:
+        """Why ``message_id`` must not be sent now (a short reason), or None to send it."""
+
+    def refused(self, message_id: int, reason: str) -> None:
+        """Record the refusal; runs in the transaction that fails the message row."""
+
+
+_send_gates: dict[str, SendGate] = {}
+
+
+def register_send_gate(sent_by_prefix: str, gate: SendGate) -> None:
+    """Make rows whose ``sent_by`` starts with ``sent_by_prefix`` bulk sends asked of ``gate``
+    (an app's ``ready()``: conversations imports no app that writes bulk sends)."""
+    if not sent_by_prefix:
+        raise ValueError("sent_by_prefix: must not be empty")
+    _send_gates[sent_by_prefix] = gate
+
+
+def is_bulk(sent_by: str) -> bool:
+    """A row written by a bulk sender (a campaign): sent and rescheduled at LOW priority."""
+    return _gate_for(sent_by) is not None
+
+
+def _gate_for(sent_by: str) -> SendGate | None:
+    for prefix, gate in _send_gates.items():
+        if sent_by.startswith(prefix):
+            return gate
+    return None
 
 
 def callback_data(message_id: int) -> str:
@@ -211,6 +257,7 @@ class _Claimed:
     # The 24-hour window is per business number: the contact's last message to this number
     # (their last message at all only if they never wrote to it: a contact added by hand).
     last_inbound_at: datetime | None
+    sent_by: str = ""
 
 
 _CLAIM_SQL = """
@@ -234,7 +281,8 @@ RETURNING id, contact_id, app_config_id, attempts, content, group_id, part_index
      WHERE i.contact_id = conversations_message.contact_id AND i.app_config_id = conversations_message.app_config_id
        AND i.direction = 'in'),
     (SELECT c.last_inbound_at FROM conversations_contact AS c WHERE c.id = conversations_message.contact_id)
-  )
+  ),
+  sent_by
 """
 
 
@@ -275,6 +323,7 @@ def _claim(message_id: int, run: RunInfo, now: datetime) -> _Claimed | None:
         send_after=_as_datetime(row[8]),
         to=row[9],
         last_inbound_at=_as_datetime(row[10]),
+        sent_by=row[11] or "",
     )
 
 
@@ -406,10 +455,24 @@ def _send_claimed(message: _Claimed, run: RunInfo, now: datetime) -> Outcome:
         return _fail(message, "Invalid message", str(exc), now)
     payload["biz_opaque_callback_data"] = callback_data(message.id)
 
+    send_gate = _gate_for(message.sent_by)
+    low = send_gate is not None
+    if send_gate is not None:
+        reason = send_gate.refusal(message.id)
+        if reason is not None:
+            with transaction.atomic():
+                send_gate.refused(message.id, reason)
+                return _fail(message, f"Not sent: {reason}"[:255], (
+                    f"Refused before any request to Meta: {reason}. The row was never sent."
+                ), now)
+
+    rate = config.send_rate_per_second
+    burst = default_burst(rate)
     try:
         gate = _token_bucket().acquire(
-            config.phone_number_id, config.send_rate_per_second, max_wait=MAX_TOKEN_WAIT,
+            config.phone_number_id, rate, burst=burst, max_wait=MAX_TOKEN_WAIT,
             hold_key=_pair_key(config.phone_number_id, message.to),
+            low_priority=low, reserve=default_reserve(burst, settings.SEND_RATE_HIGH_RESERVE),
         )
     except BaseException:
         _release(message, run, not_before=None, counted=False)  # nothing was sent
@@ -418,7 +481,7 @@ def _send_claimed(message: _Claimed, run: RunInfo, now: datetime) -> Outcome:
         # No jitter needed for tokens: the bucket already gave each refused caller its own slot.
         result = Result.RECIPIENT_BACKOFF if gate.held else Result.RATE_LIMITED
         _release(message, run, not_before=now + timedelta(seconds=gate.wait), counted=False)
-        return Outcome(result, message.id, delay=gate.wait)
+        return Outcome(result, message.id, delay=gate.wait, low_priority=low)
     if gate.wait:
         time.sleep(gate.wait)
 
@@ -449,7 +512,8 @@ def _after_failure(
             _redis_client().set(_pair_key(config.phone_number_id, message.to), "1", px=max(1, int(delay * 1000)))
         _release(message, run, not_before=now + timedelta(seconds=delay), counted=True)
         logger.info("message %s: attempt %s failed (%s), retry in %.2fs", message.id, message.attempts, exc, delay)
-        return Outcome(Result.RETRY, message.id, delay=delay, error=str(exc))
+        return Outcome(Result.RETRY, message.id, delay=delay, error=str(exc),
+                       low_priority=_gate_for(message.sent_by) is not None)
     details = exc.details
     if error_class in (ErrorClass.TRANSIENT, ErrorClass.PAIR_RATE_LIMIT):
         details = f"{details} (gave up after {message.attempts} attempts)".strip()
@@ -468,24 +532,33 @@ def _next_in_chain(message: _Claimed) -> tuple[int, float] | None:
 
     Runs after ``message`` was committed as finished, so a reply written meanwhile is seen
     here or sees ``message`` finished in its own claim (no lost wake-up)."""
-    following = (
-        Message.objects.pending_chain(message.contact_id, message.app_config_id)
-        .filter(pk__gt=message.id)
-        .order_by("pk")
-        .values("pk", "group_id", "send_after", "next_attempt_at")
-        .first()
-    )
-    if following is None:
+    on_number = "app_config_id IS NULL" if message.app_config_id is None else "app_config_id = %s"
+    params = [message.contact_id, *([] if message.app_config_id is None else [message.app_config_id]), message.id]
+    with connection.cursor() as cursor:  # SQL: compiling it with the ORM cost more than running it
+        cursor.execute(_NEXT_IN_CHAIN_SQL.format(on_number=on_number), params)
+        row = cursor.fetchone()
+    if row is None:
         return None
+    following_id, group_id, send_after, next_attempt_at = row
+    group_id = uuid.UUID(str(group_id)) if group_id is not None and not isinstance(group_id, uuid.UUID) else group_id
+    send_after, next_attempt_at = _as_datetime(send_after), _as_datetime(next_attempt_at)
     now = timezone.now()
     wait = 0.0
-    if following["group_id"] is not None and following["group_id"] == message.group_id:
-        wait = _part_countdown(message.send_after, following["send_after"], now)
-    elif following["send_after"] is not None:
-        wait = (following["send_after"] - now).total_seconds()
-    if following["next_attempt_at"] is not None:
-        wait = max(wait, (following["next_attempt_at"] - now).total_seconds())
-    return following["pk"], max(0.0, wait)
+    if group_id is not None and group_id == message.group_id:
+        wait = _part_countdown(message.send_after, send_after, now)
+    elif send_after is not None:
+        wait = (send_after - now).total_seconds()
+    if next_attempt_at is not None:
+        wait = max(wait, (next_attempt_at - now).total_seconds())
+    return following_id, max(0.0, wait)
+
+
+# Message.objects.pending_chain(contact, number).filter(pk__gt=...).order_by("pk").first()
+_NEXT_IN_CHAIN_SQL = """
+SELECT id, group_id, send_after, next_attempt_at FROM conversations_message
+WHERE contact_id = %s AND {on_number} AND direction = 'out' AND status = 'pending' AND id > %s
+ORDER BY id LIMIT 1
+"""
 
 
 def _part_countdown(previous_send_after: datetime | None, send_after: datetime | None, now: datetime) -> float:
@@ -509,7 +582,7 @@ def send_chain(message_id: int, run: RunInfo | None = None) -> Outcome:
     for _ in range(CHAIN_INLINE_LIMIT):
         outcome, claimed = _deliver(message_id, run)
         if outcome.reschedule:
-            _enqueue_send(outcome.message_id, outcome.delay)
+            _enqueue_send(outcome.message_id, outcome.delay, low=outcome.low_priority)
             return outcome
         if outcome.result not in _FINISHED or claimed is None:
             return outcome
@@ -524,11 +597,17 @@ def send_chain(message_id: int, run: RunInfo | None = None) -> Outcome:
     return outcome
 
 
-def _enqueue_send(message_id: int, countdown: float) -> None:
+def enqueue_send(message_id: int, countdown: float = 0.0, *, low: bool = False) -> None:
+    """Publish the send task for a row (LOW for a bulk send, so it never overtakes a reply)."""
+    _enqueue_send(message_id, countdown, low=low)
+
+
+def _enqueue_send(message_id: int, countdown: float, *, low: bool = False) -> None:
+    options: dict[str, Any] = {"priority": topology.Priority.LOW} if low else {}
     if countdown > 0:
-        enqueue(SEND_TASK, message_id, countdown=countdown)
+        enqueue(SEND_TASK, message_id, countdown=countdown, **options)
     else:
-        enqueue(SEND_TASK, message_id)
+        enqueue(SEND_TASK, message_id, **options)
 
 
 # ------------------------------------------------------------------ read receipts

@@ -210,10 +210,14 @@ def store_messages(messages: Iterable[InboundMessage], app_config: MetaAppConfig
     if not candidates:
         return []
     ordered = sorted(candidates.values(), key=lambda m: m.timestamp)  # stable: same second keeps POST order
-    contacts = _upsert_contacts(ordered, app_config)
     now = timezone.now()
-    rows = [_message_row(message, contacts[message.from_wa_id], app_config, now) for message in ordered]
-    ids = _insert_returning(Message, rows, on_conflict="ON CONFLICT ({wamid}) DO NOTHING", key="wamid")
+    if len(ordered) == 1 and connection.vendor == "postgresql":
+        # The usual POST, one message: contact and message in ONE statement.
+        contacts, rows, ids = _store_one_message(ordered[0], app_config, now)
+    else:
+        contacts = _upsert_contacts(ordered, app_config)
+        rows = [_message_row(message, contacts[message.from_wa_id], app_config, now) for message in ordered]
+        ids = insert_returning(Message, rows, on_conflict=_MESSAGE_INSERT, key="wamid")
     stored = []
     wa_ids = {pk: wa_id for wa_id, pk in contacts.items()}
     for row in rows:
@@ -255,30 +259,44 @@ def _message_row(
     )
 
 
-def _insert_returning(model: type[Model], objs: Sequence[Model], *, on_conflict: str, key: str) -> dict[Any, int]:
+def insert_returning(model: type[Model], objs: Sequence[Model], *, on_conflict: str, key: str) -> dict[Any, int]:
     """One multi-row ``INSERT ... <on_conflict> RETURNING pk, key``; returns key -> pk of
     the rows inserted or updated (rows skipped by DO NOTHING are absent).
 
     ``on_conflict`` may name columns as ``{field_name}`` (quoted for the backend). Values
     are prepared exactly as ``Model.save`` prepares them (defaults, auto_now_add, JSON).
     """
+    quote = connection.ops.quote_name
+    sql, params = _insert_sql(model, objs, on_conflict)
+    sql += f" RETURNING {quote(model._meta.pk.column)}, {quote(model._meta.get_field(key).column)}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {value: pk for pk, value in cursor.fetchall()}
+
+
+def _insert_sql(
+    model: type[Model], objs: Sequence[Model], on_conflict: str, expressions: Mapping[str, str] | None = None
+) -> tuple[str, list[Any]]:
+    """``insert_returning``'s statement without its RETURNING; ``expressions`` gives SQL for
+    some fields in place of a parameter (the same for every row)."""
+    expressions = expressions or {}
     meta = model._meta
     fields = [field for field in meta.concrete_fields if not field.primary_key]
     quote = connection.ops.quote_name
     columns = {field.name: quote(field.column) for field in meta.concrete_fields}
     params: list[Any] = []
     for obj in objs:
-        params.extend(field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        params.extend(
+            field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields
+            if field.name not in expressions
+        )
+    row = "(" + ", ".join(expressions.get(field.name, "%s") for field in fields) + ")"
     # Only identifiers from the model's own metadata are formatted in; every value is a parameter.
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608
-        f"VALUES {', '.join([row] * len(objs))} {on_conflict.format(table=quote(meta.db_table), **columns)} "
-        f"RETURNING {quote(meta.pk.column)}, {columns[key]}"
+        f"VALUES {', '.join([row] * len(objs))} {on_conflict.format(table=quote(meta.db_table), **columns)}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {value: pk for pk, value in cursor.fetchall()}
+    return sql, params
 
 
 # Contacts: a new one is inserted; a known one keeps the later last_inbound_at (redeliveries
@@ -295,8 +313,41 @@ _CONTACT_UPSERT = (
 )
 
 
+_MESSAGE_INSERT = "ON CONFLICT ({wamid}) DO NOTHING"
+
+
+def _store_one_message(
+    message: InboundMessage, app_config: MetaAppConfig | None, now: datetime
+) -> tuple[dict[str, int], list[Message], dict[str, int]]:
+    """PostgreSQL: the contact's upsert and the message's insert in one statement (the upsert
+    as a data-modifying CTE the insert takes the contact id from). Returns what the two
+    statements would: wa_id -> contact id, the row, wamid -> id if it was new. A
+    redelivered message inserts nothing (and so returns no contact id: none is needed)."""
+    [contact] = _contact_rows([message], app_config)
+    row = _message_row(message, 0, app_config, now)
+    contact_sql, contact_params = _insert_sql(Contact, [contact], _CONTACT_UPSERT)
+    message_sql, message_params = _insert_sql(Message, [row], _MESSAGE_INSERT, {"contact": "(SELECT id FROM c)"})
+    quote = connection.ops.quote_name
+    sql = (
+        f"WITH c AS ({contact_sql} RETURNING {quote(Contact._meta.pk.column)} AS id) {message_sql} "
+        f"RETURNING {quote(Message._meta.pk.column)}, {quote(Message._meta.get_field('contact').column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*contact_params, *message_params])
+        found = cursor.fetchone()
+    if found is None:
+        return {}, [row], {}
+    row.contact_id = found[1]
+    return {message.from_wa_id: found[1]}, [row], {row.wamid: found[0]}
+
+
 def _upsert_contacts(messages: Sequence[InboundMessage], app_config: MetaAppConfig | None) -> dict[str, int]:
     """wa_id -> contact id, in one statement (rows in wa_id order: no lock cycles)."""
+    return insert_returning(Contact, _contact_rows(messages, app_config), on_conflict=_CONTACT_UPSERT, key="wa_id")
+
+
+def _contact_rows(messages: Sequence[InboundMessage], app_config: MetaAppConfig | None) -> list[Contact]:
+    """One Contact per sender (wa_id order), with the latest time and a real profile name."""
     latest: dict[str, datetime] = {}
     names: dict[str, str] = {}
     for message in messages:
@@ -304,11 +355,10 @@ def _upsert_contacts(messages: Sequence[InboundMessage], app_config: MetaAppConf
         latest[wa_id] = max(latest.get(wa_id, message.timestamp), message.timestamp)
         if is_real_profile_name(message.profile_name, wa_id):
             names[wa_id] = message.profile_name.strip()[:PROFILE_NAME_MAX]
-    contacts = [
+    return [
         Contact(wa_id=wa_id, profile_name=names.get(wa_id, ""), last_inbound_at=latest[wa_id], app_config=app_config)
         for wa_id in sorted(latest)
     ]
-    return _insert_returning(Contact, contacts, on_conflict=_CONTACT_UPSERT, key="wa_id")
 
 
 _CHANGE_TYPES = frozenset({MessageType.EDIT.value, MessageType.REVOKE.value})
@@ -461,17 +511,25 @@ def store_statuses(statuses: Iterable[StatusUpdate]) -> int:
     by_wamid: dict[str, list[StatusEvent]] = {}
     for event in rows.values():
         by_wamid.setdefault(event.wamid, []).append(event)
+    single = len(by_wamid) == 1 and connection.vendor == "postgresql"
     for wamid in sorted(by_wamid):
         events = by_wamid[wamid]
-        applied = _apply_statuses(wamid, events, callbacks.get(wamid))
+        if single:  # the usual POST: update and record in one statement
+            applied = _store_one_wamid(wamid, events, callbacks.get(wamid))
+        else:
+            applied = _apply_statuses(wamid, events, callbacks.get(wamid))
         for event in events:
             event.applied = applied
-        logger.info(
+        # Three statuses per reply: applied ones only at DEBUG (one INFO line per message is enough).
+        logger.log(
+            logging.DEBUG if applied else logging.INFO,
             "status %s for wamid=%s %s", ",".join(e.status for e in events), wamid,
             "applied" if applied else "kept for later: no outbound message with that wamid yet",
         )
+    if single:
+        return len(rows)
     # A redelivered (wamid, status) is recorded once; it is marked applied if it now was.
-    _insert_returning(
+    insert_returning(
         StatusEvent, list(rows.values()),
         on_conflict="ON CONFLICT ({wamid}, {status}) DO UPDATE SET {applied} = EXCLUDED.{applied}", key="wamid",
     )
@@ -502,7 +560,18 @@ def apply_pending_status_events(wamid: str) -> int:
 
 
 def _apply_statuses(wamid: str, events: Sequence[StatusEvent], callback_message_id: int | None) -> bool:
-    """One UPDATE of the outbound message; True if the message exists (moved or not).
+    """One UPDATE of the outbound message (``_status_update``); True if the message exists."""
+    sql, params = _status_update(wamid, events, callback_message_id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount > 0
+
+
+def _status_update(
+    wamid: str, events: Sequence[StatusEvent], callback_message_id: int | None
+) -> tuple[str, list[Any]]:
+    """The UPDATE of the outbound message for ``events``; it matches the row if the message
+    exists (moved or not).
 
     Only the furthest status matters (failed wins over all): applying sent, delivered, read
     one by one ends where applying read alone does. The row moves forward only; Meta's time
@@ -568,9 +637,36 @@ def _apply_statuses(wamid: str, events: Sequence[StatusEvent], callback_message_
         )
         where_params += [callback_message_id, wamid]
     sql = f"UPDATE {_MESSAGE_TABLE} SET {', '.join(sets)} WHERE {col['direction']} = %s AND {where}"  # noqa: S608
+    return sql, [*params, Direction.OUTBOUND.value, *where_params]
+
+
+def _store_one_wamid(wamid: str, events: Sequence[StatusEvent], callback_message_id: int | None) -> bool:
+    """PostgreSQL: ``_apply_statuses`` and the events' INSERT in ONE statement (the UPDATE
+    as a data-modifying CTE; each event's ``applied`` is whether it matched a message).
+    The usual status POST names one wamid; this saves it a round trip. Returns applied."""
+    update_sql, update_params = _status_update(wamid, events, callback_message_id)
+    meta = StatusEvent._meta
+    quote = connection.ops.quote_name
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    values = ", ".join("EXISTS (SELECT 1 FROM moved)" if field.name == "applied" else "%s" for field in fields)
+    params: list[Any] = list(update_params)
+    for event in events:
+        params.extend(
+            field.get_db_prep_save(field.pre_save(event, True), connection) for field in fields
+            if field.name != "applied"
+        )
+    applied = quote(meta.get_field("applied").column)
+    # Only identifiers from the models' metadata are formatted in; every value is a parameter.
+    sql = (
+        f"WITH moved AS ({update_sql} RETURNING 1) "  # noqa: S608
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES {', '.join([f'({values})'] * len(events))} "
+        f"ON CONFLICT ({quote(meta.get_field('wamid').column)}, {quote(meta.get_field('status').column)}) "
+        f"DO UPDATE SET {applied} = EXCLUDED.{applied} RETURNING {applied}"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, Direction.OUTBOUND.value, *where_params])
-        return cursor.rowcount > 0
+        cursor.execute(sql, params)
+        return any(row[0] for row in cursor.fetchall())
 
 
 _MESSAGE_TABLE = connection.ops.quote_name(Message._meta.db_table)

@@ -38,7 +38,9 @@ from conversations.message_specs import (
     validate_specs,
 )
 from conversations.models import Contact, Direction, Message, MessageStatus
+from conversations.services import delivery
 from conversations.services.delivery import PREVIOUS_PART_FAILED, SEND_TASK
+from conversations.services.inbound import insert_returning
 from meta_integration.models import MessageTemplate, MetaAppConfig
 from whatsappcrm_backend.celery import enqueue
 
@@ -159,7 +161,12 @@ def _write(
 ) -> list[Message]:
     """One INSERT for all the parts (a single message is a row without a group)."""
     if len(specs) == 1:
-        return [Message.objects.create(**_row(contact, app_config_id, specs[0], payloads[0], sent_by))]
+        # One INSERT ... RETURNING, as Message.objects.create would run it, without its compile
+        # (every bot reply comes through here).
+        message = Message(**_row(contact, app_config_id, specs[0], payloads[0], sent_by))
+        [message.pk] = insert_returning(Message, [message], on_conflict="", key="id").values()
+        message._state.adding, message._state.db = False, "default"
+        return [message]
     group_id, now, total = uuid.uuid4(), timezone.now(), len(specs)
     rows = [
         Message(
@@ -237,10 +244,10 @@ def enqueue_unsent(older_than: timedelta | None = None, *, limit: int = 1000) ->
         .filter(Q(send_after__isnull=True) | Q(send_after__lt=cutoff))
         .exclude(Exists(earlier_pending))
         .order_by("created_at", "pk")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "sent_by")[:limit]
     )
-    for message_id in ids:
-        _enqueue_send(message_id)
+    for message_id, sent_by in ids:
+        delivery.enqueue_send(message_id, low=delivery.is_bulk(sent_by))  # a campaign's row stays LOW
     if ids:
         logger.info("outbound sweeper: re-enqueued %s unsent message(s)", len(ids))
     return len(ids)

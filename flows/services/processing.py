@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cache
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
@@ -26,22 +27,22 @@ import redis as redis_lib
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import DatabaseError, transaction
-from django.db.models import DateTimeField, F, FilteredRelation, IntegerField, Q
-from django.db.models.expressions import RawSQL
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from conversations.models import BOT_IGNORED_TYPES, Contact, Message, MessageStatus
+from conversations.models import BOT_IGNORED_TYPES, Contact, Direction, Message, MessageStatus
 from conversations.services import consent, delivery, sending
 from conversations.services.delivery import RunInfo
 from flows.actions import registry
 from flows.definitions import thaw
 from flows.engine import ContactView, EngineResult, EngineSettings, Inbound, Session, advance
-from flows.models import ContactFlowState
+from flows.models import ContactFlowState, Flow
 from flows.services import trace as flow_trace
 from flows.services.loading import LoadedFlows, cached_flows
 from flows.services.sessions import last_session_expired, lock_contact, session_timeout
 from meta_integration.models import MessageTemplate
+from whatsappcrm_backend import rows
 
 __all__ = [
     "ProcessResult",
@@ -302,12 +303,7 @@ def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessRe
 
     with transaction.atomic():
         lock_contact(contact_id)
-        pending = list(
-            # not one given up on (failed): that stays for operators
-            Message.objects.unprocessed_inbound()
-            .filter(contact_id=contact_id, pk__lte=message_id)
-            .order_by("timestamp", "id")
-        )
+        pending = _unprocessed(contact_id, message_id)
         if not pending:
             return ProcessResult()
         # One conversation per business number: this run answers the messages written to the
@@ -348,36 +344,79 @@ def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessRe
             )
             replied += bool(result.replies)
         processed = len(pending)
-        Message.objects.filter(pk__in=[message.pk for message in pending]).update(processed_at=timezone.now())
+        _mark_processed([message.pk for message in pending])
         reply_ids = _write_replies(contact, outgoing)
     newest = pending[-1]
     read = (newest.app_config_id, newest.wamid) if newest.message_type not in _NO_READ_RECEIPT else None
     return ProcessResult(processed, replied, skipped, failed, tuple(all_events), tuple(reply_ids), read)
 
 
-# The flows' version, read with the contact (a table name, no input: nothing to inject).
-_FLOWS_COUNT_SQL = "SELECT COUNT(*) FROM flows_flow"
-_FLOWS_UPDATED_SQL = "SELECT MAX(updated_at) FROM flows_flow"
 _Reply = tuple[int | None, dict[str, Any], dict[str, Any]]  # (business number, spec, Graph payload)
+
+# The two reads under the contact's lock, as SQL: the ORM compiling them (a FilteredRelation,
+# two annotations) cost more CPU than PostgreSQL spent running them. Table and column names
+# come from the models; every value is a parameter.
+_UNPROCESSED_SQL = """
+SELECT {message} FROM {message_table} AS m
+WHERE m.contact_id = %s AND m.id <= %s AND m.direction = %s AND m.processed_at IS NULL AND m.status = %s
+ORDER BY m.timestamp, m.id
+"""
+_CONTACT_SQL = """
+SELECT {contact}, {session},
+  (SELECT COUNT(*) FROM {flow_table}), (SELECT MAX(f.updated_at) FROM {flow_table} AS f)
+FROM {contact_table} AS c
+LEFT JOIN {session_table} AS s ON s.contact_id = c.id AND {on_number}
+WHERE c.id = %s
+"""
+
+
+@cache
+def _sql(template: str, **extra: str) -> str:
+    return template.format(
+        message=rows.select_list(Message, "m"), contact=rows.select_list(Contact, "c"),
+        session=rows.select_list(ContactFlowState, "s"), message_table=Message._meta.db_table,
+        contact_table=Contact._meta.db_table, session_table=ContactFlowState._meta.db_table,
+        flow_table=Flow._meta.db_table, **extra,
+    )
+
+
+def _unprocessed(contact_id: int, message_id: int) -> list[Message]:
+    """The contact's inbound messages up to ``message_id`` not processed yet, oldest first
+    (not one given up on, ``failed``: that stays for operators)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(_UNPROCESSED_SQL),
+                       [contact_id, message_id, Direction.INBOUND.value, MessageStatus.RECEIVED.value])
+        return [rows.from_row(Message, row) for row in cursor.fetchall()]
+
+
+def _mark_processed(ids: Sequence[int]) -> None:
+    """``Message.objects.filter(pk__in=ids).update(processed_at=now)``, without the ORM's compile."""
+    placeholders = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Message._meta.db_table} SET processed_at = %s WHERE id IN ({placeholders})",  # noqa: S608
+            [connection.ops.adapt_datetimefield_value(timezone.now()), *ids],
+        )
 
 
 def _contact_with_session(contact_id: int, app_config_id: int | None) -> Contact | None:
     """The contact, its session with the number and the flows' version in ONE query (read
-    under the contact's lock). The session is ``contact.session`` (None if there is none)."""
-    on_number = (
-        Q(flow_states__app_config__isnull=True) if app_config_id is None
-        else Q(flow_states__app_config_id=app_config_id)
-    )
-    return (
-        Contact.objects.annotate(session=FilteredRelation("flow_states", condition=on_number))
-        .select_related("session")
-        .annotate(
-            flows_count=RawSQL(_FLOWS_COUNT_SQL, [], output_field=IntegerField()),  # noqa: S611
-            flows_updated=RawSQL(_FLOWS_UPDATED_SQL, [], output_field=DateTimeField()),  # noqa: S611
-        )
-        .filter(pk=contact_id)
-        .first()
-    )
+    under the contact's lock). The session is ``contact.session`` (None if there is none);
+    the version is ``contact.flows_count`` and ``contact.flows_updated``."""
+    on_number = "s.app_config_id IS NULL" if app_config_id is None else "s.app_config_id = %s"
+    params = ([] if app_config_id is None else [app_config_id]) + [contact_id]
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(_CONTACT_SQL, on_number=on_number), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    contact_width, session_width = rows.width(Contact), rows.width(ContactFlowState)
+    contact = rows.from_row(Contact, row[:contact_width])
+    session_row = row[contact_width:contact_width + session_width]
+    contact.session = rows.from_row(ContactFlowState, session_row) if session_row[0] is not None else None
+    contact.flows_count = row[-2]
+    contact.flows_updated = rows.convert(Flow, "updated_at", row[-1])
+    return contact
 
 
 def _session_state(contact: Contact) -> ContactFlowState | None:

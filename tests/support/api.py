@@ -18,6 +18,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from campaigns.models import Campaign, Segment
 from conversations.models import Contact, Label, Message
 from devtools import fake_feed
 from devtools import webhook_payloads as simulate
@@ -27,7 +28,7 @@ from football_data_app.feed import parse_fixture, parse_league
 from football_data_app.models import Outcome, Ticket, Wallet
 from football_data_app.services import betting, upserts
 from football_data_app.services.wallet import deposit, wallet_for
-from meta_integration.models import MetaAppConfig
+from meta_integration.models import MessageTemplate, MetaAppConfig
 from meta_integration.payloads import parse_webhook
 from whatsappcrm_backend.api import AGENT_GROUP, READ_ONLY_GROUP, Role, ensure_role_groups
 
@@ -47,6 +48,7 @@ class World:
     wallet: Wallet
     ticket: Ticket
     label: Label
+    campaigns: dict[str, Campaign] = field(default_factory=dict)  # by state: draft, running, paused
     users: dict[Any, User] = field(default_factory=dict)
     tokens: dict[Any, str] = field(default_factory=dict)
 
@@ -107,15 +109,32 @@ def build_world() -> dict[str, Any]:
     ticket = betting.place_ticket(wallet, [betting.Selection(outcome.pk)], Decimal("10.00"))
     label = Label.objects.create(name="weekend-bettor", color="#16a34a")
     users, tokens = make_users()
+    campaigns = _campaigns(config)
     return {
         "ids": {
             "config": config.pk, "contact": contact.pk, "waiting": waiting.pk,
             "state": ContactFlowState.objects.get(contact=contact).pk, "flow": Flow.objects.get(name="main_menu").pk,
-            "wallet": wallet.pk, "ticket": ticket.pk, "label": label.pk,
+            "wallet": wallet.pk, "ticket": ticket.pk, "label": label.pk, "campaigns": campaigns,
         },
         "users": {role: user.pk for role, user in users.items()},
         "tokens": tokens,
     }  # fmt: skip
+
+
+def _campaigns(config: MetaAppConfig) -> dict[str, int]:
+    """A campaign in each state the campaign actions start from (everyone is its segment)."""
+    template = MessageTemplate.objects.create(
+        app_config=config, name="weekend_fixtures_campaign", language="en_US", status="APPROVED",
+        components=[{"type": "BODY", "text": "Hi {{1}}, the weekend fixtures are out."}],
+    )
+    segment = Segment.objects.create(name="everyone")
+    return {
+        state: Campaign.objects.create(
+            name=f"Fixtures ({state})", app_config=config, template=template, segment=segment, state=state,
+            variables={"body.1": {"field": "name", "fallback": "there"}},
+        ).pk
+        for state in ("draft", "running", "paused")
+    }
 
 
 def world_from(base: dict[str, Any]) -> World:
@@ -130,6 +149,7 @@ def world_from(base: dict[str, Any]) -> World:
         wallet=Wallet.objects.get(pk=ids["wallet"]),
         ticket=Ticket.objects.get(pk=ids["ticket"]),
         label=Label.objects.get(pk=ids["label"]),
+        campaigns={state: Campaign.objects.get(pk=pk) for state, pk in ids["campaigns"].items()},
         users={role: User.objects.get(pk=pk) for role, pk in base["users"].items()},
         tokens=dict(base["tokens"]),
     )

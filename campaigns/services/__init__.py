@@ -1,0 +1,1 @@
+"""Campaign services: segments, the template mapping, the lifecycle, sending and progress."""
