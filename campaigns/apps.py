@@ -8,6 +8,6 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         # conversations imports no app that writes bulk sends: delivery asks the campaign's
         # gate before sending a "campaign:<id>" message (paused, cancelled, opted out).
-        from campaigns.services import sending
+        from campaigns.services import chains
 
-        sending.register()
+        chains.register()

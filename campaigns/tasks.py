@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import InterfaceError, OperationalError
 
-from campaigns.services import sending
+from campaigns.services import chains
 from conversations.services.delivery import RunInfo
 from whatsappcrm_backend.celery import project_task
 
@@ -15,10 +15,10 @@ _INFRA_ERRORS = (OperationalError, InterfaceError)
 def send_batch(self, campaign_id: int, chain: int) -> str:
     """Send the next batch of one chain of a running campaign (LOW priority)."""
     run = RunInfo.current(self.request.id, self.request.hostname)
-    return sending.run_chain(campaign_id, chain, run).note or "sent"
+    return chains.run_chain(campaign_id, chain, run).note or "sent"
 
 
 @project_task("campaigns.tick")
 def tick() -> dict[str, int]:
     """Beat: start due scheduled campaigns, restart chains a dead worker left, finish campaigns."""
-    return sending.tick()
+    return chains.tick()

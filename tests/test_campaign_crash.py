@@ -20,7 +20,7 @@ from datetime import timedelta
 import pytest
 
 from campaigns.models import Campaign, CampaignState, Recipient
-from campaigns.services import lifecycle, sending
+from campaigns.services import chains, lifecycle
 from conversations.models import MessageStatus
 from conversations.services.sending import enqueue_unsent
 from tests.support.campaigns import labelled_segment, make_campaign, make_contacts, make_template, unlimited
@@ -54,7 +54,7 @@ def test_a_campaign_survives_its_gevent_worker_killed_and_restarted_with_one_sen
         workers.append(start_io_worker(env=CRASH_ENV))
 
         def finished() -> bool:
-            sending.tick()  # Beat: restart the chains whose lease died with the worker
+            chains.tick()  # Beat: restart the chains whose lease died with the worker
             enqueue_unsent(timedelta(seconds=2))  # Beat: the outbound sweeper
             return Campaign.objects.get(pk=campaign.pk).state == CampaignState.DONE
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from campaigns.models import Campaign, CampaignState, LabelMatch, Recipient, RecipientState, Segment
-from campaigns.services import lifecycle, sending
+from campaigns.services import chains, lifecycle
 from campaigns.services.progress import failed_recipients, progress
 from campaigns.services.segments import segment_contacts, segment_counts
 from conversations.models import Contact, Direction, Label, Message, MessageStatus
@@ -188,7 +188,7 @@ def test_a_value_that_renders_empty_fails_that_recipient_not_the_campaign(number
     lifecycle.start_campaign(campaign.pk)
     campaign.refresh_from_db()
     for recipient in Recipient.objects.filter(campaign=campaign).order_by("pk"):
-        written = sending.write_recipient(campaign, recipient.pk)
+        written = chains.write_recipient(campaign, recipient.pk)
         if written.message_id:
             assert delivery.send_chain(written.message_id).result is Result.SENT
     failed = Recipient.objects.get(contact=unnamed)
@@ -201,7 +201,7 @@ def test_a_value_that_renders_empty_fails_that_recipient_not_the_campaign(number
     campaign.variables["body.1"] = {"field": "name", "fallback": "there"}
     campaign.save()
     assert lifecycle.retry_failed(campaign.pk).requeued == 1
-    written = sending.write_recipient(campaign, failed.pk)
+    written = chains.write_recipient(campaign, failed.pk)
     assert delivery.send_chain(written.message_id).result is Result.SENT
     body = fake.messages(to=unnamed.wa_id)[0].body["template"]["components"]
     assert body[0]["parameters"][0]["text"] == "there"
@@ -214,7 +214,7 @@ def test_the_gate_refuses_a_written_message_once_the_contact_opted_out_or_the_ca
     campaign = make_campaign(number, make_template(number, fake=fake), segment)
     lifecycle.start_campaign(campaign.pk)
     campaign.refresh_from_db()
-    ids = {r.contact_id: sending.write_recipient(campaign, r.pk).message_id
+    ids = {r.contact_id: chains.write_recipient(campaign, r.pk).message_id
            for r in Recipient.objects.filter(campaign=campaign)}
     # What the optout helper's STOP does: the field, after the template was written.
     Contact.objects.filter(pk=stopper.pk).update(marketing_opt_out=True, marketing_opt_out_at=timezone.now())
@@ -234,7 +234,7 @@ def test_the_gate_refuses_a_written_message_once_the_contact_opted_out_or_the_ca
     lifecycle.resume_campaign(campaign.pk)
     campaign.refresh_from_db()
     for recipient in Recipient.objects.filter(campaign=campaign, state=RecipientState.QUEUED):
-        assert delivery.send_chain(sending.write_recipient(campaign, recipient.pk).message_id).result is Result.SENT
+        assert delivery.send_chain(chains.write_recipient(campaign, recipient.pk).message_id).result is Result.SENT
     assert sorted(r.to for r in fake.messages()) == sorted([paused_one.wa_id, goes.wa_id])
     assert lifecycle.maybe_finish(campaign.pk)
     counts = progress(campaign)["counts"]
@@ -248,7 +248,7 @@ def test_a_campaign_message_resent_from_the_message_admin_is_refused_by_the_gate
     lifecycle.start_campaign(campaign.pk)
     campaign.refresh_from_db()
     recipient = Recipient.objects.get(campaign=campaign)
-    message_id = sending.write_recipient(campaign, recipient.pk).message_id
+    message_id = chains.write_recipient(campaign, recipient.pk).message_id
     lifecycle.pause_campaign(campaign.pk)  # the recipient is queued again, its message failed
     Message.objects.filter(pk=message_id).update(status=MessageStatus.PENDING)  # as resend_failed would
     assert delivery.send_chain(message_id).result is Result.FAILED
@@ -266,7 +266,7 @@ def test_a_flow_is_started_by_the_templates_quick_reply_button(number, fake, bro
     lifecycle.start_campaign(campaign.pk)
     campaign.refresh_from_db()
     recipient = Recipient.objects.get(campaign=campaign)
-    assert delivery.send_chain(sending.write_recipient(campaign, recipient.pk).message_id).result is Result.SENT
+    assert delivery.send_chain(chains.write_recipient(campaign, recipient.pk).message_id).result is Result.SENT
     components = fake.messages()[0].body["template"]["components"]
     assert components[-1] == {"type": "button", "sub_type": "quick_reply", "index": "0",
                               "parameters": [{"type": "payload", "payload": "odds"}]}
@@ -368,9 +368,9 @@ def test_a_spam_rate_limit_pauses_the_campaign_and_a_marketing_limit_is_not_retr
     lifecycle.start_campaign(campaign.pk)
     fake.add_fault(131049, to=first.wa_id)
     fake.add_fault(131048, to=second.wa_id)
-    chains = [r.pk % 4 for r in Recipient.objects.filter(campaign=campaign).order_by("pk")]
-    for chain in chains:  # one recipient per chain (consecutive ids), in the contacts' order
-        sending.run_chain(campaign.pk, chain)
+    chain_numbers = [r.pk % 4 for r in Recipient.objects.filter(campaign=campaign).order_by("pk")]
+    for chain in chain_numbers:  # one recipient per chain (consecutive ids), in the contacts' order
+        chains.run_chain(campaign.pk, chain)
     assert not [r for r in fake.requests() if r.ok]
     failed = {r.contact_id: r.message for r in Recipient.objects.filter(campaign=campaign, message__status="failed")}
     assert (failed[first.pk].error_code, failed[second.pk].error_code) == (131049, 131048)
@@ -384,7 +384,7 @@ def test_a_spam_rate_limit_pauses_the_campaign_and_a_marketing_limit_is_not_retr
     assert (result.requeued, result.not_retried) == (1, 1)
     lifecycle.resume_campaign(campaign.pk)
     for chain in range(4):
-        sending.run_chain(campaign.pk, chain)
+        chains.run_chain(campaign.pk, chain)
     assert sorted(r.to for r in fake.requests() if r.ok) == sorted([second.wa_id, third.wa_id])
     lifecycle.maybe_finish(campaign.pk)  # a chain that found nothing left may have done it already
     assert Campaign.objects.get(pk=campaign.pk).state == CampaignState.DONE  # not paused again by the old 131048
@@ -397,7 +397,7 @@ def test_a_row_in_flight_at_pause_is_refused_by_the_gate_when_it_comes_back(numb
     campaign = make_campaign(number, make_template(number, fake=fake), segment)
     lifecycle.start_campaign(campaign.pk)
     campaign.refresh_from_db()
-    message_id = sending.write_recipient(campaign, Recipient.objects.get(campaign=campaign).pk).message_id
+    message_id = chains.write_recipient(campaign, Recipient.objects.get(campaign=campaign).pk).message_id
     # A run holds its lease while the pause commits (pause cannot withdraw it) ...
     Message.objects.filter(pk=message_id).update(claimed_by="run@node", claimed_until=timezone.now() + timedelta(60))
     lifecycle.pause_campaign(campaign.pk)

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignState, Recipient, RecipientState
-from campaigns.services import lifecycle, sending
+from campaigns.services import chains, lifecycle
 from conversations.models import Contact, MessageStatus
 from devtools import webhook_payloads as simulate
 from tests.support.campaigns import (
@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
 
 def _done(campaign_id: int) -> bool:
-    sending.tick()  # what Beat runs every 5 s
+    chains.tick()  # what Beat runs every 5 s
     return Campaign.objects.get(pk=campaign_id).state == CampaignState.DONE
 
 

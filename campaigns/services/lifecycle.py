@@ -3,7 +3,7 @@
 ``start_campaign`` refuses (``CampaignError``, nothing written) a template mapping that does
 not fit, a segment with nobody to send to, and a business number whose messaging tier is
 too small (unless the operator chose to pace across days). Otherwise it writes every
-recipient in bulk and the send chains start when it commits (``services/sending.py``).
+recipient in bulk and the send chains start when it commits (``services/chains.py``).
 
 Pause and cancel take effect at once for everything not yet in flight: the chains check
 the campaign's state before each recipient, the send gate refuses a campaign message that
@@ -142,7 +142,7 @@ def start_campaign(campaign_id: int, *, now: datetime | None = None) -> StartRes
 
     Refused with ``CampaignError`` (nothing written, nothing sent): a mapping that does not
     fit the template, a segment with nobody to send to, a tier too small."""
-    from campaigns.services.sending import kick
+    from campaigns.services.chains import kick
 
     now = now or timezone.now()
     with transaction.atomic():
@@ -239,7 +239,7 @@ def pause_campaign(campaign_id: int, reason: str = "paused by an operator") -> C
 
 
 def resume_campaign(campaign_id: int) -> Campaign:
-    from campaigns.services.sending import kick
+    from campaigns.services.chains import kick
 
     with transaction.atomic():
         campaign = _locked(campaign_id)
@@ -291,7 +291,7 @@ class RetryResult:
 def retry_failed(campaign_id: int) -> RetryResult:
     """Queue the failed recipients again (each gets a new message; the failed one stays in the
     history). Those Meta asked not to be retried (``BULK_SEND_CODES``) are left alone."""
-    from campaigns.services.sending import kick
+    from campaigns.services.chains import kick
 
     no_retry = [code for code in (131049, 131050) if bulk_action(code) is BulkAction.FAIL_RECIPIENT]
     with transaction.atomic():
