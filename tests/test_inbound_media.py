@@ -44,7 +44,7 @@ def graph_token() -> str:
 
 @pytest.fixture(scope="module")
 def media_worker(django_db_setup, django_db_blocker, media_root):
-    from tests.conftest import clear_broker
+    from tests.support.broker import clear_broker
 
     worker = start_io_worker(env={"MEDIA_ROOT": str(media_root), "MEDIA_MAX_BYTES": str(MAX_BYTES)})
     yield worker

@@ -15,7 +15,7 @@ from conversations.services import media
 from devtools.fake_graph import start_fake_graph
 from devtools.simulator.views import SAMPLE_PHOTO
 from meta_integration.models import MetaAppConfig
-from tests.conftest import purge_project_queues
+from tests.support.broker import purge_project_queues
 
 PHONE_NUMBER_ID = "109876543210988"
 APP_SECRET = "simulator-media-app-secret"
