@@ -13,12 +13,7 @@ from conversations.models import Message
 from devtools import webhook_payloads as simulate
 from tests.support.inbound import URLCONF, WEBHOOK_URL, make_app_config, post_webhook
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _urls(settings):
-    settings.ROOT_URLCONF = URLCONF
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(URLCONF)]
 
 
 def test_the_webhook_is_answered_without_the_browser_middleware(client, broker):
