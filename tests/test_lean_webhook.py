@@ -11,7 +11,7 @@ import pytest
 
 from conversations.models import Message
 from devtools import webhook_payloads as simulate
-from tests.test_inbound_support import URLCONF, WEBHOOK_URL, make_app_config, post_webhook
+from tests.support.inbound import URLCONF, WEBHOOK_URL, make_app_config, post_webhook
 
 pytestmark = pytest.mark.django_db
 
