@@ -33,7 +33,7 @@ from types import MappingProxyType
 from typing import Any
 
 from flows.definitions import FieldError
-from flows.engine import ActionCall, ActionResult
+from flows.engine_types import ActionCall, ActionResult
 from flows.templating import has_placeholders
 
 __all__ = [

@@ -85,7 +85,7 @@ class ReplyCheck(NamedTuple):
 
 
 class ReplyLike(Protocol):
-    """The parts of an inbound message a validator reads (``flows.engine.Inbound`` fits)."""
+    """The parts of an inbound message a validator reads (``flows.engine_types.Inbound`` fits)."""
 
     message_type: str
     text: str | None

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from conversations.models import Contact
 from conversations.services.sending import split_text
-from flows.engine import ActionCall, ActionResult
+from flows.engine_types import ActionCall, ActionResult
 
 from .markets import MarketType
 from .models import Fixture, League, LedgerEntry, Market, Outcome, Ticket, TicketStatus, Wallet

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from flows.conditions import ConditionContext, evaluate, keyword_matches, normalize_text
 from flows.definitions import FlowDefinition, StepDefinition, TransitionDefinition
 from flows.document_format import parse_flow_document
-from flows.engine import (
+from flows.engine import advance
+from flows.engine_types import (
     ActionCall,
     ActionRegistry,
     ActionResult,
@@ -32,7 +33,6 @@ from flows.engine import (
     GlobalCommand,
     Inbound,
     Session,
-    advance,
 )
 from flows.validators import (
     Choice,

@@ -26,7 +26,7 @@ from conversations.models import Contact, Direction, Message
 from devtools import webhook_payloads as simulate
 from flows import actions, services
 from flows.actions import ActionInput, ActionInputError, ActionRegistrationError, InputType
-from flows.engine import ActionCall, ActionResult
+from flows.engine_types import ActionCall, ActionResult
 from flows.models import ContactFlowState, Flow, FlowStep, FlowTransition
 from tests.support.flows import (
     ECHO_FLOW,

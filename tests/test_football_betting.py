@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from conversations.models import Contact
 from devtools import fake_feed
-from flows.engine import ActionCall, ContactView
+from flows.engine_types import ActionCall, ContactView
 from football_data_app import actions
 from football_data_app.feed import parse_fixture, parse_league
 from football_data_app.markets import PREMATCH_BET_IDS, PREMATCH_BET_NAMES, MarketType

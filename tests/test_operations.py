@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from flows import actions, services
-from flows.engine import ActionCall, ActionResult
+from flows.engine_types import ActionCall, ActionResult
 from tests.support.flows import Chat, business, flow_doc, go, step, text_spec
 
 PROCESSING_LOGGER = "flows.services.processing"

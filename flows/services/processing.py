@@ -36,7 +36,8 @@ from conversations.services import consent, delivery, sending
 from conversations.services.delivery import RunInfo
 from flows.actions import registry
 from flows.definitions import thaw
-from flows.engine import ContactView, EngineResult, EngineSettings, Inbound, Session, advance
+from flows.engine import advance
+from flows.engine_types import ContactView, EngineResult, EngineSettings, Inbound, Session
 from flows.models import ContactFlowState, Flow
 from flows.services import trace as flow_trace
 from flows.services.loading import LoadedFlows, cached_flows

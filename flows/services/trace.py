@@ -20,7 +20,7 @@ from typing import Any
 import redis as redis_lib
 from django.conf import settings
 
-from flows.engine import EngineResult
+from flows.engine_types import EngineResult
 
 __all__ = ["MAX_TURNS", "clear_trace", "read_trace", "record_turn", "trace_key"]
 
