@@ -21,13 +21,8 @@ import httpx
 import pytest
 
 from devtools import webhook_payloads as simulate
-from devtools.fake_graph import (
-    FakeConfigError,
-    FakeGraphAPI,
-    Fault,
-    RequestKind,
-    start_fake_graph,
-)
+from devtools.fake_graph import FakeGraphAPI, start_fake_graph
+from devtools.fake_graph_scripting import FakeConfigError, Fault, RequestKind
 from devtools.servers import run_in_thread
 from meta_integration.payloads import parse_webhook
 from meta_integration.signatures import verify_signature

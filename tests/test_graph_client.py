@@ -14,7 +14,7 @@ import httpx
 import pytest
 import respx
 
-from devtools.fake_graph import FaultKind
+from devtools.fake_graph_scripting import FaultKind
 from meta_integration import client
 from meta_integration.errors import ErrorClass
 from meta_integration.message_bodies import build_message

@@ -26,7 +26,7 @@ from conversations.services import delivery
 from conversations.services.sending import send_to_contact
 from conversations.tasks import send_message
 from devtools import webhook_payloads as simulate
-from devtools.fake_graph import FaultKind
+from devtools.fake_graph_scripting import FaultKind
 from tests.support.broker import discard_workers
 from tests.support.outbound import make_config, make_contact, start_io_worker
 from tests.support.waiting import wait_until

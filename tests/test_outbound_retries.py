@@ -11,7 +11,7 @@ from conversations.services.delivery import Result
 from conversations.services.sending import send_to_contact
 from conversations.tasks import send_message
 from devtools import webhook_payloads as simulate
-from devtools.fake_graph import FaultKind
+from devtools.fake_graph_scripting import FaultKind
 from meta_integration.errors import ErrorClass
 from meta_integration.retry_policy import attempt_limit, backoff_seconds, should_retry
 from tests.support.outbound import make_config, make_contact
