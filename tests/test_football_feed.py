@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from devtools import fake_feed
+from devtools import fake_feed, fake_feed_goal_model
 from football_data_app.feed import (
     FixtureStatus,
     parse_envelope,
@@ -711,7 +711,7 @@ def test_generated_odds_cover_every_market_and_normalise():
 def test_generated_prices_follow_the_goal_model():
     # The fixture with the strongest home side is priced shorter on Home than the weakest.
     items = fake_feed.fixture_items(40, [39], seed=5)
-    strength = {i["fixture"]["id"]: fake_feed.goal_expectations(i["fixture"]["id"], 5)
+    strength = {i["fixture"]["id"]: fake_feed_goal_model.goal_expectations(i["fixture"]["id"], 5)
                 for i in items}  # fmt: skip
     strongest = max(items, key=lambda i: strength[i["fixture"]["id"]][0] - strength[i["fixture"]["id"]][1])
     weakest = min(items, key=lambda i: strength[i["fixture"]["id"]][0] - strength[i["fixture"]["id"]][1])
