@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from whatsappcrm_backend.json_shape import join_path
+from json_shape import join_path
 
 from .feed_fields import (
     FeedError,

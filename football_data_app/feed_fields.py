@@ -1,6 +1,6 @@
 """The field readers every API-Football parser uses, and :class:`FeedError`.
 
-The object/list checks and field paths are ``whatsappcrm_backend.json_shape``'s (shared with
+The object/list checks and field paths are ``json_shape``'s (shared with
 the webhook parser and the message-body checks); the readers here add the feed's own types.
 
 Each reader checks one value's type and returns it converted, or raises :class:`FeedError`
@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, cast
 
-from whatsappcrm_backend.json_shape import expect_list, expect_object, join_path, type_name
+from json_shape import expect_list, expect_object, join_path, type_name
 
 _T = TypeVar("_T")
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
-from whatsappcrm_backend.json_shape import brief, expect_list, expect_object, join_path, json_kind
+from json_shape import brief, expect_list, expect_object, join_path, json_kind
 
 __all__ = [
     "SPEC_TYPES",
@@ -94,7 +94,7 @@ class OutboundValidationError(ValueError):
 
 
 # --------------------------------------------------------------------------------------
-# Validation helpers (the JSON shape checks are whatsappcrm_backend.json_shape's)
+# Validation helpers (the JSON shape checks are json_shape's)
 # --------------------------------------------------------------------------------------
 
 

@@ -1,11 +1,11 @@
-"""whatsappcrm_backend/json_shape.py: the one JSON shape kit of the webhook parser, the
+"""json_shape.py: the one JSON shape kit of the webhook parser, the
 message-body checks and the football feed. Each checker raises the caller's own error."""
 
 from __future__ import annotations
 
 import pytest
 
-from whatsappcrm_backend.json_shape import brief, expect_list, expect_object, join_path, json_kind, type_name
+from json_shape import brief, expect_list, expect_object, join_path, json_kind, type_name
 
 
 class CallerError(ValueError):

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from json_shape import brief, json_kind
 from meta_integration.payloads.errors import ApiError, _parse_errors
 from meta_integration.payloads.fields import (
     MESSAGES_FIELD,
@@ -24,7 +25,6 @@ from meta_integration.payloads.fields import (
 from meta_integration.payloads.messages import InboundMessage
 from meta_integration.payloads.preferences import UserPreference
 from meta_integration.payloads.statuses import StatusUpdate
-from whatsappcrm_backend.json_shape import brief, json_kind
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

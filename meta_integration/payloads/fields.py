@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from whatsappcrm_backend.json_shape import brief, expect_list, expect_object
+from json_shape import brief, expect_list, expect_object
 
 WABA_OBJECT = "whatsapp_business_account"
 """The only ``object`` value a WhatsApp Business Account webhook carries."""
@@ -48,7 +48,7 @@ class PayloadError(ValueError):
 
 # --------------------------------------------------------------------------------------
 # Small, total helpers: each either returns a well-typed value or raises PayloadError
-# (the shape checks themselves are whatsappcrm_backend.json_shape's, shared with the
+# (the shape checks themselves are json_shape's, shared with the
 # message-body checks and the football feed).
 # Booleans are excluded from numbers on purpose (``True`` is an ``int`` in Python).
 # --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from json_shape import brief, json_kind
 from meta_integration.payloads.fields import (
     PayloadError,
     _float_or_none,
@@ -23,7 +24,6 @@ from meta_integration.payloads.fields import (
     _opt_str,
     _req_str,
 )
-from whatsappcrm_backend.json_shape import brief, json_kind
 
 
 class MessageType(StrEnum):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from json_shape import brief, json_kind
 from meta_integration.payloads.errors import ApiError, _parse_errors
 from meta_integration.payloads.fields import (
     PayloadError,
@@ -39,7 +40,6 @@ from meta_integration.payloads.message_content import (
     SystemEvent,
     TemplateButton,
 )
-from whatsappcrm_backend.json_shape import brief, json_kind
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

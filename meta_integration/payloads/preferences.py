@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from json_shape import brief
 from meta_integration.payloads.fields import (
     MARKETING_CATEGORY,
     PayloadError,
@@ -20,7 +21,6 @@ from meta_integration.payloads.fields import (
     _timestamp,
     is_wa_id,
 )
-from whatsappcrm_backend.json_shape import brief
 
 
 class PreferenceValue(StrEnum):

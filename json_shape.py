@@ -6,7 +6,9 @@ taking the path of the culprit and the reason, e.g. ``OutboundValidationError``)
 parser keeps its own exception and its callers keep catching it, while the words ("expected
 an object, got string", ``entry[0].changes``) are written once.
 
-Pure module: no Django, no I/O.
+Pure module: no Django, no I/O. It sits at the top of the tree, outside every package,
+because importing anything under ``whatsappcrm_backend`` loads the Celery app and with it
+Django, and the fake servers must run as plain processes (tests/test_fake_graph.py).
 """
 
 from __future__ import annotations
