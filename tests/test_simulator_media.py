@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from django.urls import reverse
+from django.contrib import admin
+from django.urls import include, path, reverse
 
 from conversations.models import MediaStatus, Message
 from conversations.services import media
@@ -21,6 +22,16 @@ PHONE_NUMBER_ID = "109876543210988"
 APP_SECRET = "simulator-media-app-secret"
 ACCESS_TOKEN = "simulator-media-access-token"
 USER = "263771119999"
+
+# Its own urlconf, as tests/test_simulator.py: the project's mounts the simulator only when
+# DEBUG was on at import, which depends on what ran before in the session.
+urlpatterns = [
+    path("", include("meta_integration.urls")),
+    path("simulator/", include("devtools.simulator.urls")),
+    path("conversations/", include("conversations.urls")),
+    path("admin/", admin.site.urls),
+]
+pytestmark = pytest.mark.urls(__name__)
 
 
 @pytest.fixture(scope="module")

@@ -151,13 +151,19 @@ def write_recipient(campaign: Campaign, recipient_id: int) -> Written:
     """Write the recipient's template and link it, in one transaction guarded by the row's state."""
     now = timezone.now()
     with transaction.atomic():
+        if not Campaign.objects.filter(pk=campaign.pk, state=CampaignState.RUNNING).exists():
+            return Written(None, stop=True)
+        # The guard names only the recipient's own columns. With a condition on the campaign
+        # (a join), Django writes ``WHERE id IN (SELECT ...)`` and PostgreSQL, re-checking a row
+        # that a concurrent run had just moved to written, keeps the subquery's old answer: two
+        # runs of one chain (its Redis lease lost with a restart) both wrote the recipient and
+        # it got the template twice (tests/test_campaign_redis_restart.py). A pause that
+        # commits after the check above is caught by the send gate before any request.
         taken = Recipient.objects.filter(
             pk=recipient_id, state=RecipientState.QUEUED, message__isnull=True,
-            campaign__state=CampaignState.RUNNING,
         ).update(state=RecipientState.WRITTEN, updated_at=now)
         if not taken:
-            running = Campaign.objects.filter(pk=campaign.pk, state=CampaignState.RUNNING).exists()
-            return Written(None, stop=not running)
+            return Written(None)
         recipient = Recipient.objects.select_related("contact").get(pk=recipient_id)
         contact = recipient.contact
         if contact.marketing_opt_out or contact.blocked:
