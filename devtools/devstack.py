@@ -68,7 +68,14 @@ class Stack:
             except subprocess.TimeoutExpired:
                 pass
             _signal_group(child.process, signal.SIGKILL)  # whatever is left of its group
-            child.process.wait()
+            if child.process.poll() is None:
+                # Not in the group it was started in any more: kill it by its own pid, and
+                # never wait without a bound (a Ctrl-C that hangs is worse than a leftover).
+                child.process.kill()
+            try:
+                child.process.wait(5.0)
+            except subprocess.TimeoutExpired:
+                print(f"[devstack] {child.name} (pid {child.process.pid}) did not exit after SIGKILL", flush=True)
 
     def watch(self) -> int:
         """Block until a child dies (returns its code) or we are asked to stop."""
