@@ -13,7 +13,6 @@ Same Selenium setup as test_simulator_browser.py (Debian chromium + chromium-dri
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -28,15 +27,9 @@ from devtools import webhook_payloads as simulate
 from devtools.fake_graph import start_fake_graph
 from inbox.models import CannedResponse
 from meta_integration.models import MetaAppConfig
+from tests.support.browser import chromium, needs_chromium
 from tests.support.inbox import BET_SETTLED, hand_over, inbound, make_template, make_user
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-CHROMIUM_ARGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1400,1000",
-)
 PHONE_NUMBER_ID = "108877665544399"
 OTHER_PHONE_NUMBER_ID = "108877665544311"
 APP_SECRET = "inbox-browser-app-secret"
@@ -47,28 +40,14 @@ WA_ID = "263771234500"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.workers,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="no Chromium binary installed (Debian: apt-get install chromium chromium-driver)",
-    ),
+    needs_chromium,
 ]
 
 
 @pytest.fixture
 def driver() -> Iterator:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    if not Path(CHROMEDRIVER).exists():
-        pytest.fail(f"Chromium is installed but {CHROMEDRIVER} is not: apt-get install chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in CHROMIUM_ARGS:
-        options.add_argument(arg)
-    browser = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    browser.set_page_load_timeout(30)
-    yield browser
-    browser.quit()
+    with chromium("1400,1000") as browser:
+        yield browser
 
 
 _diagnostics: dict = {}

@@ -12,7 +12,6 @@ only when no Chromium binary is installed.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from django.urls import include, path
 
 from devtools.fake_graph import start_fake_graph
 from meta_integration.models import MetaAppConfig
+from tests.support.browser import chromium, needs_chromium
 
 urlpatterns = [
     path("", include("meta_integration.urls")),
@@ -31,13 +31,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-CHROMIUM_ARGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1200,900",
-)
 PHONE_NUMBER_ID = "108877665544332"
 APP_SECRET = "browser-test-app-secret"
 ACCESS_TOKEN = "browser-test-access-token"
@@ -47,28 +40,14 @@ pytestmark = [
     pytest.mark.urls(__name__),
     pytest.mark.browser,
     pytest.mark.workers,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="no Chromium binary installed (Debian: apt-get install chromium chromium-driver)",
-    ),
+    needs_chromium,
 ]
 
 
 @pytest.fixture
 def driver() -> Iterator:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    if not Path(CHROMEDRIVER).exists():
-        pytest.fail(f"Chromium is installed but {CHROMEDRIVER} is not: apt-get install chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in CHROMIUM_ARGS:
-        options.add_argument(arg)
-    browser = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    browser.set_page_load_timeout(30)
-    yield browser
-    browser.quit()
+    with chromium("1200,900") as browser:
+        yield browser
 
 
 @pytest.fixture
