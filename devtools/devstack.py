@@ -10,6 +10,7 @@ SIGTERM) stops every child; nothing is left running.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
 import signal
 import socket
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
+    # `kill -USR1 <launcher>` prints where it is (a stop that hangs can be diagnosed).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         prepare_database(seed=not args.no_seed, reset=args.reset)
         web_url = env["DEVSTACK_WEB_URL"]

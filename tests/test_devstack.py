@@ -48,6 +48,7 @@ class RunningStack:
     addresses: dict[str, str] = field(default_factory=dict)
     seen: dict[int, psutil.Process] = field(default_factory=dict)
     commands: dict[int, str] = field(default_factory=dict)  # read while alive, for messages
+    hung: str = ""  # what was still running when Ctrl-C did not stop the launcher in time
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -104,6 +105,9 @@ def stop_stack(stack: RunningStack) -> int | None:
         try:
             stack.process.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
+            stack.process.send_signal(signal.SIGUSR1)  # the launcher's stacks into its log
+            time.sleep(1.0)
+            stack.hung = _describe_tree(stack)
             stack.process.kill()
             stack.process.wait()
     return stack.process.returncode
@@ -171,7 +175,7 @@ def wait_for_reply(stack: RunningStack, wa_id: str, since: int = 0) -> dict:
 
 def assert_stopped_cleanly(stack: RunningStack) -> None:
     code = stop_stack(stack)
-    assert code == 0, f"the launcher exited with {code}:\n{stack.log()[-3000:]}"
+    assert code == 0, f"the launcher exited with {code}:\n{stack.hung}\n{stack.log()[-6000:]}"
     commands = sorted(command[:100] for command in stack.commands.values())
     for expected in ("redis-server", "devtools.servers graph", "gunicorn", "--pool=gevent", "--pool=prefork", " beat "):
         assert any(expected in command for command in commands), f"no {expected!r} child seen in {commands}"
@@ -179,6 +183,16 @@ def assert_stopped_cleanly(stack: RunningStack) -> None:
     port = int(stack.addresses["redis"].rsplit(":", 1)[1].split("/", 1)[0])
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
+
+
+def _describe_tree(stack: RunningStack) -> str:
+    lines = []
+    for proc in [psutil.Process(stack.process.pid), *stack.seen.values()]:
+        try:
+            lines.append(f"{proc.pid} {proc.status()} {stack.commands.get(proc.pid, _command(proc))[:120]}")
+        except psutil.Error:
+            pass
+    return "\n".join(lines)
 
 
 def _command(proc: psutil.Process) -> str:
