@@ -165,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
+    # Ctrl-C must stop the stack even when the parent ignored SIGINT: an ignored signal stays
+    # ignored across exec (a shell's background job, a test runner), and Python then never
+    # installs its KeyboardInterrupt handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # `kill -USR1 <launcher>` prints where it is (a stop that hangs can be diagnosed).
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
