@@ -15,6 +15,7 @@ from campaigns.models import Campaign, CampaignState, Recipient, Segment
 from campaigns.services import lifecycle
 from campaigns.services.progress import failed_recipients, progress
 from campaigns.services.segments import segment_counts, validate_field_name
+from whatsappcrm_backend.admin_permissions import CannotAdd
 
 
 @admin.register(Segment)
@@ -165,7 +166,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(Recipient)
-class RecipientAdmin(admin.ModelAdmin):
+class RecipientAdmin(CannotAdd, admin.ModelAdmin):
     list_display = ("campaign", "contact", "state", "message_status", "error")
     list_filter = ("state", "campaign")
     raw_id_fields = ("contact", "message")
@@ -177,6 +178,3 @@ class RecipientAdmin(admin.ModelAdmin):
             return "-"
         code = f" ({obj.message.error_code})" if obj.message.error_code else ""
         return f"{obj.message.status}{code}"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False

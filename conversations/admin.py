@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString
 
 from conversations.admin_labels import ContactLabelsAdmin
 from conversations.models import Contact, Direction, Message, MessageStatus, StatusEvent
+from whatsappcrm_backend.admin_permissions import CannotAdd, CannotChange
 
 TIMELINE_LENGTH = 200
 
@@ -157,7 +158,7 @@ class ContactAdmin(ContactLabelsAdmin):  # labels: column, filter, bulk add/remo
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(CannotAdd, admin.ModelAdmin):
     """The message history. No "add": a message written here would skip the validation every
     send goes through and fail minutes later; operators send from the API
     (``conversations.api``), which uses ``send_to_contact`` like the bot."""
@@ -173,9 +174,6 @@ class MessageAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "processed_at", "sent_at", "status_at", "timestamp", "wamid", "reply_to_wamid",
                        "attempts")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
     @admin.display(description="message")
     def short_text(self, obj: Message) -> str:
         text = describe(obj)
@@ -183,18 +181,12 @@ class MessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(StatusEvent)
-class StatusEventAdmin(admin.ModelAdmin):
+class StatusEventAdmin(CannotAdd, CannotChange, admin.ModelAdmin):
     """Read-only record of status webhooks; unapplied ones wait for their message's wamid."""
 
     list_display = ("timestamp", "wamid", "status", "recipient_id", "applied", "received_at")
     list_filter = ("status", "applied")
     search_fields = ("wamid", "recipient_id")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 from conversations import (  # noqa: E402  (each registers its admin pages)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
 from conversations.models import MediaStatus, MessageMedia
+from whatsappcrm_backend.admin_permissions import CannotAdd, CannotChange
 
 
 @admin.register(MessageMedia)
-class MessageMediaAdmin(admin.ModelAdmin):
+class MessageMediaAdmin(CannotAdd, CannotChange, admin.ModelAdmin):
     """Read-only: rows are written by the download task."""
 
     list_display = ("message_id", "message_type", "mime_type", "size", "status", "error", "created_at", "open")
@@ -33,9 +31,3 @@ class MessageMediaAdmin(admin.ModelAdmin):
         if obj.status != MediaStatus.STORED:
             return "-"
         return format_html('<a href="{}">open</a>', reverse("conversations:media", args=[obj.message_id]))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -24,6 +24,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from whatsappcrm_backend.admin_permissions import CannotAdd, CannotChange, CannotDelete
+
 from .models import (
     ApiFootballAccount,
     Bet,
@@ -99,7 +101,7 @@ class ApiFootballAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(CannotAdd, CannotChange, admin.ModelAdmin):
     list_display = [
         "started_at",
         "kind",
@@ -114,12 +116,6 @@ class SyncRunAdmin(admin.ModelAdmin):
     ]
     list_filter = ["kind", "status"]
     date_hierarchy = "started_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # --------------------------------------------------------------------------- football data
@@ -180,18 +176,12 @@ class FixtureActionForm(ActionForm):
     reason = forms.CharField(required=False, label="Void reason")
 
 
-class MarketInline(admin.TabularInline):
+class MarketInline(CannotAdd, CannotDelete, admin.TabularInline):
     model = Market
     extra = 0
     fields = ["bookmaker", "market_type", "is_live", "suspended", "outcome_count", "open_link"]
     readonly_fields = ["bookmaker", "market_type", "is_live", "outcome_count", "open_link"]
     show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="selections")
     def outcome_count(self, market: Market) -> int:
@@ -294,21 +284,16 @@ class BookmakerAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
-class OutcomeInline(admin.TabularInline):
+class OutcomeInline(CannotAdd, CannotDelete, admin.TabularInline):
     model = Outcome
     extra = 0
     fields = ["key", "odds", "active", "suspended", "result", "refreshed_at"]
     readonly_fields = ["key", "odds", "result", "refreshed_at"]
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Market)
-class MarketAdmin(admin.ModelAdmin):
+class MarketAdmin(CannotAdd, CannotDelete, admin.ModelAdmin):
+    # bets refer to outcomes: markets are deactivated, never deleted
     list_display = ["fixture", "bookmaker", "market_type", "is_live", "suspended", "refreshed_at"]
     list_filter = ["market_type", "is_live", "suspended", "bookmaker"]
     list_select_related = ["fixture__home_team", "fixture__away_team", "bookmaker"]
@@ -317,12 +302,6 @@ class MarketAdmin(admin.ModelAdmin):
                        "refreshed_at"]  # fmt: skip
     inlines = [OutcomeInline]
     actions = ["suspend", "resume"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # bets refer to outcomes: markets are deactivated, never deleted
 
     @admin.action(description="Suspend betting on these markets")
     def suspend(self, request: HttpRequest, queryset: QuerySet[Market]) -> None:
@@ -343,22 +322,17 @@ class WalletActionForm(ActionForm):
     reference = forms.CharField(required=False, widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex)
 
 
-class LedgerInline(admin.TabularInline):
+class LedgerInline(CannotAdd, CannotDelete, admin.TabularInline):
     model = LedgerEntry
     extra = 0
     fields = ["created_at", "kind", "amount", "balance_after", "reference", "ticket", "note", "created_by"]
     readonly_fields = fields
     ordering = ["-created_at", "-id"]
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Wallet)
-class WalletAdmin(admin.ModelAdmin):
+class WalletAdmin(CannotAdd, CannotDelete, admin.ModelAdmin):
+    # a wallet is created for a contact the first time they bet or are credited
     list_display = ["contact", "balance", "currency", "ledger_check", "updated_at"]
     search_fields = ["contact__wa_id", "contact__name", "contact__profile_name"]
     list_select_related = ["contact"]
@@ -367,12 +341,6 @@ class WalletAdmin(admin.ModelAdmin):
     inlines = [LedgerInline]
     action_form = WalletActionForm
     actions = ["deposit", "adjust"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # a wallet is created for a contact the first time they bet or are credited
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="ledger")
     def ledger_check(self, wallet: Wallet) -> str:
@@ -415,34 +383,19 @@ class WalletAdmin(admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(CannotAdd, CannotChange, CannotDelete, admin.ModelAdmin):
     list_display = ["created_at", "wallet", "kind", "amount", "balance_after", "reference", "created_by"]
     list_filter = ["kind"]
     search_fields = ["reference", "wallet__contact__wa_id", "note"]
     list_select_related = ["wallet__contact"]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class BetInline(admin.TabularInline):
+class BetInline(CannotAdd, CannotDelete, admin.TabularInline):
     model = Bet
     extra = 0
     fields = ["fixture", "selection", "odds", "result", "outcome"]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class TicketStateFilter(admin.SimpleListFilter):
@@ -459,7 +412,7 @@ class TicketStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(CannotAdd, CannotDelete, admin.ModelAdmin):
     list_display = ["id", "wallet", "kind", "stake", "total_odds", "potential_payout", "status", "payout",
                     "placed_at", "settled_at", "notified_at"]  # fmt: skip
     list_filter = ["status", "kind", TicketStateFilter]
@@ -468,9 +421,3 @@ class TicketAdmin(admin.ModelAdmin):
     date_hierarchy = "placed_at"
     readonly_fields = [f.name for f in Ticket._meta.fields]
     inlines = [BetInline]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

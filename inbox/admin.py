@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from inbox.models import AuditEvent, CannedResponse
+from whatsappcrm_backend.admin_permissions import CannotAdd, CannotChange, CannotDelete
 
 
 @admin.register(CannedResponse)
@@ -17,19 +15,10 @@ class CannedResponseAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(CannotAdd, CannotChange, CannotDelete, admin.ModelAdmin):
     """Every inbox action: who, what, when. Read-only: the record is the point."""
 
     list_display = ("created_at", "actor_name", "action", "detail", "conversation")
     list_filter = ("action", "created_at")
     search_fields = ("actor_name", "detail", "conversation__contact__wa_id")
     list_select_related = ("conversation__contact", "conversation__app_config")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -18,6 +18,7 @@ from django.utils.html import format_html
 
 from meta_integration.models import MessageTemplate, MetaAppConfig, WebhookEvent
 from meta_integration.templates_sync import TemplateSyncError, sync_templates
+from whatsappcrm_backend.admin_permissions import CannotAdd, CannotChange, CannotDelete
 
 SECRET_FIELDS = ("access_token", "app_secret")
 
@@ -88,7 +89,7 @@ def sync_numbers(request: HttpRequest, configs: QuerySet[MetaAppConfig]) -> None
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(admin.ModelAdmin):
+class MessageTemplateAdmin(CannotAdd, CannotChange, CannotDelete, admin.ModelAdmin):
     """Read-only: templates are written in WhatsApp Manager and synced from Meta."""
 
     list_display = ("name", "language", "category", "status", "variables", "app_config", "synced_at")
@@ -132,18 +133,9 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             sync_numbers(request, MetaAppConfig.objects.filter(is_active=True).exclude(waba_id=""))
         return HttpResponseRedirect(reverse("admin:meta_integration_messagetemplate_changelist"))
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(CannotAdd, CannotChange, admin.ModelAdmin):
     """Read-only: the log is evidence of what Meta sent, not something to edit."""
 
     list_display = ("received_at", "app_config", "message_count", "status_count", "summary")
@@ -158,9 +150,3 @@ class WebhookEventAdmin(admin.ModelAdmin):
     def pretty_payload(self, obj: WebhookEvent) -> str:
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>",
                            json.dumps(obj.payload, indent=2, ensure_ascii=False))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
