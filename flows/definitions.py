@@ -1,14 +1,7 @@
 """Flow definitions: the typed records the engine runs, and the JSON document format.
 
 A flow is stored in the database (Flow / FlowStep / FlowTransition rows) and exported or
-imported as a JSON document::
-
-    {"version": 1, "flows": [{
-        "name": "profile", "description": "...", "active": true,
-        "trigger_keywords": ["profile"],
-        "steps": [{"name": "ask_name", "type": "question", "entry": true, "config": {...}}],
-        "transitions": [{"from": "ask_name", "to": "ask_email", "order": 0,
-                         "condition": {"type": "always"}}]}]}
+imported as a JSON document (its shape is shown in :mod:`flows.document_format`).
 
 The dataclasses mirror those rows one-to-one (a step's ``config`` and a transition's
 ``condition`` are JSON columns) so the Django layer maps rows <-> records without logic.
