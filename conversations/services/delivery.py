@@ -72,11 +72,14 @@ __all__ = [
     "MAX_TOKEN_WAIT",
     "PREVIOUS_PART_FAILED",
     "SEND_TASK",
+    "Claimed",
     "Outcome",
     "Result",
     "RunInfo",
     "SendGate",
     "callback_data",
+    "claim_columns",
+    "claimed_reply",
     "deliver",
     "enqueue_send",
     "is_bulk",
@@ -284,6 +287,28 @@ RETURNING id, contact_id, app_config_id, attempts, content, group_id, part_index
   ),
   sent_by
 """
+
+
+Claimed = _Claimed
+
+
+def claim_columns(run: RunInfo, now: datetime) -> dict[str, Any]:
+    """What ``_CLAIM_SQL`` writes, for a reply inserted already claimed by the run that
+    sends it next (``flows.process_message``, under the contact's lock, when no earlier reply
+    of the chain is pending): the attempt counted and the lease taken by the INSERT."""
+    return {"attempts": 1, "claimed_by": run.label, "claimed_until": now + timedelta(seconds=_lease_seconds())}
+
+
+def claimed_reply(message: Message, to: str, last_inbound_at: datetime | None) -> _Claimed:
+    """The claim of a row written with ``claim_columns`` (what ``_claim`` would have loaded).
+    ``last_inbound_at`` may be older than the contact's latest message (a message being
+    answered): the window check is then only stricter."""
+    return _Claimed(
+        id=message.pk, contact_id=message.contact_id, app_config_id=message.app_config_id,
+        attempts=message.attempts, spec=message.content if isinstance(message.content, dict) else {},
+        group_id=message.group_id, part_index=message.part_index, parts_total=message.parts_total,
+        send_after=message.send_after, to=to, last_inbound_at=last_inbound_at, sent_by=message.sent_by or "",
+    )
 
 
 def _as_datetime(value: Any) -> datetime | None:
@@ -570,17 +595,21 @@ def _part_countdown(previous_send_after: datetime | None, send_after: datetime |
     return max(gap, (send_after - now).total_seconds())
 
 
-def send_chain(message_id: int, run: RunInfo | None = None) -> Outcome:
+def send_chain(message_id: int, run: RunInfo | None = None, claimed: _Claimed | None = None) -> Outcome:
     """Send ``message_id`` and then, in order, what follows it in its contact's chain.
 
     Parts due now are sent back to back in this run; a part with a gap, a retry or a refused
     token goes to ``conversations.send_message`` with a countdown, so no worker slot waits.
+    ``claimed``: ``message_id`` was written already claimed by ``run`` (``claimed_reply``).
     Returns the last outcome.
     """
     run = run or RunInfo.current()
     outcome = Outcome(Result.MISSING, message_id)
     for _ in range(CHAIN_INLINE_LIMIT):
-        outcome, claimed = _deliver(message_id, run)
+        if claimed is not None and claimed.id == message_id:
+            outcome = _send_claimed(claimed, run, timezone.now())
+        else:
+            outcome, claimed = _deliver(message_id, run)
         if outcome.reschedule:
             _enqueue_send(outcome.message_id, outcome.delay, low=outcome.low_priority)
             return outcome
