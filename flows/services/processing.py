@@ -43,7 +43,7 @@ from flows.engine_types import ContactView, EngineResult, EngineSettings, Inboun
 from flows.models import ContactFlowState, Flow
 from flows.services import trace as flow_trace
 from flows.services.loading import LoadedFlows, cached_flows
-from flows.services.sessions import last_session_expired, lock_contact, session_timeout
+from flows.services.sessions import last_session_expired, lock_contact, lock_contact_sql, session_timeout
 from meta_integration.models import MessageTemplate
 from whatsappcrm_backend import rows
 
@@ -313,9 +313,9 @@ def process_inbound(message_id: int, contact_id: int | None = None, run: RunInfo
     outgoing: list[_Reply] = []
 
     with transaction.atomic():
-        lock_contact(contact_id)
-        # Marked processed as they are read: the mark commits with this run's replies or not at all.
-        pending, contact = _take_unprocessed(contact_id, message_id)
+        # Under the contact's lock; marked processed as they are read: the mark commits with
+        # this run's replies or not at all.
+        pending, contact = _lock_and_take_unprocessed(contact_id, message_id)
         if not pending or contact is None:
             return ProcessResult()
         loaded = cached_flows((contact.flows_count, contact.flows_updated))
@@ -418,23 +418,31 @@ def _sql(template: str, **extra: str) -> str:
     )
 
 
-def _take_unprocessed(contact_id: int, message_id: int) -> tuple[list[Message], Contact | None]:
-    """Mark processed and return the contact's inbound messages up to ``message_id`` to its
-    business number not processed yet, oldest first (not one given up on, ``failed``: that
-    stays for operators), and the contact as ``_contact_with_session`` loads it. Call it under
-    the contact's lock, in the run's transaction: the mark commits with the run's replies.
-    One statement on PostgreSQL (the UPDATE as a data-modifying CTE), two elsewhere."""
+def _lock_and_take_unprocessed(contact_id: int, message_id: int) -> tuple[list[Message], Contact | None]:
+    """Take the contact's lock, then mark processed and return the contact's inbound messages
+    up to ``message_id`` to its business number not processed yet, oldest first (not one
+    given up on, ``failed``: that stays for operators), and the contact as
+    ``_contact_with_session`` loads it. Call it in the run's transaction.
+
+    On PostgreSQL one round trip: the lock and the read as two statements of one query (the
+    second takes its snapshot after the lock is held), the read's UPDATE a data-modifying CTE.
+    """
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     params = [now, contact_id, message_id, Direction.INBOUND.value, MessageStatus.RECEIVED.value, message_id]
     if connection.vendor != "postgresql":
+        lock_contact(contact_id)
         with connection.cursor() as cursor:
             same = "IS" if connection.vendor == "sqlite" else "IS NOT DISTINCT FROM"
             cursor.execute(_sql(_TAKE_UNPROCESSED_SQL, same=same), params)
             taken = _in_arrival_order([rows.from_row(Message, row) for row in cursor.fetchall()])
         return taken, (_contact_with_session(contact_id, taken[-1].app_config_id) if taken else None)
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("the contact's lock must be taken inside transaction.atomic()")
+    lock_sql, lock_params = lock_contact_sql(contact_id)
     with connection.cursor() as cursor:
-        cursor.execute(_sql(_TAKE_WITH_CONTACT_SQL),
-                       [*params, Direction.OUTBOUND.value, MessageStatus.PENDING.value])
+        cursor.execute(f"{lock_sql};\n{_sql(_TAKE_WITH_CONTACT_SQL)}",
+                       [*lock_params, *params, Direction.OUTBOUND.value, MessageStatus.PENDING.value])
+        cursor.nextset()  # past the lock's row
         found = cursor.fetchall()
     if not found:
         return [], None
