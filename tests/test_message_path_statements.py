@@ -54,8 +54,9 @@ def warm(client, broker):
 # BEGIN, contacts upsert (INSERT ... ON CONFLICT DO UPDATE RETURNING), messages insert
 # (INSERT ... ON CONFLICT (wamid) DO NOTHING RETURNING), COMMIT. No config lookup (cached),
 # no audit row, no savepoints, no existence check. On PostgreSQL the upsert and the insert
-# are one statement (the upsert as a data-modifying CTE); SQLite has no such CTE.
-WEBHOOK_ONE_TEXT = 3 if connection.vendor == "postgresql" else 4
+# are one statement (the upsert as a data-modifying CTE; SQLite has no such CTE), and one
+# statement is atomic without BEGIN/COMMIT, so it runs in autocommit and the enqueue follows it.
+WEBHOOK_ONE_TEXT = 1 if connection.vendor == "postgresql" else 4
 # The message's UPDATE (forward only, one statement whatever the status) and the event's
 # INSERT; no BEGIN/COMMIT for a POST of statuses only. On PostgreSQL the two are one
 # statement (the UPDATE as a data-modifying CTE); SQLite has no such CTE.
