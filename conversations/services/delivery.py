@@ -43,7 +43,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -127,6 +127,7 @@ class Outcome:
     wamid: str | None = None
     error: str = ""
     low_priority: bool = False  # a bulk send: rescheduled at LOW priority
+    following: Any = field(default=None, repr=False, compare=False)  # the chain's next row, if looked up
 
     @property
     def reschedule(self) -> bool:
@@ -389,16 +390,40 @@ def record_accepted(message_id: int, wamid: str) -> bool:
     """Store Meta's acceptance of a pending row (one UPDATE) and apply statuses that raced
     ahead of it. ``status_at`` stays empty: Meta's own "sent" webhook fills in its time.
     Returns False if the row was not pending any more."""
+    return _record_accepted(message_id, wamid, None)[0]
+
+
+_NOT_LOOKED = object()  # _record_accepted did not look for the chain's next row
+
+
+def _record_accepted(message_id: int, wamid: str, chain: _Claimed | None) -> tuple[bool, Any]:
+    """``record_accepted``; with ``chain`` (the row just sent) also the chain's next row, as
+    ``_NEXT_IN_CHAIN_SQL`` returns it, else ``_NOT_LOOKED``.
+
+    On PostgreSQL in autocommit, both go in one round trip as ``UPDATE; COMMIT; SELECT``: the
+    explicit COMMIT ends the UPDATE's implicit transaction before the SELECT takes its
+    snapshot, which is what ``_next_in_chain``'s no-lost-wake-up argument needs (the finished
+    row committed before the look for the next). Inside a transaction, two statements."""
+    mark_params = [wamid, timezone.now(), message_id, wamid, False]
+    following: Any = _NOT_LOOKED
     with connection.cursor() as cursor:
-        cursor.execute(_MARK_SENT_SQL, [wamid, timezone.now(), message_id, wamid, False])
-        row = cursor.fetchone()
+        if chain is not None and connection.vendor == "postgresql" and not connection.in_atomic_block:
+            next_sql, next_params = _next_in_chain_sql(chain)
+            cursor.execute(f"{_MARK_SENT_SQL};\nCOMMIT;\n{next_sql}", [*mark_params, *next_params])
+            row = cursor.fetchone()
+            cursor.nextset()  # the COMMIT
+            cursor.nextset()
+            following = cursor.fetchone()
+        else:
+            cursor.execute(_MARK_SENT_SQL, mark_params)
+            row = cursor.fetchone()
     if row is None:
         logger.warning("message %s: accepted by Meta as %s but no longer pending", message_id, wamid)
-        return False
+        return False, following
     if row[0]:
         with transaction.atomic():
             apply_pending_status_events(wamid)
-    return True
+    return True, following
 
 
 def _mark_failed(
@@ -516,8 +541,8 @@ def _send_claimed(message: _Claimed, run: RunInfo, now: datetime) -> Outcome:
         return _after_failure(message, run, config, exc, now)
     # Any other exception (a time limit inside the request) leaves the lease: the outcome is
     # unknown, and the status webhook or the lease's expiry decides.
-    record_accepted(message.id, accepted.wamid)
-    return Outcome(Result.SENT, message.id, wamid=accepted.wamid)
+    _, following = _record_accepted(message.id, accepted.wamid, message)
+    return Outcome(Result.SENT, message.id, wamid=accepted.wamid, following=following)
 
 
 def _after_failure(
@@ -557,11 +582,20 @@ def _next_in_chain(message: _Claimed) -> tuple[int, float] | None:
 
     Runs after ``message`` was committed as finished, so a reply written meanwhile is seen
     here or sees ``message`` finished in its own claim (no lost wake-up)."""
+    with connection.cursor() as cursor:  # SQL: compiling it with the ORM cost more than running it
+        cursor.execute(*_next_in_chain_sql(message))
+        row = cursor.fetchone()
+    return _following(message, row)
+
+
+def _next_in_chain_sql(message: _Claimed) -> tuple[str, list[Any]]:
     on_number = "app_config_id IS NULL" if message.app_config_id is None else "app_config_id = %s"
     params = [message.contact_id, *([] if message.app_config_id is None else [message.app_config_id]), message.id]
-    with connection.cursor() as cursor:  # SQL: compiling it with the ORM cost more than running it
-        cursor.execute(_NEXT_IN_CHAIN_SQL.format(on_number=on_number), params)
-        row = cursor.fetchone()
+    return _NEXT_IN_CHAIN_SQL.format(on_number=on_number), params
+
+
+def _following(message: _Claimed, row: Any) -> tuple[int, float] | None:
+    """``_next_in_chain``'s answer from the row ``_NEXT_IN_CHAIN_SQL`` found (None: none)."""
     if row is None:
         return None
     following_id, group_id, send_after, next_attempt_at = row
@@ -615,7 +649,10 @@ def send_chain(message_id: int, run: RunInfo | None = None, claimed: _Claimed | 
             return outcome
         if outcome.result not in _FINISHED or claimed is None:
             return outcome
-        following = _next_in_chain(claimed)
+        if outcome.following is _NOT_LOOKED or outcome.result is not Result.SENT:
+            following = _next_in_chain(claimed)
+        else:  # looked up with Meta's answer, in the same round trip
+            following = _following(claimed, outcome.following)
         if following is None:
             return outcome
         message_id, wait = following
