@@ -15,8 +15,10 @@ sees the other's row (no lost wake-up).
 
 **The database is the record.** One run at a time may call Meta for a row: the claim is one
 ``UPDATE ... RETURNING`` that counts the attempt and takes a lease (``claimed_by``,
-``claimed_until``) and returns everything the send needs. Meta's answer is stored by one
-conditional UPDATE (``status=sent``, ``wamid``). Every payload carries
+``claimed_until``) and returns everything the send needs; a reply that
+``flows.process_message`` writes at the head of its chain, inside the 24-hour window, is
+instead inserted already claimed by that run (``claim_columns``), which sends it next.
+Meta's answer is stored by one conditional UPDATE (``status=sent``, ``wamid``). Every payload carries
 ``biz_opaque_callback_data = "msg:<id>"``, which Meta echoes in each status webhook, so
 when a run dies between Meta's answer and that UPDATE, the first status webhook stores the
 wamid (``conversations.services.inbound``). A row whose lease expires still pending was not
