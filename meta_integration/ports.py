@@ -20,6 +20,10 @@ class InboundSink(Protocol):
     def accept(self, batch: WebhookBatch, app_config: MetaAppConfig) -> None:
         """Store the batch. Runs inside the webhook's transaction; enqueue only on commit."""
 
+    def one_statement(self, batch: WebhookBatch) -> bool:
+        """Whether ``accept`` stores this batch in one statement (atomic on its own: the
+        webhook then runs it without BEGIN and COMMIT, and on-commit work runs right after it)."""
+
 
 _inbound_sink: InboundSink | None = None
 

@@ -312,7 +312,8 @@ def accept_webhook(verified: VerifiedBody, batch: WebhookBatch) -> Accepted:
     stored or none is (the caller answers 5xx, so Meta retries). A POST of statuses only
     runs without one: each of its statements is idempotent and complete on its own, and a
     redelivery after a failure repeats them harmlessly; that saves BEGIN and COMMIT on the
-    most frequent webhook (three per reply). Errors, non-message changes and problems are
+    most frequent webhook (three per reply). So does a POST the sink stores in one statement
+    (``InboundSink.one_statement``: one text message on PostgreSQL). Errors, non-message changes and problems are
     logged here.
     """
     sink = ports.inbound_sink()
@@ -321,6 +322,10 @@ def accept_webhook(verified: VerifiedBody, batch: WebhookBatch) -> Accepted:
     parts = list(split_batch(batch, verified.configs))
     event_id = None
     atomic = audit or any(part.messages or part.preferences for _, part in parts)
+    if atomic and not audit and len(parts) == 1:
+        # One statement (the usual one-message POST on PostgreSQL) is atomic without BEGIN/COMMIT.
+        one_statement = getattr(sink, "one_statement", None)
+        atomic = not (one_statement is not None and one_statement(parts[0][1]))
     with transaction.atomic() if atomic else nullcontext():
         if audit:
             event_id = WebhookEvent.objects.create(

@@ -12,9 +12,11 @@ One section per stage; each stage's budget is stated with the reason for every s
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from conversations.models import Contact, Direction, Message, MessageStatus, StatusEvent
 from conversations.services import delivery, inbound
@@ -52,8 +54,9 @@ def warm(client, broker):
 # BEGIN, contacts upsert (INSERT ... ON CONFLICT DO UPDATE RETURNING), messages insert
 # (INSERT ... ON CONFLICT (wamid) DO NOTHING RETURNING), COMMIT. No config lookup (cached),
 # no audit row, no savepoints, no existence check. On PostgreSQL the upsert and the insert
-# are one statement (the upsert as a data-modifying CTE); SQLite has no such CTE.
-WEBHOOK_ONE_TEXT = 3 if connection.vendor == "postgresql" else 4
+# are one statement (the upsert as a data-modifying CTE; SQLite has no such CTE), and one
+# statement is atomic without BEGIN/COMMIT, so it runs in autocommit and the enqueue follows it.
+WEBHOOK_ONE_TEXT = 1 if connection.vendor == "postgresql" else 4
 # The message's UPDATE (forward only, one statement whatever the status) and the event's
 # INSERT; no BEGIN/COMMIT for a POST of statuses only. On PostgreSQL the two are one
 # statement (the UPDATE as a data-modifying CTE); SQLite has no such CTE.
@@ -141,33 +144,90 @@ def _store_hi(config, wa_id: str | None = None) -> Message:
     return Message.objects.get(pk=stored.id)
 
 
-# PostgreSQL takes the contact's advisory lock as a statement; SQLite needs none. The
-# transaction's BEGIN and COMMIT are counted too.
-LOCK = 1 if connection.vendor == "postgresql" else 0
+# The transaction's BEGIN and COMMIT are counted too.
 BEGIN_COMMIT = 2
+# The contact's lock, the pending messages taken (marked processed) and the contact + session
+# + flows' version + chain head: on PostgreSQL one execute (the lock and a data-modifying
+# CTE, two statements in one round trip: each takes its snapshot after the lock); on SQLite,
+# which needs no lock (one writer at a time), two statements.
+TAKE = 1 if connection.vendor == "postgresql" else 2
+# Meta's answer recorded and the chain's next row looked for: on PostgreSQL one execute
+# (UPDATE; COMMIT; SELECT: the SELECT's snapshot follows the commit), two on SQLite.
+ACCEPTED = 1 if connection.vendor == "postgresql" else 2
 
 
-def test_process_message_answers_hi_with_the_menu_in_5_statements_and_the_lock(bot, django_assert_num_queries):
+def test_process_message_answers_hi_with_the_menu_in_3_round_trips(bot, django_assert_num_queries):
     from flows import services as flow_services
 
     config, _ = bot
     message = _store_hi(config)
-    # lock, pending messages, contact + session + flows' version, new session, processed, reply
-    with django_assert_num_queries(BEGIN_COMMIT + LOCK + 5):
+    # the lock with the pending messages and the contact (TAKE), new session, reply
+    with django_assert_num_queries(BEGIN_COMMIT + TAKE + 2):
         result = flow_services.process_inbound(message.pk, message.contact_id)
     assert result.replied == 1 and len(result.reply_ids) == 1
+    assert result.claimed is None  # no run given: nothing is claimed for it
 
 
-def test_sending_a_reply_is_3_statements_and_the_read_receipt_none(bot, django_assert_num_queries):
+def test_the_whole_run_writes_the_reply_claimed_and_records_meta_s_answer(bot, django_assert_num_queries):
+    from flows.services import processing
+
+    config, fake = bot
+    message = _store_hi(config)
+    # the turn above; then Meta's answer recorded and the chain's next looked for (ACCEPTED):
+    # the reply was inserted already claimed by this run, so no claim statement
+    with django_assert_num_queries(BEGIN_COMMIT + TAKE + 2 + ACCEPTED):
+        result = processing.answer_inbound(message.pk, message.contact_id, delivery.RunInfo.current("t1", "n1"))
+    assert result.claimed is not None and result.claimed.id == result.reply_ids[0]
+    reply = Message.objects.get(pk=result.reply_ids[0])
+    assert (reply.status, reply.attempts, reply.claimed_by, reply.claimed_until) == (MessageStatus.SENT, 1, "", None)
+    assert [r.body.get("status") for r in fake.requests()][-1] == "read"
+
+
+def test_sending_a_reply_is_the_claim_and_meta_s_answer_and_the_read_receipt_nothing(bot, django_assert_num_queries):
     from flows import services as flow_services
 
     config, fake = bot
     message = _store_hi(config)
     result = flow_services.process_inbound(message.pk, message.contact_id)
-    # claim (UPDATE ... RETURNING), Meta's answer recorded, the chain's next message looked for
-    with django_assert_num_queries(3):
+    # claim (UPDATE ... RETURNING), Meta's answer recorded and the chain's next message looked for
+    with django_assert_num_queries(1 + ACCEPTED):
         outcome = delivery.send_chain(result.reply_ids[0], delivery.RunInfo.current())
     assert outcome.result is delivery.Result.SENT
     with django_assert_num_queries(0):
         assert delivery.mark_read(config.pk, message.wamid)
     assert [r.body.get("status") for r in fake.requests()][-1] == "read"
+
+
+def test_a_reply_behind_a_pending_one_is_not_written_claimed_and_waits_its_turn(bot):
+    """The chain's order holds for the pre-claimed reply: with an earlier reply of the same
+    number still pending (a retry waiting, say), the new one is written unclaimed and the
+    run's send finds it waiting for the previous one."""
+    from conversations.services import sending
+    from flows.services import processing
+
+    config, fake = bot
+    message = _store_hi(config)
+    contact = message.contact
+    [earlier] = sending.write_replies(contact, config.pk, [{"type": "text", "body": "earlier"}],
+                                      sending.validate_specs(contact.wa_id, [{"type": "text", "body": "earlier"}]))
+    Message.objects.filter(pk=earlier).update(next_attempt_at=timezone.now() + timedelta(minutes=5))
+    sent_before = len(fake.requests())
+    result = processing.answer_inbound(message.pk, message.contact_id, delivery.RunInfo.current())
+    assert result.claimed is None
+    reply = Message.objects.get(pk=result.reply_ids[0])
+    assert (reply.status, reply.claimed_by, reply.attempts) == (MessageStatus.PENDING, "", 0)
+    assert [r.body.get("status") for r in fake.requests()[sent_before:]] == ["read"]  # no message sent
+
+
+def test_an_answer_to_a_message_older_than_the_window_is_not_written_claimed(bot):
+    """The pre-claim judges the window by the message answered; when that says closed it
+    leaves the row to the claim, which reads the contact's latest message (a newer one may
+    have reopened it)."""
+    from flows.services import processing
+
+    config, _ = bot
+    message = _store_hi(config)
+    Message.objects.filter(pk=message.pk).update(timestamp=timezone.now() - timedelta(hours=25))
+    result = processing.process_inbound(message.pk, message.contact_id, delivery.RunInfo.current())
+    assert result.reply_ids and result.claimed is None
+    assert Message.objects.get(pk=result.reply_ids[0]).claimed_by == ""

@@ -23,9 +23,11 @@ _converters: dict[tuple[type[Model], str], list[_Converter]] = {}
 
 
 def select_list(model: type[Model], alias: str, using: str = "default") -> str:
-    """Every concrete column of ``model`` as ``alias."column"``, in ``from_row``'s order."""
+    """Every concrete column of ``model`` as ``alias."column"`` (unqualified for an empty
+    alias: an UPDATE's RETURNING), in ``from_row``'s order."""
     quote = connections[using].ops.quote_name
-    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}{quote(field.column)}" for field in model._meta.concrete_fields)
 
 
 def width(model: type[Model]) -> int:

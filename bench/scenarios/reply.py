@@ -1,6 +1,7 @@
 """Scenario 2, reply latency: a ladder of offered rates, with Meta's status webhooks for every reply.
 
-Open loop at 20, 40, 80 and 160 messages/s (15 s each), each message from a new contact
+Open loop at 20, 40, 60, 80, 100, 120 and 160 messages/s (15 s each: steps of 20 around the
+80/s that Meta allows a business number, so the knee is known to within 20/s), each message from a new contact
 (so each gets the main menu). The latency runs from the moment the POST was due to the
 moment the fake Graph API received the first message for that contact: webhook, database,
 the project's tasks on the gevent I/O worker, the HTTP call. For every message it accepts
@@ -57,7 +58,7 @@ def answered_in_full(row: Row) -> bool:
 def run(ctx: Context) -> ScenarioResult:
     result = ScenarioResult(NAME, TITLE, description=__doc__.split("\n\n", 1)[1].strip(),
                             latency_label="POST due -> reply at fake Graph API")
-    rates = ctx.scale([20.0, 40.0, 80.0, 160.0], [20.0])
+    rates = ctx.scale([20.0, 40.0, 60.0, 80.0, 100.0, 120.0, 160.0], [20.0])
     duration, drain = ctx.scale(15.0, 2.0), ctx.scale(10.0, 10.0)
     stack = ctx.stack
     try:

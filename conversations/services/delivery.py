@@ -15,8 +15,10 @@ sees the other's row (no lost wake-up).
 
 **The database is the record.** One run at a time may call Meta for a row: the claim is one
 ``UPDATE ... RETURNING`` that counts the attempt and takes a lease (``claimed_by``,
-``claimed_until``) and returns everything the send needs. Meta's answer is stored by one
-conditional UPDATE (``status=sent``, ``wamid``). Every payload carries
+``claimed_until``) and returns everything the send needs; a reply that
+``flows.process_message`` writes at the head of its chain, inside the 24-hour window, is
+instead inserted already claimed by that run (``claim_columns``), which sends it next.
+Meta's answer is stored by one conditional UPDATE (``status=sent``, ``wamid``). Every payload carries
 ``biz_opaque_callback_data = "msg:<id>"``, which Meta echoes in each status webhook, so
 when a run dies between Meta's answer and that UPDATE, the first status webhook stores the
 wamid (``conversations.services.inbound``). A row whose lease expires still pending was not
@@ -43,7 +45,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -72,11 +74,14 @@ __all__ = [
     "MAX_TOKEN_WAIT",
     "PREVIOUS_PART_FAILED",
     "SEND_TASK",
+    "Claimed",
     "Outcome",
     "Result",
     "RunInfo",
     "SendGate",
     "callback_data",
+    "claim_columns",
+    "claimed_reply",
     "deliver",
     "enqueue_send",
     "is_bulk",
@@ -124,6 +129,7 @@ class Outcome:
     wamid: str | None = None
     error: str = ""
     low_priority: bool = False  # a bulk send: rescheduled at LOW priority
+    following: Any = field(default=None, repr=False, compare=False)  # the chain's next row, if looked up
 
     @property
     def reschedule(self) -> bool:
@@ -286,6 +292,28 @@ RETURNING id, contact_id, app_config_id, attempts, content, group_id, part_index
 """
 
 
+Claimed = _Claimed
+
+
+def claim_columns(run: RunInfo, now: datetime) -> dict[str, Any]:
+    """What ``_CLAIM_SQL`` writes, for a reply inserted already claimed by the run that
+    sends it next (``flows.process_message``, under the contact's lock, when no earlier reply
+    of the chain is pending): the attempt counted and the lease taken by the INSERT."""
+    return {"attempts": 1, "claimed_by": run.label, "claimed_until": now + timedelta(seconds=_lease_seconds())}
+
+
+def claimed_reply(message: Message, to: str, last_inbound_at: datetime | None) -> _Claimed:
+    """The claim of a row written with ``claim_columns`` (what ``_claim`` would have loaded).
+    ``last_inbound_at`` may be older than the contact's latest message (a message being
+    answered): the window check is then only stricter."""
+    return _Claimed(
+        id=message.pk, contact_id=message.contact_id, app_config_id=message.app_config_id,
+        attempts=message.attempts, spec=message.content if isinstance(message.content, dict) else {},
+        group_id=message.group_id, part_index=message.part_index, parts_total=message.parts_total,
+        send_after=message.send_after, to=to, last_inbound_at=last_inbound_at, sent_by=message.sent_by or "",
+    )
+
+
 def _as_datetime(value: Any) -> datetime | None:
     """A raw cursor's timestamp as an aware datetime (SQLite gives naive UTC, or text)."""
     if value is None:
@@ -364,16 +392,40 @@ def record_accepted(message_id: int, wamid: str) -> bool:
     """Store Meta's acceptance of a pending row (one UPDATE) and apply statuses that raced
     ahead of it. ``status_at`` stays empty: Meta's own "sent" webhook fills in its time.
     Returns False if the row was not pending any more."""
+    return _record_accepted(message_id, wamid, None)[0]
+
+
+_NOT_LOOKED = object()  # _record_accepted did not look for the chain's next row
+
+
+def _record_accepted(message_id: int, wamid: str, chain: _Claimed | None) -> tuple[bool, Any]:
+    """``record_accepted``; with ``chain`` (the row just sent) also the chain's next row, as
+    ``_NEXT_IN_CHAIN_SQL`` returns it, else ``_NOT_LOOKED``.
+
+    On PostgreSQL in autocommit, both go in one round trip as ``UPDATE; COMMIT; SELECT``: the
+    explicit COMMIT ends the UPDATE's implicit transaction before the SELECT takes its
+    snapshot, which is what ``_next_in_chain``'s no-lost-wake-up argument needs (the finished
+    row committed before the look for the next). Inside a transaction, two statements."""
+    mark_params = [wamid, timezone.now(), message_id, wamid, False]
+    following: Any = _NOT_LOOKED
     with connection.cursor() as cursor:
-        cursor.execute(_MARK_SENT_SQL, [wamid, timezone.now(), message_id, wamid, False])
-        row = cursor.fetchone()
+        if chain is not None and connection.vendor == "postgresql" and not connection.in_atomic_block:
+            next_sql, next_params = _next_in_chain_sql(chain)
+            cursor.execute(f"{_MARK_SENT_SQL};\nCOMMIT;\n{next_sql}", [*mark_params, *next_params])
+            row = cursor.fetchone()
+            cursor.nextset()  # the COMMIT
+            cursor.nextset()
+            following = cursor.fetchone()
+        else:
+            cursor.execute(_MARK_SENT_SQL, mark_params)
+            row = cursor.fetchone()
     if row is None:
         logger.warning("message %s: accepted by Meta as %s but no longer pending", message_id, wamid)
-        return False
+        return False, following
     if row[0]:
         with transaction.atomic():
             apply_pending_status_events(wamid)
-    return True
+    return True, following
 
 
 def _mark_failed(
@@ -491,8 +543,8 @@ def _send_claimed(message: _Claimed, run: RunInfo, now: datetime) -> Outcome:
         return _after_failure(message, run, config, exc, now)
     # Any other exception (a time limit inside the request) leaves the lease: the outcome is
     # unknown, and the status webhook or the lease's expiry decides.
-    record_accepted(message.id, accepted.wamid)
-    return Outcome(Result.SENT, message.id, wamid=accepted.wamid)
+    _, following = _record_accepted(message.id, accepted.wamid, message)
+    return Outcome(Result.SENT, message.id, wamid=accepted.wamid, following=following)
 
 
 def _after_failure(
@@ -532,11 +584,20 @@ def _next_in_chain(message: _Claimed) -> tuple[int, float] | None:
 
     Runs after ``message`` was committed as finished, so a reply written meanwhile is seen
     here or sees ``message`` finished in its own claim (no lost wake-up)."""
+    with connection.cursor() as cursor:  # SQL: compiling it with the ORM cost more than running it
+        cursor.execute(*_next_in_chain_sql(message))
+        row = cursor.fetchone()
+    return _following(message, row)
+
+
+def _next_in_chain_sql(message: _Claimed) -> tuple[str, list[Any]]:
     on_number = "app_config_id IS NULL" if message.app_config_id is None else "app_config_id = %s"
     params = [message.contact_id, *([] if message.app_config_id is None else [message.app_config_id]), message.id]
-    with connection.cursor() as cursor:  # SQL: compiling it with the ORM cost more than running it
-        cursor.execute(_NEXT_IN_CHAIN_SQL.format(on_number=on_number), params)
-        row = cursor.fetchone()
+    return _NEXT_IN_CHAIN_SQL.format(on_number=on_number), params
+
+
+def _following(message: _Claimed, row: Any) -> tuple[int, float] | None:
+    """``_next_in_chain``'s answer from the row ``_NEXT_IN_CHAIN_SQL`` found (None: none)."""
     if row is None:
         return None
     following_id, group_id, send_after, next_attempt_at = row
@@ -570,23 +631,30 @@ def _part_countdown(previous_send_after: datetime | None, send_after: datetime |
     return max(gap, (send_after - now).total_seconds())
 
 
-def send_chain(message_id: int, run: RunInfo | None = None) -> Outcome:
+def send_chain(message_id: int, run: RunInfo | None = None, claimed: _Claimed | None = None) -> Outcome:
     """Send ``message_id`` and then, in order, what follows it in its contact's chain.
 
     Parts due now are sent back to back in this run; a part with a gap, a retry or a refused
     token goes to ``conversations.send_message`` with a countdown, so no worker slot waits.
+    ``claimed``: ``message_id`` was written already claimed by ``run`` (``claimed_reply``).
     Returns the last outcome.
     """
     run = run or RunInfo.current()
     outcome = Outcome(Result.MISSING, message_id)
     for _ in range(CHAIN_INLINE_LIMIT):
-        outcome, claimed = _deliver(message_id, run)
+        if claimed is not None and claimed.id == message_id:
+            outcome = _send_claimed(claimed, run, timezone.now())
+        else:
+            outcome, claimed = _deliver(message_id, run)
         if outcome.reschedule:
             _enqueue_send(outcome.message_id, outcome.delay, low=outcome.low_priority)
             return outcome
         if outcome.result not in _FINISHED or claimed is None:
             return outcome
-        following = _next_in_chain(claimed)
+        if outcome.following is _NOT_LOOKED or outcome.result is not Result.SENT:
+            following = _next_in_chain(claimed)
+        else:  # looked up with Meta's answer, in the same round trip
+            following = _following(claimed, outcome.following)
         if following is None:
             return outcome
         message_id, wait = following

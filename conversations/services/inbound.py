@@ -179,6 +179,14 @@ class StoredMessage:
 class InboundStore:
     """The InboundSink registered by ``conversations.apps``."""
 
+    def one_statement(self, batch: WebhookBatch) -> bool:
+        """The usual text POST on PostgreSQL: one new message (not an edit or a delete, which
+        also touch the original), nothing else, is ``store_messages``' single statement."""
+        return (
+            connection.vendor == "postgresql" and len(batch.messages) == 1 and not batch.statuses
+            and not batch.preferences and batch.messages[0].type.value not in _CHANGE_TYPES
+        )
+
     def accept(self, batch: WebhookBatch, app_config: MetaAppConfig) -> None:
         stored = store_messages(batch.messages, app_config)
         new_messages = [m for m in stored if m.message_type not in BOT_IGNORED_TYPES]
@@ -195,7 +203,8 @@ class InboundStore:
 def store_messages(messages: Iterable[InboundMessage], app_config: MetaAppConfig | None) -> list[StoredMessage]:
     """Insert the messages not stored yet; returns the new ones in arrival order.
 
-    Must run inside a transaction. Two statements whatever the batch: the contacts' upsert
+    Must run inside a transaction, unless ``InboundStore.one_statement`` says it is one
+    statement. Two statements whatever the batch: the contacts' upsert
     and the messages' insert. A wamid already stored - or inserted at the same moment by
     another transaction, which the insert waits for - is skipped by the UNIQUE constraint,
     so exactly one of two racing deliveries reports it as new.

@@ -144,10 +144,26 @@ def write_replies(
     """Write already validated replies (``validate_specs``) from ``app_config_id`` without
     enqueueing anything: the caller sends them with ``delivery.send_chain`` after its commit
     (the sweeper sends them if it dies first). Several become one ordered group. Returns ids."""
+    return [row.pk for row in write_reply_rows(contact, app_config_id, specs, payloads,
+                                               gap_seconds=gap_seconds, sent_by=sent_by)]
+
+
+def write_reply_rows(
+    contact: Contact,
+    app_config_id: int | None,
+    specs: Sequence[dict[str, Any]],
+    payloads: Sequence[Mapping[str, Any]],
+    *,
+    gap_seconds: float = 0.0,
+    sent_by: str = "bot",
+    claim: Mapping[str, Any] | None = None,
+) -> list[Message]:
+    """``write_replies``, returning the rows. ``claim`` (``delivery.claim_columns``) is
+    written on the first row: the caller, which is about to send it in this same run, holds
+    its lease from the insert on, instead of claiming it with one more statement."""
     if not specs:
         return []
-    rows = _write(contact, app_config_id, specs, payloads, gap=gap_seconds, sent_by=sent_by)
-    return [row.pk for row in rows]
+    return _write(contact, app_config_id, specs, payloads, gap=gap_seconds, sent_by=sent_by, claim=claim or {})
 
 
 def _write(
@@ -158,12 +174,14 @@ def _write(
     *,
     gap: float,
     sent_by: str,
+    claim: Mapping[str, Any] | None = None,
 ) -> list[Message]:
     """One INSERT for all the parts (a single message is a row without a group)."""
+    claim = claim or {}
     if len(specs) == 1:
         # One INSERT ... RETURNING, as Message.objects.create would run it, without its compile
         # (every bot reply comes through here).
-        message = Message(**_row(contact, app_config_id, specs[0], payloads[0], sent_by))
+        message = Message(**_row(contact, app_config_id, specs[0], payloads[0], sent_by), **claim)
         [message.pk] = insert_returning(Message, [message], on_conflict="", key="id").values()
         message._state.adding, message._state.db = False, "default"
         return [message]
@@ -175,6 +193,7 @@ def _write(
             part_index=index,
             parts_total=total,
             send_after=now + timedelta(seconds=gap * index),
+            **(claim if index == 0 else {}),
         )
         for index, (spec, payload) in enumerate(zip(specs, payloads, strict=True))
     ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from itertools import groupby
 from operator import itemgetter
@@ -34,6 +34,8 @@ from django.utils import timezone
 from conversations.models import BOT_IGNORED_TYPES, Contact, Direction, Message, MessageStatus
 from conversations.services import consent, delivery, sending
 from conversations.services.delivery import RunInfo
+from conversations.services.inbound import insert_returning
+from conversations.window import window_open
 from flows.actions import registry
 from flows.definitions import thaw
 from flows.engine import advance
@@ -41,7 +43,7 @@ from flows.engine_types import ContactView, EngineResult, EngineSettings, Inboun
 from flows.models import ContactFlowState, Flow
 from flows.services import trace as flow_trace
 from flows.services.loading import LoadedFlows, cached_flows
-from flows.services.sessions import last_session_expired, lock_contact, session_timeout
+from flows.services.sessions import last_session_expired, lock_contact, lock_contact_sql, session_timeout
 from meta_integration.models import MessageTemplate
 from whatsappcrm_backend import rows
 
@@ -156,6 +158,7 @@ class ProcessResult:
     events: tuple[str, ...] = field(default=(), repr=False)
     reply_ids: tuple[int, ...] = ()  # the replies written, in sending order (not sent yet)
     read: tuple[int | None, str] | None = None  # (business number, wamid) to mark read
+    claimed: delivery.Claimed | None = field(default=None, repr=False)  # reply_ids[0], written claimed
 
 
 def _apply_contact_updates(contact: Contact, updates: Mapping[str, Any]) -> set[str]:
@@ -200,7 +203,7 @@ def _store_session(
         return None
     restarted = any(event.startswith("flow_started:") for event in result.events)
     if state is None:
-        return ContactFlowState.objects.create(
+        state = ContactFlowState(
             contact=contact,
             app_config_id=app_config_id,
             flow_id=flow_ids[session.flow],
@@ -211,6 +214,10 @@ def _store_session(
             started_at=now,
             last_activity_at=now,
         )
+        # The INSERT ``objects.create`` runs, without the ORM's compile (every new user's first turn).
+        [state.pk] = insert_returning(ContactFlowState, [state], on_conflict="", key="id").values()
+        state._state.adding, state._state.db = False, "default"
+        return state
     state.flow_id = flow_ids[session.flow]
     state.step = session.step
     state.variables = thaw(session.variables)
@@ -240,14 +247,15 @@ def answer_inbound(message_id: int, contact_id: int | None = None, run: RunInfo 
     ``conversations.send_message``; one interrupted by an infrastructure error is left to the
     outbound sweeper. The read receipt comes after the replies: it must never delay them.
     """
+    run = run or RunInfo.current()
     try:
-        result = process_inbound(message_id, contact_id)
+        result = process_inbound(message_id, contact_id, run)
     except Exception as exc:
         record_processing_failure(message_id, exc)
         raise
     if result.reply_ids:
         try:
-            delivery.send_chain(result.reply_ids[0], run)
+            delivery.send_chain(result.reply_ids[0], run, result.claimed)
         except (DatabaseError, redis_lib.RedisError):
             logger.exception("flows: replies %s written, not sent; the outbound sweeper sends them", result.reply_ids)
     if result.read is not None:
@@ -276,7 +284,7 @@ def record_processing_failure(message_id: int, exc: BaseException) -> bool:
     return bool(failed)
 
 
-def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessResult:
+def process_inbound(message_id: int, contact_id: int | None = None, run: RunInfo | None = None) -> ProcessResult:
     """Run the contact's unprocessed inbound messages up to ``message_id`` through the bot.
 
     Idempotent and safe to call concurrently for the same contact (see the module docstring).
@@ -285,7 +293,9 @@ def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessRe
     see them in the conversation. A marketing consent word (STOP / START) is consumed by
     ``conversations.services.consent`` and never reaches the flows. The replies are written, not sent: the caller sends
     ``result.reply_ids`` after the commit (``flows.process_message`` does, in the same run).
-    ``contact_id`` (the webhook knows it) saves looking the message up first.
+    ``contact_id`` (the webhook knows it) saves looking the message up first. With ``run``
+    (the caller sends next, in that run) the first reply is written already claimed by it
+    when it heads its chain and the 24-hour window is open (``result.claimed``).
     """
     if contact_id is None:
         contact_id = (
@@ -303,16 +313,10 @@ def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessRe
     outgoing: list[_Reply] = []
 
     with transaction.atomic():
-        lock_contact(contact_id)
-        pending = _unprocessed(contact_id, message_id)
-        if not pending:
-            return ProcessResult()
-        # One conversation per business number: this run answers the messages written to the
-        # number ``message_id`` was addressed to; the other number's have their own runs.
-        app_config_id = next((m.app_config_id for m in pending if m.pk == message_id), pending[-1].app_config_id)
-        pending = [m for m in pending if m.app_config_id == app_config_id]
-        contact = _contact_with_session(contact_id, app_config_id)
-        if contact is None:
+        # Under the contact's lock; marked processed as they are read: the mark commits with
+        # this run's replies or not at all.
+        pending, contact = _lock_and_take_unprocessed(contact_id, message_id)
+        if not pending or contact is None:
             return ProcessResult()
         loaded = cached_flows((contact.flows_count, contact.flows_updated))
         flow_names = {pk: name for name, pk in loaded.ids.items()}
@@ -345,76 +349,138 @@ def process_inbound(message_id: int, contact_id: int | None = None) -> ProcessRe
             )
             replied += bool(result.replies)
         processed = len(pending)
-        _mark_processed([message.pk for message in pending])
-        reply_ids = _write_replies(contact, outgoing)
-    newest = pending[-1]
+        newest = pending[-1]
+        now = timezone.now()
+        # Claimed by the insert only if the claim could not refuse it: the chain's head, and
+        # inside the window by the message being answered (the claim would read the latest).
+        claim = (delivery.claim_columns(run, now)
+                 if run is not None and not contact.chain_pending and window_open(newest.timestamp, now) else None)
+        written = _write_replies(contact, outgoing, claim)
+    claimed = (delivery.claimed_reply(written[0], contact.wa_id, newest.timestamp)
+               if claim is not None and written else None)
     read = (newest.app_config_id, newest.wamid) if newest.message_type not in _NO_READ_RECEIPT else None
-    return ProcessResult(processed, replied, skipped, failed, tuple(all_events), tuple(reply_ids), read)
+    return ProcessResult(processed, replied, skipped, failed, tuple(all_events),
+                         tuple(message.pk for message in written), read, claimed)
 
 
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
 _Reply = tuple[int | None, dict[str, Any], dict[str, Any]]  # (business number, spec, Graph payload)
 
 # The two reads under the contact's lock, as SQL: the ORM compiling them (a FilteredRelation,
 # two annotations) cost more CPU than PostgreSQL spent running them. Table and column names
 # come from the models; every value is a parameter.
-_UNPROCESSED_SQL = """
-SELECT {message} FROM {message_table} AS m
-WHERE m.contact_id = %s AND m.id <= %s AND m.direction = %s AND m.processed_at IS NULL AND m.status = %s
-ORDER BY m.timestamp, m.id
+# One conversation per business number: a run answers the messages written to the number
+# ``message_id`` was addressed to; the other number's have their own runs.
+_TAKE_UNPROCESSED_SQL = """
+UPDATE {message_table} SET processed_at = %s
+WHERE contact_id = %s AND id <= %s AND direction = %s AND processed_at IS NULL AND status = %s
+  AND app_config_id {same} (SELECT n.app_config_id FROM {message_table} AS n WHERE n.id = %s)
+RETURNING {message}
 """
 _CONTACT_SQL = """
 SELECT {contact}, {session},
+  EXISTS (SELECT 1 FROM {message_table} AS o WHERE o.contact_id = c.id AND {o_on_number}
+          AND o.direction = %s AND o.status = %s),
   (SELECT COUNT(*) FROM {flow_table}), (SELECT MAX(f.updated_at) FROM {flow_table} AS f)
 FROM {contact_table} AS c
 LEFT JOIN {session_table} AS s ON s.contact_id = c.id AND {on_number}
 WHERE c.id = %s
 """
 
+# PostgreSQL: both in one statement, the contact's columns repeated on each message's row
+# (one row, nearly always). The CTE's UPDATE and the SELECT see the same snapshot, taken
+# after the contact's lock.
+_TAKE_WITH_CONTACT_SQL = """
+WITH p AS (
+  UPDATE {message_table} SET processed_at = %s
+  WHERE contact_id = %s AND id <= %s AND direction = %s AND processed_at IS NULL AND status = %s
+    AND app_config_id IS NOT DISTINCT FROM (SELECT n.app_config_id FROM {message_table} AS n WHERE n.id = %s)
+  RETURNING {message}
+)
+SELECT {p_message}, {contact}, {session},
+  EXISTS (SELECT 1 FROM {message_table} AS o WHERE o.contact_id = p.contact_id
+          AND o.app_config_id IS NOT DISTINCT FROM p.app_config_id AND o.direction = %s AND o.status = %s),
+  (SELECT COUNT(*) FROM {flow_table}), (SELECT MAX(f.updated_at) FROM {flow_table} AS f)
+FROM p
+LEFT JOIN {contact_table} AS c ON c.id = p.contact_id
+LEFT JOIN {session_table} AS s ON s.contact_id = p.contact_id AND s.app_config_id IS NOT DISTINCT FROM p.app_config_id
+"""
+
 
 @cache
 def _sql(template: str, **extra: str) -> str:
     return template.format(
-        message=rows.select_list(Message, "m"), contact=rows.select_list(Contact, "c"),
+        message=rows.select_list(Message, ""), p_message=rows.select_list(Message, "p"),
+        contact=rows.select_list(Contact, "c"),
         session=rows.select_list(ContactFlowState, "s"), message_table=Message._meta.db_table,
         contact_table=Contact._meta.db_table, session_table=ContactFlowState._meta.db_table,
         flow_table=Flow._meta.db_table, **extra,
     )
 
 
-def _unprocessed(contact_id: int, message_id: int) -> list[Message]:
-    """The contact's inbound messages up to ``message_id`` not processed yet, oldest first
-    (not one given up on, ``failed``: that stays for operators)."""
+def _lock_and_take_unprocessed(contact_id: int, message_id: int) -> tuple[list[Message], Contact | None]:
+    """Take the contact's lock, then mark processed and return the contact's inbound messages
+    up to ``message_id`` to its business number not processed yet, oldest first (not one
+    given up on, ``failed``: that stays for operators), and the contact as
+    ``_contact_with_session`` loads it. Call it in the run's transaction.
+
+    On PostgreSQL one round trip: the lock and the read as two statements of one query (the
+    second takes its snapshot after the lock is held), the read's UPDATE a data-modifying CTE.
+    """
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params = [now, contact_id, message_id, Direction.INBOUND.value, MessageStatus.RECEIVED.value, message_id]
+    if connection.vendor != "postgresql":
+        lock_contact(contact_id)
+        with connection.cursor() as cursor:
+            same = "IS" if connection.vendor == "sqlite" else "IS NOT DISTINCT FROM"
+            cursor.execute(_sql(_TAKE_UNPROCESSED_SQL, same=same), params)
+            taken = _in_arrival_order([rows.from_row(Message, row) for row in cursor.fetchall()])
+        return taken, (_contact_with_session(contact_id, taken[-1].app_config_id) if taken else None)
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("the contact's lock must be taken inside transaction.atomic()")
+    lock_sql, lock_params = lock_contact_sql(contact_id)
     with connection.cursor() as cursor:
-        cursor.execute(_sql(_UNPROCESSED_SQL),
-                       [contact_id, message_id, Direction.INBOUND.value, MessageStatus.RECEIVED.value])
-        return [rows.from_row(Message, row) for row in cursor.fetchall()]
+        cursor.execute(f"{lock_sql};\n{_sql(_TAKE_WITH_CONTACT_SQL)}",
+                       [*lock_params, *params, Direction.OUTBOUND.value, MessageStatus.PENDING.value])
+        cursor.nextset()  # past the lock's row
+        found = cursor.fetchall()
+    if not found:
+        return [], None
+    width = rows.width(Message)
+    taken = _in_arrival_order([rows.from_row(Message, row[:width]) for row in found])
+    return taken, _contact_from(found[0][width:])
 
 
-def _mark_processed(ids: Sequence[int]) -> None:
-    """``Message.objects.filter(pk__in=ids).update(processed_at=now)``, without the ORM's compile."""
-    placeholders = ", ".join(["%s"] * len(ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Message._meta.db_table} SET processed_at = %s WHERE id IN ({placeholders})",  # noqa: S608
-            [connection.ops.adapt_datetimefield_value(timezone.now()), *ids],
-        )
+def _in_arrival_order(messages: list[Message]) -> list[Message]:
+    """ORDER BY timestamp, id as PostgreSQL sorts it (a missing timestamp last)."""
+    return sorted(messages, key=lambda message: (message.timestamp is None, message.timestamp or _NO_TIME, message.pk))
 
 
 def _contact_with_session(contact_id: int, app_config_id: int | None) -> Contact | None:
     """The contact, its session with the number and the flows' version in ONE query (read
     under the contact's lock). The session is ``contact.session`` (None if there is none);
-    the version is ``contact.flows_count`` and ``contact.flows_updated``."""
+    the version is ``contact.flows_count`` and ``contact.flows_updated``;
+    ``contact.chain_pending`` says whether a reply from the number to the contact is still
+    pending (then this run's first reply waits its turn in the chain: not claimed here)."""
     on_number = "s.app_config_id IS NULL" if app_config_id is None else "s.app_config_id = %s"
-    params = ([] if app_config_id is None else [app_config_id]) + [contact_id]
+    o_on_number = "o.app_config_id IS NULL" if app_config_id is None else "o.app_config_id = %s"
+    number = [] if app_config_id is None else [app_config_id]
+    params = [*number, Direction.OUTBOUND.value, MessageStatus.PENDING.value, *number, contact_id]
     with connection.cursor() as cursor:
-        cursor.execute(_sql(_CONTACT_SQL, on_number=on_number), params)
+        cursor.execute(_sql(_CONTACT_SQL, on_number=on_number, o_on_number=o_on_number), params)
         row = cursor.fetchone()
-    if row is None:
+    return None if row is None else _contact_from(row)
+
+
+def _contact_from(row: Sequence[Any]) -> Contact | None:
+    """``_CONTACT_SQL``'s columns as the contact with its session and the flows' version."""
+    if row[0] is None:
         return None
     contact_width, session_width = rows.width(Contact), rows.width(ContactFlowState)
     contact = rows.from_row(Contact, row[:contact_width])
     session_row = row[contact_width:contact_width + session_width]
     contact.session = rows.from_row(ContactFlowState, session_row) if session_row[0] is not None else None
+    contact.chain_pending = bool(row[-3])
     contact.flows_count = row[-2]
     contact.flows_updated = rows.convert(Flow, "updated_at", row[-1])
     return contact
@@ -424,16 +490,18 @@ def _session_state(contact: Contact) -> ContactFlowState | None:
     return getattr(contact, "session", None)
 
 
-def _write_replies(contact: Contact, outgoing: Sequence[_Reply]) -> list[int]:
-    """Store the replies; consecutive replies from one number become one ordered group."""
-    ids: list[int] = []
+def _write_replies(contact: Contact, outgoing: Sequence[_Reply], claim: Mapping[str, Any] | None) -> list[Message]:
+    """Store the replies; consecutive replies from one number become one ordered group.
+    ``claim`` goes on the first row only."""
+    written: list[Message] = []
     for config_id, group in groupby(outgoing, key=itemgetter(0)):
         batch = list(group)
-        ids += sending.write_replies(
+        written += sending.write_reply_rows(
             contact, config_id, [spec for _, spec, _ in batch], [payload for _, _, payload in batch],
             gap_seconds=settings.FLOW_REPLY_GAP_SECONDS,  # small: each part waits for the previous
+            claim=None if written else claim,
         )
-    return ids
+    return written
 
 
 def _in_savepoint(action: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -53,6 +53,13 @@ def session_timeout() -> timedelta:
 _LOCK_NAMESPACE = 0x464C4F57  # "FLOW": advisory keys of this app never meet another app's
 
 
+def lock_contact_sql(contact_id: int) -> tuple[str, list[int]]:
+    """PostgreSQL's statement of ``lock_contact`` (inside ``transaction.atomic()`` too), for a
+    caller that sends it in one round trip with what it reads next under the lock: each
+    statement of a multi-statement query takes its own snapshot, after the lock."""
+    return "SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, contact_id % 2**31]
+
+
 def lock_contact(contact_id: int) -> None:
     """Hold the contact's flow lock until the current transaction ends (call inside one).
 
@@ -69,7 +76,7 @@ def lock_contact(contact_id: int) -> None:
     vendor = connection.vendor
     if vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, contact_id % 2**31])
+            cursor.execute(*lock_contact_sql(contact_id))
     elif vendor != "sqlite":
         list(Contact.objects.select_for_update().filter(pk=contact_id).values_list("pk"))
 
