@@ -107,7 +107,14 @@ class StartResult:
 
 
 def _locked(campaign_id: int) -> Campaign:
-    campaign = (Campaign.objects.select_for_update(of=("self",))
+    """The campaign row, locked against other state changes but not against its recipients.
+
+    ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: a chain's write_recipient updates its recipient
+    twice in one transaction, so PostgreSQL re-checks that row's foreign keys at COMMIT, taking
+    ``FOR KEY SHARE`` on the campaign. ``FOR UPDATE`` conflicts with that; with cancel's bulk
+    UPDATE waiting for the same recipient, the two deadlocked (seen in full PostgreSQL runs).
+    """
+    campaign = (Campaign.objects.select_for_update(of=("self",), no_key=True)
                 .select_related("app_config", "template", "segment", "flow")
                 .filter(pk=campaign_id).first())
     if campaign is None:
