@@ -278,7 +278,9 @@ def test_a_flow_is_started_by_the_templates_quick_reply_button(number, fake, bro
 def test_low_priority_leaves_the_reserve_for_high(redis_client):
     bucket = TokenBucket(redis_client, prefix="test:campaign-bucket:")
     bucket.reset("n1")
-    rate, burst = 20.0, 8.0
+    # A token every second: the 33 calls below must not see one refilled (at 20/s, 50 ms of a
+    # loaded machine between them did, and a HIGH caller expected to wait was granted).
+    rate, burst = 1.0, 8.0
     reserve = default_reserve(burst)
     assert reserve == 4.0
     low = [bucket.acquire("n1", rate, burst=burst, max_wait=0, low_priority=True, reserve=reserve) for _ in range(8)]

@@ -18,6 +18,7 @@ from devtools.fake_graph_scripting import FaultKind
 from meta_integration import client
 from meta_integration.errors import ErrorClass
 from meta_integration.message_bodies import build_message
+from tests.support.waiting import wait_until
 
 TOKEN = "EAAG-client-test-token"
 PHONE_ID = "106540352242922"
@@ -117,6 +118,9 @@ def test_a_read_timeout_may_have_reached_meta(fake, endpoint):
     with httpx.Client(timeout=0.3) as short, pytest.raises(client.GraphNoResponse) as caught:
         client.send(endpoint, text(), short)
     assert caught.value.title == "ReadTimeout" and caught.value.may_have_arrived is True
+    # The fake records the request when its hang ends, 1.2 s after the client gave up: wait
+    # for it, or it lands in the next test's request log (seen when the suite ran loaded).
+    wait_until(lambda: len(fake.requests()) == 1, timeout=10, what="the fake to record the timed-out request")
 
 
 def test_a_refused_connection_certainly_did_not_reach_meta(http):

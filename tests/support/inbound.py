@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,7 +46,8 @@ WEBHOOK_URL = "/webhooks/meta/"
 APP_SECRET = "test-app-secret-0123456789abcdef"
 VERIFY_TOKEN = "test-verify-token"
 CLOSED_BROKER_URL = "redis://127.0.0.1:1/0"
-ISOLATED_REDIS_DB = 13
+# 13 in a single-process run; each xdist worker has its own (tests/pytest_env.py).
+ISOLATED_REDIS_DB = int(os.environ.get("TEST_REDIS_ISOLATED_DB", "13"))
 
 
 def make_app_config(
