@@ -202,12 +202,6 @@ def _command(proc: psutil.Process) -> str:
         return f"(pid {proc.pid}, gone before it was read)"
 
 
-@pytest.mark.xfail(
-    reason="Known defect, cause not found: in the full PostgreSQL suite (.ci/run) the launcher outlives the 60 s "
-    "stop timeout after its workers' warm shutdown (3 of 3 runs on 2026-12-08); alone it passes in 22-27 s. "
-    "Marked so CI reports it without blocking; see the closing note of issue 15.",
-    strict=False,
-)
 def test_the_run_command_answers_stops_cleanly_and_keeps_its_data(tmp_path, stacks):
     var_dir = tmp_path / "var"
     user = "26377" + str(uuid.uuid4().int)[:7]
