@@ -231,3 +231,22 @@ def test_an_answer_to_a_message_older_than_the_window_is_not_written_claimed(bot
     result = processing.process_inbound(message.pk, message.contact_id, delivery.RunInfo.current())
     assert result.reply_ids and result.claimed is None
     assert Message.objects.get(pk=result.reply_ids[0]).claimed_by == ""
+
+
+def test_the_whole_run_draws_no_warning_from_postgresql(bot):
+    """Each round trip is well-formed: a COMMIT with no transaction to end works, but the
+    server logs a WARNING for it, and at Meta's rate that is a log line per message sent."""
+    from django.db import connection
+
+    from flows.services import processing
+
+    if connection.vendor != "postgresql":
+        pytest.skip("server notices are PostgreSQL's")
+    config, _fake = bot
+    message = _store_hi(config)
+    connection.ensure_connection()
+    notices: list[str] = []
+    connection.connection.add_notice_handler(lambda diag: notices.append(f"{diag.severity}: {diag.message_primary}"))
+    result = processing.answer_inbound(message.pk, message.contact_id, delivery.RunInfo.current("t1", "n1"))
+    assert Message.objects.get(pk=result.reply_ids[0]).status == MessageStatus.SENT
+    assert notices == []

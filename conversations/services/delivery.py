@@ -402,16 +402,20 @@ def _record_accepted(message_id: int, wamid: str, chain: _Claimed | None) -> tup
     """``record_accepted``; with ``chain`` (the row just sent) also the chain's next row, as
     ``_NEXT_IN_CHAIN_SQL`` returns it, else ``_NOT_LOOKED``.
 
-    On PostgreSQL in autocommit, both go in one round trip as ``UPDATE; COMMIT; SELECT``: the
-    explicit COMMIT ends the UPDATE's implicit transaction before the SELECT takes its
-    snapshot, which is what ``_next_in_chain``'s no-lost-wake-up argument needs (the finished
-    row committed before the look for the next). Inside a transaction, two statements."""
+    On PostgreSQL in autocommit, both go in one round trip as ``BEGIN; UPDATE; COMMIT; SELECT``:
+    the COMMIT ends the UPDATE's transaction before the SELECT takes its snapshot, which is
+    what ``_next_in_chain``'s no-lost-wake-up argument needs (the finished row committed
+    before the look for the next). The BEGIN makes the block explicit: a COMMIT closing a
+    multi-statement query's implicit block works too, but PostgreSQL logs "there is no
+    transaction in progress" for it, a server-log WARNING per message sent. Inside a
+    transaction, two statements."""
     mark_params = [wamid, timezone.now(), message_id, wamid, False]
     following: Any = _NOT_LOOKED
     with connection.cursor() as cursor:
         if chain is not None and connection.vendor == "postgresql" and not connection.in_atomic_block:
             next_sql, next_params = _next_in_chain_sql(chain)
-            cursor.execute(f"{_MARK_SENT_SQL};\nCOMMIT;\n{next_sql}", [*mark_params, *next_params])
+            cursor.execute(f"BEGIN;\n{_MARK_SENT_SQL};\nCOMMIT;\n{next_sql}", [*mark_params, *next_params])
+            cursor.nextset()  # past the BEGIN
             row = cursor.fetchone()
             cursor.nextset()  # the COMMIT
             cursor.nextset()
