@@ -105,6 +105,7 @@ def pytest_collection_modifyitems(config, items) -> None:
 RUN_TOGETHER = ("test_chaos.py", "test_campaign_crash.py", "test_campaign_redis_restart.py", "test_worker_shutdown.py")
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: unknown when run with -p no:xdist
 def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") != "loadfile":
         return None
