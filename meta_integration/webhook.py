@@ -324,8 +324,7 @@ def accept_webhook(verified: VerifiedBody, batch: WebhookBatch) -> Accepted:
     atomic = audit or any(part.messages or part.preferences for _, part in parts)
     if atomic and not audit and len(parts) == 1:
         # One statement (the usual one-message POST on PostgreSQL) is atomic without BEGIN/COMMIT.
-        one_statement = getattr(sink, "one_statement", None)
-        atomic = not (one_statement is not None and one_statement(parts[0][1]))
+        atomic = not sink.one_statement(parts[0][1])
     with transaction.atomic() if atomic else nullcontext():
         if audit:
             event_id = WebhookEvent.objects.create(

@@ -249,7 +249,7 @@ def _lease_seconds() -> float:
 
 
 @dataclass(frozen=True)
-class _Claimed:
+class Claimed:
     id: int
     contact_id: int
     app_config_id: int | None
@@ -292,8 +292,6 @@ RETURNING id, contact_id, app_config_id, attempts, content, group_id, part_index
 """
 
 
-Claimed = _Claimed
-
 
 def claim_columns(run: RunInfo, now: datetime) -> dict[str, Any]:
     """What ``_CLAIM_SQL`` writes, for a reply inserted already claimed by the run that
@@ -302,11 +300,11 @@ def claim_columns(run: RunInfo, now: datetime) -> dict[str, Any]:
     return {"attempts": 1, "claimed_by": run.label, "claimed_until": now + timedelta(seconds=_lease_seconds())}
 
 
-def claimed_reply(message: Message, to: str, last_inbound_at: datetime | None) -> _Claimed:
+def claimed_reply(message: Message, to: str, last_inbound_at: datetime | None) -> Claimed:
     """The claim of a row written with ``claim_columns`` (what ``_claim`` would have loaded).
     ``last_inbound_at`` may be older than the contact's latest message (a message being
     answered): the window check is then only stricter."""
-    return _Claimed(
+    return Claimed(
         id=message.pk, contact_id=message.contact_id, app_config_id=message.app_config_id,
         attempts=message.attempts, spec=message.content if isinstance(message.content, dict) else {},
         group_id=message.group_id, part_index=message.part_index, parts_total=message.parts_total,
@@ -328,7 +326,7 @@ def _as_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
-def _claim(message_id: int, run: RunInfo, now: datetime) -> _Claimed | None:
+def _claim(message_id: int, run: RunInfo, now: datetime) -> Claimed | None:
     """Count the attempt, take the lease and load the send in ONE statement; None if not ours to send."""
     lease_until = now + timedelta(seconds=_lease_seconds())
     with connection.cursor() as cursor:
@@ -338,7 +336,7 @@ def _claim(message_id: int, run: RunInfo, now: datetime) -> _Claimed | None:
         return None
     spec = _as_json(row[4])
     group_id = row[5]
-    return _Claimed(
+    return Claimed(
         id=row[0],
         contact_id=row[1],
         app_config_id=row[2],
@@ -398,7 +396,7 @@ def record_accepted(message_id: int, wamid: str) -> bool:
 _NOT_LOOKED = object()  # _record_accepted did not look for the chain's next row
 
 
-def _record_accepted(message_id: int, wamid: str, chain: _Claimed | None) -> tuple[bool, Any]:
+def _record_accepted(message_id: int, wamid: str, chain: Claimed | None) -> tuple[bool, Any]:
     """``record_accepted``; with ``chain`` (the row just sent) also the chain's next row, as
     ``_NEXT_IN_CHAIN_SQL`` returns it, else ``_NOT_LOOKED``.
 
@@ -460,7 +458,7 @@ def _mark_failed(
     return True
 
 
-def _release(message: _Claimed, run: RunInfo, *, not_before: datetime | None, counted: bool) -> None:
+def _release(message: Claimed, run: RunInfo, *, not_before: datetime | None, counted: bool) -> None:
     """Give the lease back so a later task sends it; an uncounted wait (token, back-off) is no attempt."""
     Message.objects.filter(pk=message.id, status=MessageStatus.PENDING, claimed_by=run.label).update(
         claimed_by="", claimed_until=None, next_attempt_at=not_before,
@@ -476,7 +474,7 @@ def deliver(message_id: int, run: RunInfo | None = None) -> Outcome:
     return _deliver(message_id, run or RunInfo.current())[0]
 
 
-def _deliver(message_id: int, run: RunInfo) -> tuple[Outcome, _Claimed | None]:
+def _deliver(message_id: int, run: RunInfo) -> tuple[Outcome, Claimed | None]:
     now = timezone.now()
     message = _claim(message_id, run, now)
     if message is None:
@@ -485,7 +483,7 @@ def _deliver(message_id: int, run: RunInfo) -> tuple[Outcome, _Claimed | None]:
 
 
 def _fail(
-    message: _Claimed, title: str, details: str, now: datetime, code: int | None = None, *, requested: bool = False
+    message: Claimed, title: str, details: str, now: datetime, code: int | None = None, *, requested: bool = False
 ) -> Outcome:
     """``requested``: Meta was called and refused; otherwise the row fails before any request,
     which is no attempt."""
@@ -493,7 +491,7 @@ def _fail(
     return Outcome(Result.FAILED, message.id, error=title)
 
 
-def _send_claimed(message: _Claimed, run: RunInfo, now: datetime) -> Outcome:
+def _send_claimed(message: Claimed, run: RunInfo, now: datetime) -> Outcome:
     is_template = message.spec.get("type") == "template"
     if not is_template and not window_open(message.last_inbound_at, now):
         return _fail(message, "Outside the 24-hour window", (
@@ -552,7 +550,7 @@ def _send_claimed(message: _Claimed, run: RunInfo, now: datetime) -> Outcome:
 
 
 def _after_failure(
-    message: _Claimed, run: RunInfo, config: MetaAppConfig, exc: client.GraphError, now: datetime
+    message: Claimed, run: RunInfo, config: MetaAppConfig, exc: client.GraphError, now: datetime
 ) -> Outcome:
     error_class = exc.error_class
     max_retries = topology.route_for(SEND_TASK).max_retries
@@ -582,7 +580,7 @@ def _after_failure(
 # ------------------------------------------------------------------ the chain
 
 
-def _next_in_chain(message: _Claimed) -> tuple[int, float] | None:
+def _next_in_chain(message: Claimed) -> tuple[int, float] | None:
     """The contact's next pending message after ``message`` (same number), and how long to
     wait before sending it: a later part keeps its gap after this one, a retry its time.
 
@@ -594,13 +592,13 @@ def _next_in_chain(message: _Claimed) -> tuple[int, float] | None:
     return _following(message, row)
 
 
-def _next_in_chain_sql(message: _Claimed) -> tuple[str, list[Any]]:
+def _next_in_chain_sql(message: Claimed) -> tuple[str, list[Any]]:
     on_number = "app_config_id IS NULL" if message.app_config_id is None else "app_config_id = %s"
     params = [message.contact_id, *([] if message.app_config_id is None else [message.app_config_id]), message.id]
     return _NEXT_IN_CHAIN_SQL.format(on_number=on_number), params
 
 
-def _following(message: _Claimed, row: Any) -> tuple[int, float] | None:
+def _following(message: Claimed, row: Any) -> tuple[int, float] | None:
     """``_next_in_chain``'s answer from the row ``_NEXT_IN_CHAIN_SQL`` found (None: none)."""
     if row is None:
         return None
@@ -635,7 +633,7 @@ def _part_countdown(previous_send_after: datetime | None, send_after: datetime |
     return max(gap, (send_after - now).total_seconds())
 
 
-def send_chain(message_id: int, run: RunInfo | None = None, claimed: _Claimed | None = None) -> Outcome:
+def send_chain(message_id: int, run: RunInfo | None = None, claimed: Claimed | None = None) -> Outcome:
     """Send ``message_id`` and then, in order, what follows it in its contact's chain.
 
     Parts due now are sent back to back in this run; a part with a gap, a retry or a refused

@@ -163,7 +163,7 @@ def write_reply_rows(
     its lease from the insert on, instead of claiming it with one more statement."""
     if not specs:
         return []
-    return _write(contact, app_config_id, specs, payloads, gap=gap_seconds, sent_by=sent_by, claim=claim or {})
+    return _write(contact, app_config_id, specs, payloads, gap=gap_seconds, sent_by=sent_by, claim=claim)
 
 
 def _write(
@@ -177,7 +177,7 @@ def _write(
     claim: Mapping[str, Any] | None = None,
 ) -> list[Message]:
     """One INSERT for all the parts (a single message is a row without a group)."""
-    claim = claim or {}
+    claim = claim or {}  # the first row's lease, when the caller sends it next (write_reply_rows)
     if len(specs) == 1:
         # One INSERT ... RETURNING, as Message.objects.create would run it, without its compile
         # (every bot reply comes through here).
